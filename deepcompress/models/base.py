@@ -1,0 +1,114 @@
+"""The contract between probability models and the coder.
+
+A model never sees the entropy coder. It turns symbols into *coding decisions* with
+integer frequency tables, through a `Session` that holds all predictive state for one
+stream. `deepcompress.codec` drives a session and hands its tables to
+`deepcompress.coding`; the same tables feed `nll_bits`, so the model's NLL and the
+real code length are computed from identical numbers.
+
+Exactness rule: every frequency a session yields must be a pure function of the
+symbols coded before it, computed with integer (or provably exact) arithmetic, so the
+decoder reproduces it bit for bit on any machine, thread count or batch shape.
+
+Chunks. A session yields its tables as `Chunk`s, in *decode order*:
+
+- `Chunk(freqs)` with `freqs: int64[m, K]`: one table per decision, m decisions;
+- `Chunk(freqs, count=m)` with `freqs: int64[K]`: m i.i.d. decisions from one table
+  (the fast path of counting models).
+
+Frequencies are non-negative integers, every row sums to at least 1 and below 2**31
+(`coding` checks). A zero frequency is still encodable (the coder floors it at
+2**-24), but costs ~24 bits: models should give every symbol a count.
+
+Lanes. A block of n symbols may be split into S lanes (segments) coded in lockstep so
+that each decode step is one batched model call; the lane count is chosen by the
+codec and stored in the container. A session that has no use for lanes ignores it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Integer frequency tables for the next decisions of a session.
+
+    freqs: int64[m, K] (one table per decision) or int64[K] (shared by `count` decisions).
+    count: number of decisions this chunk covers.
+    """
+
+    freqs: np.ndarray
+    count: int
+
+    @classmethod
+    def rows(cls, freqs: np.ndarray) -> Chunk:
+        return cls(freqs, len(freqs))
+
+    @classmethod
+    def shared(cls, freqs: np.ndarray, count: int) -> Chunk:
+        return cls(freqs, count)
+
+
+# What `Session.decode_block` yields and is sent back: a chunk, then its decisions int64[count].
+DecodeSteps = Generator[Chunk, np.ndarray, np.ndarray]
+
+
+class Session:
+    """Predictive state for one stream; blocks are coded in order and state carries over."""
+
+    def block_side_info(self, symbols: np.ndarray) -> bytes:
+        """Encoder only: side information stored with the block (e.g. fitted counts); default none.
+
+        Called before `encode_block`; its bytes are handed to `load_side_info` before decoding.
+        """
+        return b""
+
+    def load_side_info(self, side_info: bytes) -> None:
+        """Decoder only: receive what `block_side_info` stored. Raises ValueError if malformed."""
+        if side_info:
+            raise ValueError("this model stores no side information")
+
+    def encode_block(self, symbols: np.ndarray, lanes: int) -> Iterator[tuple[np.ndarray, Chunk]]:
+        """Yield (decisions int64[m], chunk) pairs in decode order, advancing the state.
+
+        symbols: int64[n] in [0, alphabet_size).
+        """
+        raise NotImplementedError
+
+    def decode_block(self, n_symbols: int, lanes: int) -> DecodeSteps:
+        """Generator: yields chunks, is sent each chunk's decisions, returns int64[n_symbols]."""
+        raise NotImplementedError
+
+
+class Model:
+    """A probability model over sequences of symbols in [0, alphabet_size)."""
+
+    name: ClassVar[str]
+    alphabet_size: int
+
+    def config(self) -> dict[str, Any]:
+        """JSON-serialisable hyper-parameters: everything needed to rebuild the model's shape."""
+        raise NotImplementedError
+
+    def parameter_bytes(self) -> bytes:
+        """The exact coding parameters (quantised weights, counts); b'' for parameter-free models."""
+        return b""
+
+    def fingerprint(self) -> str:
+        """sha256 hex of name, config and exact coding parameters: equal fingerprints code equally."""
+        digest = hashlib.sha256()
+        digest.update(self.name.encode())
+        digest.update(json.dumps(self.config(), sort_keys=True).encode())
+        digest.update(self.parameter_bytes())
+        return digest.hexdigest()
+
+    def session(self) -> Session:
+        """A fresh predictive state for coding one stream."""
+        raise NotImplementedError
