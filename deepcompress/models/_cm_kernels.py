@@ -1,0 +1,445 @@
+"""Integer context-mixing kernels for the `adaptive` model (numba, no float on the probability path).
+
+Every byte is coded as 8 binary decisions, most significant bit first. Each decision gets a
+12-bit probability p1 in [1, 4095] from:
+
+- counters: one uint32 per (context, partial byte), 22-bit probability + 10-bit count, updated at
+  rate 1/(count + 1.5) until the count reaches a limit (then a fixed rate, so it keeps adapting);
+  orders 0 and 1 are indexed directly, the others through hashed tables of 16-counter groups
+  (one group per context and nibble, so a nibble touches one cache line per context);
+- a match model: the longest earlier occurrence of the last `minlen` bytes predicts the next bit;
+- three gated linear mixers in the stretch domain (weights chosen by the partial byte, by the match
+  state and bit position, by the previous byte) and a final mixer of their outputs;
+- two APM/SSE stages (by partial byte, and by partial byte + hashed order 2).
+
+Lanes. A block of n bytes is cut into S contiguous lanes of L bytes (the last one shorter) coded
+in lockstep: a step is (byte offset t, bit b); in each step every active lane predicts from the
+state before the step (`predict_lanes`), then all lanes update in lane order (`update_lanes`).
+All tables are shared by the lanes. A lane may read an earlier byte of the stream only when it is
+*known* to the decoder at that moment (`_known`): before the block, or at an offset < t in its lane.
+
+State lives in a handful of flat arrays owned by the session (see `AdaptiveSession`):
+  buf  uint8[capacity]   the stream so far (the current block is written as it is decoded)
+  cm   uint32[...]       counters: order 0 (256), order 1 (65536), then N_HASHED tables of 2**hbits
+  mw   int32[...]        mixer weights, 16.16 fixed point
+  apm  int32[...]        APM tables, 16-bit probabilities, 33 interpolation points per context
+  mtab int32[2**mbits]   match model: hash of the last `minlen` bytes -> position after them
+  ls   int64[S, LS_COLS] per-lane state and the scratch carried from predict to update
+  rec  int64[S, 768]     per-lane record-length detector (last position, distance, repeat count)
+  cfg  int64[CFG_LEN]    hyper-parameters (see `adaptive.DEFAULTS`)
+  blk  int64[4]          block geometry: start position, n, L, S
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+# ---- stretch / squash: integer tables, no libm at run time ------------------------------------
+# round(4096 / (1 + exp(-x / 256))) at x = -2048, -1920, ..., 2048 (checked in the tests).
+_SQUASH_POINTS = np.array(
+    [1, 2, 4, 6, 10, 17, 27, 45, 74, 120, 194, 311, 488, 747, 1102, 1546, 2048,
+     2550, 2994, 3349, 3608, 3785, 3902, 3976, 4022, 4051, 4069, 4079, 4086, 4090, 4092, 4094, 4095],
+    dtype=np.int64,
+)
+
+
+@njit(cache=True)
+def _squash(x):
+    """Stretch domain (1/256 nat) -> 12-bit probability in [1, 4095], linear interpolation."""
+    if x >= 2047:
+        return 4095
+    if x <= -2047:
+        return 1
+    w = x & 127
+    i = (x >> 7) + 16
+    return (_SQUASH_POINTS[i] * (128 - w) + _SQUASH_POINTS[i + 1] * w + 64) >> 7
+
+
+@njit(cache=True)
+def _build_stretch():
+    """Inverse of `_squash`: int64[4096] with stretch[p] = smallest x with squash(x) >= p."""
+    table = np.empty(4096, dtype=np.int64)
+    pi = 0
+    for x in range(-2047, 2048):
+        v = _squash(x)
+        for j in range(pi, v + 1):
+            table[j] = x
+        pi = v + 1
+    for j in range(pi, 4096):
+        table[j] = 2047
+    return table
+
+
+STRETCH = _build_stretch()
+# Counter step for count n: 1 / (n + 1.5) in 16-bit fixed point.
+_RATE = np.array([131072 // (2 * n + 3) for n in range(1024)], dtype=np.int64)
+
+# ---- layout constants ---------------------------------------------------------------------------
+N_HASHED = 10  # orders 2, 3, 4, 6; word; word bigram; 3 record contexts; sparse
+N_CTX = 2 + N_HASHED  # + orders 0 and 1
+N_IN = N_CTX + 2  # + match + bias
+N_MIX = 3
+MATCH_LEVELS = 32
+O1_OFF = 256
+HASHED_OFF = 256 + 65536
+
+# cfg indices
+CFG_HBITS, CFG_MBITS, CFG_LIMIT_LO, CFG_LIMIT_HI, CFG_MIX_LR, CFG_FINAL_LR, CFG_APM_RATE, \
+    CFG_MINLEN, CFG_REC_REPEATS, CFG_LEN = range(10)
+
+# per-lane columns of `ls`
+C0, C4, C8, W0, W1, POS, MPTR, MLEN, RLEN, NIB, EXPBIT, MIDX, A1IDX, A2IDX = range(14)
+H = 14  # N_HASHED context hashes (per byte)
+BASE = H + N_HASHED  # N_HASHED group bases (per nibble)
+IDX = BASE + N_HASHED  # N_CTX counter indices used by the current bit
+INP = IDX + N_CTX  # N_IN mixer inputs
+MSEL = INP + N_IN  # N_MIX selected weight-set offsets
+MOUT = MSEL + N_MIX  # N_MIX mixer outputs (stretch)
+MPR = MOUT + N_MIX  # N_MIX mixer outputs (probability)
+PMIX = MPR + N_MIX  # final mixer probability
+A1W = PMIX + 1  # APM interpolation weight
+LS_COLS = A1W + 1
+
+MIX_SETS = (256, 17 * 8, 256)
+MW_FINAL = sum(MIX_SETS) * N_IN  # offset of the final mixer's weights (N_MIX + 1 per set, 1 set)
+MW_LEN = MW_FINAL + N_MIX + 1
+APM1_CTX = 256
+APM2_CTX = 65536
+APM_LEN = (APM1_CTX + APM2_CTX) * 33
+
+_K1 = 0x2F0F3C6F4D5A9B1
+_K2 = 0x5851F42D4C957F2D
+
+
+@njit(cache=True)
+def _hmix(h, x):
+    """Deterministic 64-bit hash step (int64 arithmetic wraps)."""
+    h = (h + x + 1) * _K1
+    h ^= (h >> 29) & 0x7FFFFFFFF
+    return h * _K2
+
+
+@njit(cache=True)
+def _group(h, hbits):
+    """Start of the 16-counter group for hash h in a table of 2**hbits counters."""
+    return ((h >> 24) & ((1 << (hbits - 4)) - 1)) << 4
+
+
+@njit(cache=True)
+def _known(q, blk, tk):
+    """Whether stream position q is known to the decoder once tk bytes of every lane are done."""
+    if q < 0:
+        return False
+    start = blk[0]
+    if q < start:
+        return True
+    off = q - start
+    return off < blk[1] and off % blk[2] < tk
+
+
+@njit(cache=True)
+def _get(buf, q, blk, tk):
+    return np.int64(buf[q]) if _known(q, blk, tk) else np.int64(0)
+
+
+@njit(cache=True)
+def init_tables(cm, mw, apm):
+    """Fresh-session state: counters at p = 1/2, mixers at 0.3 per input, APMs at identity."""
+    cm[:] = np.uint32(1 << 31)
+    mw[:MW_FINAL] = 19660
+    mw[MW_FINAL:] = 65536 // N_MIX
+    mw[MW_FINAL + N_MIX] = 0
+    for c in range(APM1_CTX + APM2_CTX):
+        for j in range(33):
+            apm[c * 33 + j] = _squash((j - 16) * 128) * 16
+
+
+@njit(cache=True)
+def _contexts(j, buf, ls, cfg, blk, tk):
+    """Per-byte context hashes of lane j and its group bases for the first nibble."""
+    c4 = ls[j, C4]
+    c8 = ls[j, C8]
+    c1 = c4 & 255
+    pos = ls[j, POS]
+    r = ls[j, RLEN]
+    above = _get(buf, pos - r, blk, tk) if r > 0 else 0
+    above2 = _get(buf, pos - 2 * r, blk, tk) if r > 0 else 0
+    above_n = _get(buf, pos - r + 1, blk, tk) if r > 0 else 0
+    above_p = _get(buf, pos - r - 1, blk, tk) if r > 0 else 0
+    h = ls[j, H:H + N_HASHED]
+    h[0] = _hmix(2, c4 & 0xFFFF)
+    h[1] = _hmix(3, c4 & 0xFFFFFF)
+    h[2] = _hmix(4, c4)
+    h[3] = _hmix(_hmix(6, c4), c8 & 0xFFFF)
+    h[4] = _hmix(_hmix(7, ls[j, W0]), c1)
+    h[5] = _hmix(_hmix(8, ls[j, W0]), ls[j, W1])
+    h[6] = _hmix(_hmix(_hmix(9, r), above), c1)
+    h[7] = _hmix(_hmix(_hmix(10, r), above), above2)
+    h[8] = _hmix(_hmix(_hmix(_hmix(11, r), above_p), above), above_n)
+    h[9] = _hmix(12, c4 & 0xFFFF00)
+    hbits = cfg[CFG_HBITS]
+    for k in range(N_HASHED):
+        ls[j, BASE + k] = _group(_hmix(h[k], 0), hbits)
+
+
+@njit(cache=True)
+def _byte_end(j, buf, mtab, ls, rec, cfg, blk, tk):
+    """Lane j finished the byte at ls[j, POS]: update histories, match and record models, contexts."""
+    pos = ls[j, POS]
+    c = np.int64(buf[pos])
+    c4 = ls[j, C4]
+    ls[j, C8] = ((ls[j, C8] << 8) | (c4 >> 24)) & 0xFFFFFFFF
+    c4 = ((c4 << 8) | c) & 0xFFFFFFFF
+    ls[j, C4] = c4
+    # word model: letters, case-folded
+    if 65 <= c <= 90 or 97 <= c <= 122:
+        ls[j, W0] = _hmix(ls[j, W0], c | 32) & 0xFFFFFFFFFFFF
+    elif ls[j, W0] != 0:
+        ls[j, W1] = ls[j, W0]
+        ls[j, W0] = 0
+    # record length: a byte value recurring at the same distance `repeats` times
+    d = pos - rec[j, c]
+    if rec[j, c] >= 0 and d == rec[j, 256 + c]:
+        rec[j, 512 + c] += 1
+        if rec[j, 512 + c] >= cfg[CFG_REC_REPEATS] and d > 1:
+            ls[j, RLEN] = d
+    else:
+        rec[j, 512 + c] = 0
+        rec[j, 256 + c] = d
+    rec[j, c] = pos
+    nxt = pos + 1
+    ls[j, POS] = nxt
+    # match model
+    mlen = ls[j, MLEN]
+    if mlen > 0:
+        ptr = ls[j, MPTR]
+        if np.int64(buf[ptr]) == c and _known(ptr + 1, blk, tk):
+            ls[j, MLEN] = min(mlen + 1, 65535)
+            ls[j, MPTR] = ptr + 1
+        else:
+            ls[j, MLEN] = 0
+    minlen = cfg[CFG_MINLEN]
+    key = (_hmix(_hmix(13, c4), ls[j, C8] & ((1 << (8 * (minlen - 4))) - 1)) >> 20) & (
+        (1 << cfg[CFG_MBITS]) - 1)
+    if ls[j, MLEN] == 0:
+        cand = np.int64(mtab[key])
+        if cand > 0 and _known(cand, blk, tk):
+            k = 0
+            while k < 64 and _known(cand - 1 - k, blk, tk) and _known(nxt - 1 - k, blk, tk) \
+                    and buf[cand - 1 - k] == buf[nxt - 1 - k]:
+                k += 1
+            if k >= minlen:
+                ls[j, MLEN] = k
+                ls[j, MPTR] = cand
+    mtab[key] = nxt
+    _contexts(j, buf, ls, cfg, blk, tk)
+
+
+@njit(cache=True)
+def _match_base(cfg):
+    """Offset of the match model's counters: just after the hashed tables."""
+    return HASHED_OFF + N_HASHED * (np.int64(1) << cfg[CFG_HBITS])
+
+
+@njit(cache=True)
+def _match_level(mlen):
+    return mlen if mlen < 16 else min(16 + ((mlen - 16) >> 3), MATCH_LEVELS - 1)
+
+
+@njit(cache=True)
+def _dot(mw, off, ls, j, n):
+    s = np.int64(0)
+    for i in range(n):
+        s += ls[j, INP + i] * mw[off + i]
+    s >>= 16
+    return max(-2047, min(2047, s))
+
+
+@njit(cache=True)
+def _predict(j, b, buf, cm, mw, apm, ls, cfg):
+    """Probability (12 bits) that lane j's next bit (bit b of its byte, MSB first) is 1."""
+    c0 = ls[j, C0]
+    c1 = ls[j, C4] & 255
+    nib = ls[j, NIB]
+    ls[j, IDX] = c0
+    ls[j, IDX + 1] = O1_OFF + (c1 << 8) + c0
+    tsize = np.int64(1) << cfg[CFG_HBITS]
+    for k in range(N_HASHED):
+        ls[j, IDX + 2 + k] = HASHED_OFF + k * tsize + ls[j, BASE + k] + nib
+    for k in range(N_CTX):
+        ls[j, INP + k] = STRETCH[np.int64(cm[ls[j, IDX + k]]) >> 20]
+    # match model: expected bit from the matched byte while the partial byte agrees
+    mlen = ls[j, MLEN]
+    lvl = 0
+    ls[j, EXPBIT] = -1
+    if mlen > 0:
+        e = (np.int64(buf[ls[j, MPTR]]) | 256) >> (7 - b)
+        if (e >> 1) == c0:
+            bit = e & 1
+            ls[j, EXPBIT] = bit
+            lvl = _match_level(mlen)
+    if ls[j, EXPBIT] >= 0:
+        midx = lvl * 2 + ls[j, EXPBIT]
+        ls[j, MIDX] = midx
+        ls[j, INP + N_CTX] = STRETCH[np.int64(cm[_match_base(cfg) + midx]) >> 20]
+        lvl = 1 + min(lvl, 15)
+    else:
+        ls[j, MIDX] = -1
+        ls[j, INP + N_CTX] = 0
+    ls[j, INP + N_CTX + 1] = 256
+    # mixers
+    ls[j, MSEL] = c0 * N_IN
+    ls[j, MSEL + 1] = (MIX_SETS[0] + lvl * 8 + b) * N_IN
+    ls[j, MSEL + 2] = (MIX_SETS[0] + MIX_SETS[1] + c1) * N_IN
+    fin = np.int64(0)
+    for m in range(N_MIX):
+        s = _dot(mw, ls[j, MSEL + m], ls, j, N_IN)
+        ls[j, MOUT + m] = s
+        ls[j, MPR + m] = _squash(s)
+        fin += s * mw[MW_FINAL + m]
+    fin += 256 * mw[MW_FINAL + N_MIX]
+    fin = max(-2047, min(2047, fin >> 16))
+    pm = _squash(fin)
+    ls[j, PMIX] = pm
+    # APM / SSE
+    x = STRETCH[pm] + 2048
+    w = x & 127
+    a1 = c0 * 33 + (x >> 7)
+    a2 = (APM1_CTX + ((_hmix(c0, ls[j, C4] & 0xFFFF) >> 30) & (APM2_CTX - 1))) * 33 + (x >> 7)
+    ls[j, A1IDX] = a1
+    ls[j, A2IDX] = a2
+    ls[j, A1W] = w
+    p1 = (apm[a1] * (128 - w) + apm[a1 + 1] * w) >> 11
+    p2 = (apm[a2] * (128 - w) + apm[a2 + 1] * w) >> 11
+    p = (2 * pm + p1 + 5 * p2 + 4) >> 3
+    return max(1, min(4095, p))
+
+
+@njit(cache=True)
+def _counter_update(cm, i, y, limit):
+    v = np.int64(cm[i])
+    n = v & 1023
+    p = v >> 10
+    p += (((y << 22) - p) * _RATE[n]) >> 16
+    if n < limit:
+        n += 1
+    cm[i] = (p << 10) | n
+
+
+@njit(cache=True)
+def _apm_update(apm, i, w, y, rate):
+    g = (y << 16) + (y << rate) - y - y
+    if w < 64:
+        apm[i] += (g - apm[i]) >> rate
+    else:
+        apm[i + 1] += (g - apm[i + 1]) >> rate
+
+
+@njit(cache=True)
+def _update(j, y, buf, cm, mw, apm, ls, cfg):
+    """Learn lane j's bit y; advance its partial byte (the byte end is handled by the caller)."""
+    lo = cfg[CFG_LIMIT_LO]
+    hi = cfg[CFG_LIMIT_HI]
+    _counter_update(cm, ls[j, IDX], y, lo)
+    _counter_update(cm, ls[j, IDX + 1], y, lo)
+    for k in range(2, N_CTX):
+        _counter_update(cm, ls[j, IDX + k], y, hi)
+    if ls[j, MIDX] >= 0:
+        _counter_update(cm, _match_base(cfg) + ls[j, MIDX], y, 1023)
+        if ls[j, EXPBIT] != y:
+            ls[j, MLEN] = 0
+    lr = cfg[CFG_MIX_LR]
+    for m in range(N_MIX):
+        err = ((y << 12) - ls[j, MPR + m]) * lr
+        off = ls[j, MSEL + m]
+        for i in range(N_IN):
+            mw[off + i] += (ls[j, INP + i] * err) >> 14
+    err = ((y << 12) - ls[j, PMIX]) * cfg[CFG_FINAL_LR]
+    for m in range(N_MIX):
+        mw[MW_FINAL + m] += (ls[j, MOUT + m] * err) >> 14
+    mw[MW_FINAL + N_MIX] += (256 * err) >> 14
+    rate = cfg[CFG_APM_RATE]
+    w = ls[j, A1W]
+    _apm_update(apm, ls[j, A1IDX], w, y, rate)
+    _apm_update(apm, ls[j, A2IDX], w, y, rate)
+    c0 = ls[j, C0] * 2 + y
+    nib = ls[j, NIB] * 2 + y
+    if nib >= 16:
+        nib = 1
+        if c0 < 256:  # second nibble: groups keyed by the first one
+            hbits = cfg[CFG_HBITS]
+            for k in range(N_HASHED):
+                ls[j, BASE + k] = _group(_hmix(ls[j, H + k], c0), hbits)
+    if c0 >= 256:
+        buf[ls[j, POS]] = c0 & 255
+        c0 = 1
+    ls[j, C0] = c0
+    ls[j, NIB] = nib
+
+
+@njit(cache=True)
+def begin_block(buf, ls, rec, cfg, blk, carry, carry_rec, has_carry):
+    """Set up the lanes of a block: lane 0 continues the stream, the others start fresh."""
+    s = blk[3]
+    for j in range(s):
+        if j == 0 and has_carry:
+            ls[0, :] = carry
+            rec[0, :] = carry_rec
+        else:
+            ls[j, :] = 0
+            ls[j, C0] = 1
+            ls[j, NIB] = 1
+            rec[j, :256] = -1
+            rec[j, 256:] = 0
+        ls[j, POS] = blk[0] + j * blk[2]
+        if not (j == 0 and has_carry):
+            _contexts(j, buf, ls, cfg, blk, 0)
+
+
+@njit(cache=True)
+def active_lanes(t, blk):
+    """Lanes still active at byte offset t: those with j * L + t < n."""
+    return min(blk[3], (blk[1] - t - 1) // blk[2] + 1)
+
+
+@njit(cache=True)
+def predict_lanes(a, b, buf, cm, mw, apm, ls, cfg, freqs):
+    """freqs[j] = [4096 - p1, p1] for the first `a` lanes at bit b (int64[a, 2])."""
+    for j in range(a):
+        p = _predict(j, b, buf, cm, mw, apm, ls, cfg)
+        freqs[j, 0] = 4096 - p
+        freqs[j, 1] = p
+
+
+@njit(cache=True)
+def update_lanes(a, t, b, bits, buf, cm, mw, apm, mtab, ls, rec, cfg, blk):
+    """All `a` active lanes learn their bit (in lane order); at the byte end, byte-level updates."""
+    for j in range(a):
+        _update(j, np.int64(bits[j]) & 1, buf, cm, mw, apm, ls, cfg)
+    if b == 7:
+        for j in range(a):
+            _byte_end(j, buf, mtab, ls, rec, cfg, blk, t + 1)
+
+
+@njit(cache=True)
+def encode_lanes(buf, cm, mw, apm, mtab, ls, rec, cfg, blk, decisions, probs):
+    """Run a whole block (already in buf) in decode order: decisions int8[8n], probs int16[8n]."""
+    n = blk[1]
+    L = blk[2]
+    start = blk[0]
+    s = blk[3]
+    freqs = np.empty((s, 2), dtype=np.int64)
+    bits = np.empty(s, dtype=np.int64)
+    k = 0
+    for t in range(L):
+        a = active_lanes(t, blk)
+        for b in range(8):
+            predict_lanes(a, b, buf, cm, mw, apm, ls, cfg, freqs)
+            for j in range(a):
+                bits[j] = (np.int64(buf[start + j * L + t]) >> (7 - b)) & 1
+                decisions[k] = bits[j]
+                probs[k] = freqs[j, 1]
+                k += 1
+            update_lanes(a, t, b, bits, buf, cm, mw, apm, mtab, ls, rec, cfg, blk)
+    return k

@@ -1,0 +1,150 @@
+"""`adaptive`: the default model, an online context-mixing model in exact integer arithmetic.
+
+Nothing is stored besides the hyper-parameters: encoder and decoder start from the same fixed
+state and learn from the bytes as they are coded. Each byte is 8 binary decisions (MSB first) with
+2-entry tables `[4096 - p1, p1]`; the kernels are in `_cm_kernels`. Blocks of one stream share
+the session's state; a block is coded in lanes (see `_cm_kernels` and `choose_lanes`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, ClassVar
+
+import numpy as np
+
+from deepcompress.models import _cm_kernels as K
+from deepcompress.models.base import Chunk, DecodeSteps, Model, Session
+
+DEFAULTS: dict[str, int] = {
+    "hash_bits": 22,  # log2 counters per hashed context table (4 bytes each, N_HASHED tables)
+    "match_bits": 22,  # log2 entries of the match model's position table
+    "limit_low": 1023,  # count limit (adaptation floor) of the order-0/1 counters
+    "limit_high": 255,  # count limit of the hashed-context counters
+    "mix_lr": 6,  # mixer learning rate (weight step = input * error * lr / 2**14)
+    "final_lr": 2,  # learning rate of the mixer that combines the mixers
+    "apm_rate": 7,  # APM step 2**-rate
+    "match_min": 6,  # bytes hashed to find a match (5..8)
+    "record_repeats": 3,  # repeats of a byte at one distance that set the record length
+    "lane_bytes": 32768,  # target lane length: lanes = ceil(n / lane_bytes), at most max_lanes
+    "max_lanes": 64,
+}
+_CFG_KEYS = ("hash_bits", "match_bits", "limit_low", "limit_high", "mix_lr", "final_lr",
+             "apm_rate", "match_min", "record_repeats")
+_ENCODE_PIECE = 1 << 20  # decisions per chunk yielded by encode_block (bounds table memory)
+
+
+class AdaptiveModel(Model):
+    """Online context-mixing byte model; `AdaptiveModel(**overrides)` changes `DEFAULTS`."""
+
+    name: ClassVar[str] = "adaptive"
+    alphabet_size = 256
+
+    def __init__(self, **overrides: int) -> None:
+        unknown = set(overrides) - set(DEFAULTS)
+        if unknown:
+            raise ValueError(f"unknown adaptive settings: {sorted(unknown)}")
+        self._config = {**DEFAULTS, **{k: int(v) for k, v in overrides.items()}}
+        c = self._config
+        if not (8 <= c["hash_bits"] <= 26 and 8 <= c["match_bits"] <= 28):
+            raise ValueError("hash_bits must be in [8, 26] and match_bits in [8, 28]")
+        if not 5 <= c["match_min"] <= 8:
+            raise ValueError("match_min must be in [5, 8]")
+        if not (0 <= c["limit_low"] <= 1023 and 0 <= c["limit_high"] <= 1023):
+            raise ValueError("counter limits must be in [0, 1023]")
+        if c["lane_bytes"] < 1 or c["max_lanes"] < 1:
+            raise ValueError("lane_bytes and max_lanes must be positive")
+
+    def config(self) -> dict[str, Any]:
+        return dict(self._config)
+
+    def choose_lanes(self, n: int) -> int:
+        """Lane count for an n-byte block: about one lane per `lane_bytes`, at most `max_lanes`."""
+        c = self._config
+        return max(1, min(c["max_lanes"], -(-n // c["lane_bytes"])))
+
+    def session(self) -> AdaptiveSession:
+        return AdaptiveSession(self._config)
+
+
+class AdaptiveSession(Session):
+    """All learned state of one stream: counters, mixers, APMs, match table and the history."""
+
+    def __init__(self, config: dict[str, int]) -> None:
+        self._cfg = np.array([config[k] for k in _CFG_KEYS], dtype=np.int64)
+        assert len(self._cfg) == K.CFG_LEN
+        hashed = K.N_HASHED << config["hash_bits"]
+        self._cm = np.empty(K.HASHED_OFF + hashed + 2 * K.MATCH_LEVELS, dtype=np.uint32)
+        self._mw = np.empty(K.MW_LEN, dtype=np.int32)
+        self._apm = np.empty(K.APM_LEN, dtype=np.int32)
+        K.init_tables(self._cm, self._mw, self._apm)
+        self._mtab = np.zeros(1 << config["match_bits"], dtype=np.int32)
+        self._buf = np.zeros(1 << 16, dtype=np.uint8)
+        self._size = 0  # bytes of the stream coded so far
+        self._carry: tuple[np.ndarray, np.ndarray] | None = None  # last lane's state
+
+    def _begin(self, n: int, lanes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if lanes < 1:
+            raise ValueError("lanes must be >= 1")
+        if self._size + n >= 2**31 - 1:
+            raise ValueError("stream too long for the adaptive model (2 GiB)")
+        length = -(-n // lanes)
+        s = -(-n // length)
+        if self._size + n > len(self._buf):
+            grown = np.zeros(max(2 * len(self._buf), self._size + n), dtype=np.uint8)
+            grown[: self._size] = self._buf[: self._size]
+            self._buf = grown
+        blk = np.array([self._size, n, length, s], dtype=np.int64)
+        ls = np.zeros((s, K.LS_COLS), dtype=np.int64)
+        rec = np.zeros((s, 768), dtype=np.int64)
+        carry, carry_rec = self._carry or (ls[0], rec[0])
+        K.begin_block(self._buf, ls, rec, self._cfg, blk, carry, carry_rec, self._carry is not None)
+        return blk, ls, rec
+
+    def _end(self, blk: np.ndarray, ls: np.ndarray, rec: np.ndarray) -> None:
+        last = int(blk[3]) - 1
+        self._carry = (ls[last].copy(), rec[last].copy())
+        self._size += int(blk[1])
+
+    def encode_block(self, symbols: np.ndarray, lanes: int) -> Iterator[tuple[np.ndarray, Chunk]]:
+        symbols = np.asarray(symbols)
+        if symbols.ndim != 1 or (symbols.size and (symbols.min() < 0 or symbols.max() > 255)):
+            raise ValueError("symbols must be a 1-D array of bytes (0..255)")
+        n = len(symbols)
+        if n == 0:
+            return
+        blk, ls, rec = self._begin(n, lanes)
+        self._buf[self._size: self._size + n] = symbols
+        decisions = np.empty(8 * n, dtype=np.int8)
+        probs = np.empty(8 * n, dtype=np.int16)
+        K.encode_lanes(self._buf, self._cm, self._mw, self._apm, self._mtab, ls, rec, self._cfg,
+                       blk, decisions, probs)
+        self._end(blk, ls, rec)
+        for i in range(0, 8 * n, _ENCODE_PIECE):
+            p = probs[i: i + _ENCODE_PIECE].astype(np.int64)
+            freqs = np.empty((len(p), 2), dtype=np.int64)
+            freqs[:, 0] = 4096 - p
+            freqs[:, 1] = p
+            yield decisions[i: i + _ENCODE_PIECE].astype(np.int64), Chunk.rows(freqs)
+
+    def decode_block(self, n_symbols: int, lanes: int) -> DecodeSteps:
+        n = int(n_symbols)
+        if n < 0:
+            raise ValueError("n_symbols must be >= 0")
+        if n == 0:
+            return np.zeros(0, dtype=np.int64)
+        blk, ls, rec = self._begin(n, lanes)
+        buf, cm, mw, apm, mtab, cfg = self._buf, self._cm, self._mw, self._apm, self._mtab, self._cfg
+        for t in range(int(blk[2])):
+            a = K.active_lanes(t, blk)
+            for b in range(8):
+                freqs = np.empty((a, 2), dtype=np.int64)
+                K.predict_lanes(a, b, buf, cm, mw, apm, ls, cfg, freqs)
+                bits = yield Chunk.rows(freqs)
+                if len(bits) != a:
+                    raise ValueError(f"expected {a} decisions, got {len(bits)}")
+                K.update_lanes(a, t, b, np.asarray(bits, dtype=np.int64), buf, cm, mw, apm, mtab,
+                               ls, rec, cfg, blk)
+        out = self._buf[self._size: self._size + n].astype(np.int64)
+        self._end(blk, ls, rec)
+        return out
