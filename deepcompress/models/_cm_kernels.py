@@ -8,8 +8,9 @@ Every byte is coded as 8 binary decisions, most significant bit first. Each deci
   orders 0 and 1 are indexed directly, the others through hashed tables of 16-counter groups
   (one group per context and nibble, so a nibble touches one cache line per context);
 - a match model: the longest earlier occurrence of the last `minlen` bytes predicts the next bit;
-- three gated linear mixers in the stretch domain (weights chosen by the partial byte, by the match
-  state and bit position, by the previous byte) and a final mixer of their outputs;
+- four gated linear mixers in the stretch domain (weights chosen by the partial byte, by the match
+  state and bit position, by the previous byte, by how many of orders 2-6 were seen before and
+  the bit position) and a final mixer of their outputs;
 - two APM/SSE stages (by partial byte, and by partial byte + hashed order 2).
 
 Lanes. A block of n bytes is cut into S contiguous lanes of L bytes (the last one shorter) coded
@@ -79,7 +80,7 @@ _RATE = np.array([131072 // (2 * n + 3) for n in range(1024)], dtype=np.int64)
 N_HASHED = 10  # orders 2, 3, 4, 6; word; word bigram; 3 record contexts; sparse
 N_CTX = 2 + N_HASHED  # + orders 0 and 1
 N_IN = N_CTX + 2  # + match + bias
-N_MIX = 3
+N_MIX = 4
 MATCH_LEVELS = 32
 O1_OFF = 256
 HASHED_OFF = 256 + 65536
@@ -101,7 +102,7 @@ PMIX = MPR + N_MIX  # final mixer probability
 A1W = PMIX + 1  # APM interpolation weight
 LS_COLS = A1W + 1
 
-MIX_SETS = (256, 17 * 8, 256)
+MIX_SETS = (256, 17 * 8, 256, 5 * 8)
 MW_FINAL = sum(MIX_SETS) * N_IN  # offset of the final mixer's weights (N_MIX + 1 per set, 1 set)
 MW_LEN = MW_FINAL + N_MIX + 1
 APM1_CTX = 256
@@ -267,8 +268,12 @@ def _predict(j, b, buf, cm, mw, apm, ls, cfg):
     tsize = np.int64(1) << cfg[CFG_HBITS]
     for k in range(N_HASHED):
         ls[j, IDX + 2 + k] = HASHED_OFF + k * tsize + ls[j, BASE + k] + nib
+    hits = 0  # how many of orders 2, 3, 4, 6 have been seen: the mixers' confidence context
     for k in range(N_CTX):
-        ls[j, INP + k] = STRETCH[np.int64(cm[ls[j, IDX + k]]) >> 20]
+        v = np.int64(cm[ls[j, IDX + k]])
+        ls[j, INP + k] = STRETCH[v >> 20]
+        if 2 <= k < 6 and (v & 1023) > 0:
+            hits += 1
     # match model: expected bit from the matched byte while the partial byte agrees
     mlen = ls[j, MLEN]
     lvl = 0
@@ -292,6 +297,7 @@ def _predict(j, b, buf, cm, mw, apm, ls, cfg):
     ls[j, MSEL] = c0 * N_IN
     ls[j, MSEL + 1] = (MIX_SETS[0] + lvl * 8 + b) * N_IN
     ls[j, MSEL + 2] = (MIX_SETS[0] + MIX_SETS[1] + c1) * N_IN
+    ls[j, MSEL + 3] = (MIX_SETS[0] + MIX_SETS[1] + MIX_SETS[2] + hits * 8 + b) * N_IN
     fin = np.int64(0)
     for m in range(N_MIX):
         s = _dot(mw, ls[j, MSEL + m], ls, j, N_IN)

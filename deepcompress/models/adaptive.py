@@ -17,16 +17,16 @@ from deepcompress.models import _cm_kernels as K
 from deepcompress.models.base import Chunk, DecodeSteps, Model, Session
 
 DEFAULTS: dict[str, int] = {
-    "hash_bits": 22,  # log2 counters per hashed context table (4 bytes each, N_HASHED tables)
+    "hash_bits": 23,  # log2 counters per hashed context table (4 bytes each, N_HASHED tables)
     "match_bits": 22,  # log2 entries of the match model's position table
     "limit_low": 1023,  # count limit (adaptation floor) of the order-0/1 counters
     "limit_high": 255,  # count limit of the hashed-context counters
-    "mix_lr": 6,  # mixer learning rate (weight step = input * error * lr / 2**14)
-    "final_lr": 2,  # learning rate of the mixer that combines the mixers
+    "mix_lr": 8,  # mixer learning rate (weight step = input * error * lr / 2**14)
+    "final_lr": 4,  # learning rate of the mixer that combines the mixers
     "apm_rate": 7,  # APM step 2**-rate
     "match_min": 6,  # bytes hashed to find a match (5..8)
     "record_repeats": 3,  # repeats of a byte at one distance that set the record length
-    "lane_bytes": 32768,  # target lane length: lanes = ceil(n / lane_bytes), at most max_lanes
+    "lane_bytes": 65536,  # target lane length: lanes = ceil(n / lane_bytes), at most max_lanes
     "max_lanes": 64,
 }
 _CFG_KEYS = ("hash_bits", "match_bits", "limit_low", "limit_high", "mix_lr", "final_lr",
