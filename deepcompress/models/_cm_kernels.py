@@ -22,7 +22,7 @@ All tables are shared by the lanes. A lane may read an earlier byte of the strea
 State lives in a handful of flat arrays owned by the session (see `AdaptiveSession`):
   buf  uint8[capacity]   the stream so far (the current block is written as it is decoded)
   cm   uint32[...]       counters: order 0 (256), order 1 (65536), then N_HASHED tables of 2**hbits
-  mw   int32[...]        mixer weights, 16.16 fixed point
+  mw   int32[S, ...]     mixer weights of each lane, 16.16 fixed point
   apm  int32[...]        APM tables, 16-bit probabilities, 33 interpolation points per context
   mtab int32[2**mbits]   match model: hash of the last `minlen` bytes -> position after them
   ls   int64[S, LS_COLS] per-lane state and the scratch carried from predict to update
@@ -205,6 +205,9 @@ def _byte_end(j, buf, mtab, ls, rec, cfg, blk, tk):
         rec[j, 512 + c] += 1
         if rec[j, 512 + c] >= cfg[CFG_REC_REPEATS] and d > 1:
             ls[j, RLEN] = d
+            for i in range(blk[3]):  # lanes that found no record length yet take this one
+                if ls[i, RLEN] == 0:
+                    ls[i, RLEN] = d
     else:
         rec[j, 512 + c] = 0
         rec[j, 256 + c] = d
@@ -252,7 +255,7 @@ def _match_level(mlen):
 def _dot(mw, off, ls, j, n):
     s = np.int64(0)
     for i in range(n):
-        s += ls[j, INP + i] * mw[off + i]
+        s += ls[j, INP + i] * mw[j, off + i]
     s >>= 16
     return max(-2047, min(2047, s))
 
@@ -303,8 +306,8 @@ def _predict(j, b, buf, cm, mw, apm, ls, cfg):
         s = _dot(mw, ls[j, MSEL + m], ls, j, N_IN)
         ls[j, MOUT + m] = s
         ls[j, MPR + m] = _squash(s)
-        fin += s * mw[MW_FINAL + m]
-    fin += 256 * mw[MW_FINAL + N_MIX]
+        fin += s * mw[j, MW_FINAL + m]
+    fin += 256 * mw[j, MW_FINAL + N_MIX]
     fin = max(-2047, min(2047, fin >> 16))
     pm = _squash(fin)
     ls[j, PMIX] = pm
@@ -360,11 +363,11 @@ def _update(j, y, buf, cm, mw, apm, ls, cfg):
         err = ((y << 12) - ls[j, MPR + m]) * lr
         off = ls[j, MSEL + m]
         for i in range(N_IN):
-            mw[off + i] += (ls[j, INP + i] * err) >> 14
+            mw[j, off + i] += (ls[j, INP + i] * err) >> 14
     err = ((y << 12) - ls[j, PMIX]) * cfg[CFG_FINAL_LR]
     for m in range(N_MIX):
-        mw[MW_FINAL + m] += (ls[j, MOUT + m] * err) >> 14
-    mw[MW_FINAL + N_MIX] += (256 * err) >> 14
+        mw[j, MW_FINAL + m] += (ls[j, MOUT + m] * err) >> 14
+    mw[j, MW_FINAL + N_MIX] += (256 * err) >> 14
     rate = cfg[CFG_APM_RATE]
     w = ls[j, A1W]
     _apm_update(apm, ls[j, A1IDX], w, y, rate)

@@ -99,11 +99,13 @@ class AdaptiveSession(Session):
         rec = np.zeros((s, 768), dtype=np.int64)
         carry, carry_rec = self._carry or (ls[0], rec[0])
         K.begin_block(self._buf, ls, rec, self._cfg, blk, carry, carry_rec, self._carry is not None)
+        self._mwl = np.tile(self._mw, (s, 1))
         return blk, ls, rec
 
     def _end(self, blk: np.ndarray, ls: np.ndarray, rec: np.ndarray) -> None:
         last = int(blk[3]) - 1
         self._carry = (ls[last].copy(), rec[last].copy())
+        self._mw = self._mwl[last].copy()
         self._size += int(blk[1])
 
     def encode_block(self, symbols: np.ndarray, lanes: int) -> Iterator[tuple[np.ndarray, Chunk]]:
@@ -117,7 +119,7 @@ class AdaptiveSession(Session):
         self._buf[self._size: self._size + n] = symbols
         decisions = np.empty(8 * n, dtype=np.int8)
         probs = np.empty(8 * n, dtype=np.int16)
-        K.encode_lanes(self._buf, self._cm, self._mw, self._apm, self._mtab, ls, rec, self._cfg,
+        K.encode_lanes(self._buf, self._cm, self._mwl, self._apm, self._mtab, ls, rec, self._cfg,
                        blk, decisions, probs)
         self._end(blk, ls, rec)
         for i in range(0, 8 * n, _ENCODE_PIECE):
@@ -134,7 +136,7 @@ class AdaptiveSession(Session):
         if n == 0:
             return np.zeros(0, dtype=np.int64)
         blk, ls, rec = self._begin(n, lanes)
-        buf, cm, mw, apm, mtab, cfg = self._buf, self._cm, self._mw, self._apm, self._mtab, self._cfg
+        buf, cm, mw, apm, mtab, cfg = self._buf, self._cm, self._mwl, self._apm, self._mtab, self._cfg
         for t in range(int(blk[2])):
             a = K.active_lanes(t, blk)
             for b in range(8):
