@@ -432,6 +432,16 @@ def update_lanes(a, t, b, bits, buf, cm, mw, apm, mtab, ls, rec, cfg, blk):
 
 
 @njit(cache=True)
+def decode_step(bits, a_done, t_done, b_done, a, b, freqs, buf, cm, mw, apm, mtab, ls, rec, cfg,
+                blk):
+    """One decode step: the `a_done` lanes learn `bits` of step (t_done, b_done) (none if 0), then
+    the first `a` lanes predict bit b into freqs (int64[a, 2])."""
+    if a_done > 0:
+        update_lanes(a_done, t_done, b_done, bits, buf, cm, mw, apm, mtab, ls, rec, cfg, blk)
+    predict_lanes(a, b, buf, cm, mw, apm, ls, cfg, freqs)
+
+
+@njit(cache=True)
 def encode_lanes(buf, cm, mw, apm, mtab, ls, rec, cfg, blk, decisions, probs):
     """Run a whole block (already in buf) in decode order: decisions int8[8n], probs int16[8n]."""
     n = blk[1]

@@ -136,17 +136,20 @@ class AdaptiveSession(Session):
         if n == 0:
             return np.zeros(0, dtype=np.int64)
         blk, ls, rec = self._begin(n, lanes)
-        buf, cm, mw, apm, mtab, cfg = self._buf, self._cm, self._mwl, self._apm, self._mtab, self._cfg
-        for t in range(int(blk[2])):
-            a = K.active_lanes(t, blk)
+        state = (self._buf, self._cm, self._mwl, self._apm, self._mtab, ls, rec, self._cfg, blk)
+        length, s = int(blk[2]), int(blk[3])
+        bits = np.zeros(0, dtype=np.int64)
+        a_done = t_done = b_done = 0
+        for t in range(length):
+            a = min(s, (n - t - 1) // length + 1)  # lanes with j * length + t < n
             for b in range(8):
                 freqs = np.empty((a, 2), dtype=np.int64)
-                K.predict_lanes(a, b, buf, cm, mw, apm, ls, cfg, freqs)
+                K.decode_step(bits, a_done, t_done, b_done, a, b, freqs, *state)
                 bits = yield Chunk.rows(freqs)
                 if len(bits) != a:
                     raise ValueError(f"expected {a} decisions, got {len(bits)}")
-                K.update_lanes(a, t, b, np.asarray(bits, dtype=np.int64), buf, cm, mw, apm, mtab,
-                               ls, rec, cfg, blk)
+                a_done, t_done, b_done = a, t, b
+        K.decode_step(bits, a_done, t_done, b_done, 0, 0, freqs[:0], *state)
         out = self._buf[self._size: self._size + n].astype(np.int64)
         self._end(blk, ls, rec)
         return out
