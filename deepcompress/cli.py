@@ -329,3 +329,34 @@ def nll_command(ctx, model, as_json, files) -> None:
         else:
             click.echo(f"{_display(path)}: {len(data)} symbols, NLL {nll_bits:.1f} bits ({bits_per_symbol:.4f} bits/symbol)")
     ctx.exit(status)
+
+
+@main.command(name="bench")
+@click.option("-m", "--model", "model_names", multiple=True, default=(api.DEFAULT_MODEL,), show_default=True, help="model to measure (repeatable)")
+@click.option("--repeat", default=3, show_default=True, help="timed runs per file (median reported)")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="also write the rows as JSON here")
+@click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False), help="also write the table here")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.pass_context
+def bench_command(ctx, model_names, repeat, json_path, markdown_path, files) -> None:
+    """Measure models on FILES: NLL, real size, overhead, speed, vs gzip/bzip2/xz."""
+    from pathlib import Path
+
+    from deepcompress import bench
+
+    try:
+        resolved = [api.load_model(name) for name in model_names]
+    except (DeepCompressError, ValueError) as error:
+        _report("bench", str(error))
+        ctx.exit(1)
+    rows = []
+    for model in resolved:
+        for path in files:
+            rows.append(bench.measure(Path(path), model, repeat))
+            click.echo(f"{path}: {model.name} {rows[-1].bits_per_byte:.3f} bits/byte", err=True)
+    table = bench.markdown_table(rows)
+    click.echo(table)
+    if json_path:
+        Path(json_path).write_text(json.dumps(bench.as_dicts(rows), indent=1) + "\n")
+    if markdown_path:
+        Path(markdown_path).write_text(table)
