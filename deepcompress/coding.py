@@ -172,23 +172,46 @@ class Encoder:
         self._row_bits = 0.0
         # i.i.d. chunks of one alphabet size: (table, symbol counts), costed in one batch
         self._shared: dict[int, list[tuple[np.ndarray, np.ndarray]]] = {}
+        self._finished = False
 
     def encode(self, symbols: np.ndarray, freqs: np.ndarray) -> None:
         """Append symbols: int[n] in [0, K), coded under freqs (K,) shared or (n, K) per symbol."""
+        if self._finished:
+            raise ValueError("encoder already finished")
         table = _as_table(freqs)
+        if table.ndim == 1:
+            self._encode_shared(symbols, table)
+            return
         symbols = _as_symbols(symbols, table.shape[-1])
         _check_rows(table, len(symbols))
         if len(symbols) == 0 or table.shape[-1] == 1:
             return
+        self._push(symbols, table)
+        self._row_bits += float(_symbol_bits(symbols, table).sum())
+
+    def _encode_shared(self, symbols: np.ndarray, table: np.ndarray) -> None:
+        """The i.i.d. fast path: one bincount both validates the symbols and costs them."""
+        symbols = np.asarray(symbols)
+        if symbols.ndim != 1 or symbols.dtype.kind not in "iu":
+            raise ValueError(f"symbols must be 1-D integers, got shape {symbols.shape} dtype {symbols.dtype}")
+        if len(symbols) == 0:
+            return
+        try:
+            counts = np.bincount(symbols, minlength=len(table))
+        except ValueError:
+            raise ValueError(f"symbols must lie in [0, {len(table)}), got negative values") from None
+        if len(counts) > len(table):
+            raise ValueError(f"symbols must lie in [0, {len(table)}), got up to {len(counts) - 1}")
+        if len(table) == 1:
+            return
+        self._push(symbols.astype(np.int32), table)
+        self._shared.setdefault(len(table), []).append((table, counts))
+
+    def _push(self, symbols: np.ndarray, table: np.ndarray) -> None:
         if self._range is not None:
             _push(self._range.encode, symbols, table)
         else:
             self._ans_chunks.append((symbols, table))
-        if table.ndim == 1:
-            counts = np.bincount(symbols, minlength=len(table))
-            self._shared.setdefault(len(table), []).append((table, counts))
-        else:
-            self._row_bits += float(_symbol_bits(symbols, table).sum())
 
     @property
     def nll_bits(self) -> float:
@@ -201,6 +224,9 @@ class Encoder:
 
     def finish(self) -> np.ndarray:
         """The compressed words: uint32[W]. Encoding more afterwards is an error."""
+        if self._finished:
+            raise ValueError("encoder already finished")
+        self._finished = True
         if self._range is not None:
             words = self._range.get_compressed()
         else:
