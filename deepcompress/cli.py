@@ -7,6 +7,7 @@ Errors are one line on stderr, `deepcompress: FILE: reason`; exit status 0 on su
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import tempfile
@@ -15,9 +16,11 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 import click
+import numpy as np
 
-from deepcompress import __version__, api, coding, models
+from deepcompress import __version__, api, coding, models, symbols
 from deepcompress.errors import DeepCompressError
+from deepcompress.symbols import Layout
 
 SUFFIX = ".dcz"
 PROGRAM = "deepcompress"
@@ -175,27 +178,62 @@ def main() -> None:
     """Lossless compression with learned, exactly reproducible probabilities."""
 
 
-@main.command(name="compress")
-@_model_option(api.DEFAULT_MODEL)
-@click.option("--coder", type=click.Choice(coding.CODERS), default=api.DEFAULT_CODER, show_default=True)
-@_file_options
-@click.pass_context
-def compress_command(ctx, model, coder, output, to_stdout, keep, remove, force, quiet, verbose, files) -> None:
-    """Compress FILES (FILE -> FILE.dcz; none or - : stdin -> stdout)."""
-    if keep and remove:
-        raise click.UsageError("-k/--keep and --rm contradict each other")
+def _resolve_model_option(ctx: click.Context, model: str | None) -> api.ModelSpec | None:
+    """Built-in names stay names (they are built per input's alphabet); files load once."""
+    if model is None or model in models.BUILTIN_MODELS:
+        return model
     try:
-        resolved = api.load_model(model)
+        return api.load_model(model)
     except (DeepCompressError, ValueError) as error:
         _report(model, str(error))
         ctx.exit(1)
 
+
+def _input_layout(source: BinaryIO, data_kind: str) -> tuple[BinaryIO, Layout | None]:
+    """What to code: raw bytes, or an integer .npy array (auto: when the input is one)."""
+    if data_kind == "bytes":
+        return source, None
+    if data_kind == "npy" and not source.seekable():
+        source = io.BytesIO(source.read())
+    if source.seekable() and symbols.is_npy(source):
+        start = source.tell()
+        try:
+            return source, symbols.read_npy_layout(source)
+        except ValueError:
+            if data_kind == "npy":
+                raise
+            source.seek(start)  # a non-integer array: auto mode codes it as bytes
+    elif data_kind == "npy":
+        raise ValueError("not a .npy file")
+    return source, None
+
+
+@main.command(name="compress")
+@_model_option(None)
+@click.option("--coder", type=click.Choice(coding.CODERS), default=api.DEFAULT_CODER, show_default=True)
+@click.option(
+    "--as", "data_kind", type=click.Choice(["auto", "bytes", "npy"]), default="auto", show_default=True,
+    help="code bytes, or the elements of an integer .npy array (auto: arrays when the input is one)",
+)
+@_file_options
+@click.pass_context
+def compress_command(ctx, model, coder, data_kind, output, to_stdout, keep, remove, force, quiet, verbose, files) -> None:
+    """Compress FILES (FILE -> FILE.dcz; none or - : stdin -> stdout).
+
+    The default model is histogram-adaptive for bytes and for arrays.
+    """
+    if keep and remove:
+        raise click.UsageError("-k/--keep and --rm contradict each other")
+    resolved = _resolve_model_option(ctx, model)
+
     def run(source: BinaryIO, sink: BinaryIO) -> api.Stats:
-        return api.compress_stream(source, sink, resolved, coder)
+        source, layout = _input_layout(source, data_kind)
+        default = api.DEFAULT_ARRAY_MODEL if layout is not None else api.DEFAULT_MODEL
+        return api.compress_stream(source, sink, resolved or default, coder, layout=layout)
 
     def verify(target: str) -> None:
         with open(target, "rb") as compressed:
-            api.decompress_stream(compressed, None, resolved)
+            api.decompress_stream(compressed, None, resolved if not isinstance(resolved, str) else None)
 
     job = FileJob(run, lambda path: path + SUFFIX, verify, True, output, to_stdout, force, remove, quiet, verbose)
     ctx.exit(_process(job, files))
@@ -306,29 +344,57 @@ def _info_record(path: str, info: api.StreamInfo) -> dict:
 
 
 @main.command(name="nll")
-@_model_option(api.DEFAULT_MODEL)
+@_model_option(None)
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per file, one per line")
 @click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True))
 @click.pass_context
 def nll_command(ctx, model, as_json, files) -> None:
-    """The model's exact code length (negative log-likelihood) of FILES, in bits."""
+    """The model's exact code length (negative log-likelihood) of FILES, in bits.
+
+    Integer .npy arrays are measured per element (bits per dimension) and per record
+    (a row of a 2-D array).
+    """
+    resolved = _resolve_model_option(ctx, model)
     status = 0
     for path in files:
         try:
-            with _open_input(path) as source:
-                data = source.read()
-            nll_bits = api.nll_bits(data, model)
+            record = _nll_record(path, resolved)
         except (DeepCompressError, OSError, ValueError) as error:
             _report(_display(path), _reason(error))
             status = 1
             continue
-        bits_per_symbol = nll_bits / len(data) if data else 0.0
-        record = {"file": _display(path), "n_symbols": len(data), "nll_bits": nll_bits, "bits_per_symbol": bits_per_symbol}
         if as_json:
             click.echo(json.dumps(record))
         else:
-            click.echo(f"{_display(path)}: {len(data)} symbols, NLL {nll_bits:.1f} bits ({bits_per_symbol:.4f} bits/symbol)")
+            per_record = f", {record['bits_per_record']:.2f} bits/record" if "bits_per_record" in record else ""
+            click.echo(
+                f"{record['file']}: {record['n_symbols']} symbols, NLL {record['nll_bits']:.1f} bits "
+                f"({record['bits_per_symbol']:.4f} bits/symbol{per_record})"
+            )
     ctx.exit(status)
+
+
+def _nll_record(path: str, model: api.ModelSpec | None) -> dict:
+    with _open_input(path) as source:
+        data = source.read()
+    coded: bytes | np.ndarray = data
+    if data.startswith(symbols.NPY_MAGIC):
+        array = np.load(io.BytesIO(data), allow_pickle=False)
+        if array.dtype.kind in "iu":
+            coded = array
+    nll_bits = api.nll_bits(coded, model)
+    n_symbols = coded.size if isinstance(coded, np.ndarray) else len(coded)
+    record = {
+        "file": _display(path),
+        "n_symbols": n_symbols,
+        "nll_bits": nll_bits,
+        "bits_per_symbol": nll_bits / n_symbols if n_symbols else 0.0,
+    }
+    if isinstance(coded, np.ndarray):
+        n_records = coded.shape[0] if coded.ndim else 1
+        record |= {"bits_per_dimension": record["bits_per_symbol"], "n_records": n_records,
+                   "bits_per_record": nll_bits / n_records if n_records else 0.0}
+    return record
 
 
 @main.command(name="bench")

@@ -9,19 +9,20 @@ from deepcompress.models.histogram import HistogramModel
 
 __all__ = ["BUILTIN_MODELS", "Chunk", "HistogramModel", "Model", "Session", "builtin", "from_header"]
 
-# Models that need no model file: what `-m NAME` accepts.
+# Models that need no model file: what `-m NAME` accepts; each takes the alphabet size.
 BUILTIN_MODELS = {
-    "histogram": lambda: HistogramModel(256),
-    "histogram-adaptive": lambda: HistogramModel(256, adaptive=True),
+    "histogram": lambda alphabet_size: HistogramModel(alphabet_size),
+    "histogram-adaptive": lambda alphabet_size: HistogramModel(alphabet_size, adaptive=True),
 }
 
 
-def builtin(name: str) -> Model:
-    """A parameter-free model by its CLI name. Raises ValueError for unknown names."""
+def builtin(name: str, alphabet_size: int = 256) -> Model:
+    """A parameter-free model by its CLI name. Raises ValueError for unknown names or alphabets."""
     try:
-        return BUILTIN_MODELS[name]()
+        factory = BUILTIN_MODELS[name]
     except KeyError:
         raise ValueError(f"unknown model {name!r}; built-in models: {', '.join(BUILTIN_MODELS)}") from None
+    return factory(alphabet_size)
 
 
 def from_header(name: str, config: dict[str, Any]) -> Model | None:
