@@ -426,3 +426,50 @@ def bench_command(ctx, model_names, repeat, json_path, markdown_path, files) -> 
         Path(json_path).write_text(json.dumps(bench.as_dicts(rows), indent=1) + "\n")
     if markdown_path:
         Path(markdown_path).write_text(table)
+
+
+# --- surprisal (issue 7) ---
+
+
+@main.command(name="surprisal")
+@_model_option(api.DEFAULT_MODEL)
+@click.option("--segment", "segment_length", type=click.IntRange(min=1), default=1024, show_default=True, help="segment length in bytes")
+@click.option("--top", "top", type=click.IntRange(min=1), default=5, show_default=True, help="how many segments to list")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="write a PNG of bits/byte along the file (needs matplotlib)")
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per segment, one per line")
+@click.option("--out", "bits_path", type=click.Path(dir_okay=False), help="save the per-byte bits here as float64 .npy")
+@click.argument("file", type=click.Path(allow_dash=True))
+@click.pass_context
+def surprisal_command(ctx, model, segment_length, top, plot_path, as_json, bits_path, file) -> None:
+    """List the segments of FILE on which the model spends the most bits."""
+    import numpy as np
+
+    from deepcompress import surprisal
+
+    try:
+        if plot_path is not None:
+            surprisal.check_plotting()  # before the work, not after it
+        with _open_input(file) as source:
+            data = source.read()
+        if not data:
+            raise Failure("empty input")
+        bits = api.symbol_bits(data, model)
+        segments = surprisal.top_segments(bits, segment_length, top)
+        if bits_path is not None:
+            with open(bits_path, "wb") as sink:  # np.save(path) would append ".npy"
+                np.save(sink, bits)
+        if plot_path is not None:
+            title = f"{os.path.basename(_display(file))}: bits per byte under {model}"
+            references = surprisal.baseline_bits_per_byte(data)
+            surprisal.plot_surprisal(bits, plot_path, segment_length, segments, references, title, unit="byte")
+    except (Failure, DeepCompressError, ImportError, OSError, ValueError) as error:
+        _report(_display(file), _reason(error))
+        ctx.exit(1)
+    if as_json:
+        for segment in segments:
+            click.echo(json.dumps(segment.as_dict()))
+        return
+    click.echo(f"{_display(file)}: {len(data)} bytes, mean {bits.mean():.4f} bits/symbol under {model}")
+    click.echo(f"{'offset':>12} {'length':>8} {'bits':>12} {'bits/symbol':>12}")
+    for segment in segments:
+        click.echo(f"{segment.offset:>12} {segment.length:>8} {segment.bits:>12.1f} {segment.bits_per_symbol:>12.4f}")
