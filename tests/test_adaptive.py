@@ -144,3 +144,20 @@ def test_fresh_process_determinism():
     out = subprocess.run([sys.executable, "-c", _DIGEST_SCRIPT.format(repo=str(REPO))],
                          capture_output=True, text=True, check=True, cwd=REPO)
     assert out.stdout.strip() == here
+
+
+def test_registry_and_codec():
+    from deepcompress import codec, models
+
+    model = models.builtin("adaptive")
+    assert models.from_header("adaptive", model.config()).fingerprint() == model.fingerprint()
+    with pytest.raises(ValueError):
+        models.builtin("adaptive", 300)
+    with pytest.raises(ValueError):
+        models.from_header("adaptive", {"bogus": 1})
+    small = AdaptiveModel(**SMALL)
+    data = np.frombuffer(_text(5000), np.uint8).astype(np.int64)
+    block = codec.encode_block(small, small.session(), data)
+    assert np.array_equal(codec.decode_block(small.session(), block), data)
+    bits = codec.block_symbol_bits(small, small.session(), data)
+    assert abs(bits.sum() - block.nll_bits) < 1e-6 * block.nll_bits

@@ -9,8 +9,20 @@ from deepcompress.models.histogram import HistogramModel
 
 __all__ = ["BUILTIN_MODELS", "Chunk", "HistogramModel", "Model", "Session", "builtin", "from_header"]
 
+
+
+def _adaptive(alphabet_size: int, **config: Any) -> Model:
+    """The context-mixing byte model (imported lazily: it compiles numba kernels)."""
+    if alphabet_size != 256:
+        raise ValueError(f"the adaptive model codes bytes (alphabet 256), not {alphabet_size} symbols")
+    from deepcompress.models.adaptive import AdaptiveModel
+
+    return AdaptiveModel(**config)
+
+
 # Models that need no model file: what `-m NAME` accepts; each takes the alphabet size.
 BUILTIN_MODELS = {
+    "adaptive": _adaptive,
     "histogram": lambda alphabet_size: HistogramModel(alphabet_size),
     "histogram-adaptive": lambda alphabet_size: HistogramModel(alphabet_size, adaptive=True),
 }
@@ -40,4 +52,8 @@ def from_header(name: str, config: dict[str, Any]) -> Model | None:
         if not isinstance(alphabet_size, int) or not 1 <= alphabet_size <= 1 << 24:
             raise ValueError(f"histogram alphabet size {alphabet_size!r} out of range")
         return HistogramModel(alphabet_size, adaptive=mode == "adaptive")
+    if name == "adaptive":
+        if not all(isinstance(v, int) for v in config.values()):
+            raise ValueError("adaptive config values must be integers")
+        return _adaptive(256, **config)
     raise ValueError(f"unknown model {name!r}")

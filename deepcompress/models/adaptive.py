@@ -26,7 +26,7 @@ DEFAULTS: dict[str, int] = {
     "apm_rate": 7,  # APM step 2**-rate
     "match_min": 6,  # bytes hashed to find a match (5..8)
     "record_repeats": 3,  # repeats of a byte at one distance that set the record length
-    "lane_bytes": 65536,  # target lane length: lanes = ceil(n / lane_bytes), at most max_lanes
+    "lane_bytes": 32768,  # target lane length: lanes = ceil(n / lane_bytes), at most max_lanes
     "max_lanes": 64,
 }
 _CFG_KEYS = ("hash_bits", "match_bits", "limit_low", "limit_high", "mix_lr", "final_lr",
@@ -69,6 +69,8 @@ class AdaptiveModel(Model):
 
 class AdaptiveSession(Session):
     """All learned state of one stream: counters, mixers, APMs, match table and the history."""
+
+    decisions_per_symbol = 8  # MSB first; decode order is `base.lockstep_positions`
 
     def __init__(self, config: dict[str, int]) -> None:
         self._cfg = np.array([config[k] for k in _CFG_KEYS], dtype=np.int64)
