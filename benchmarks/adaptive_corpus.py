@@ -1,8 +1,8 @@
 """Benchmark the `adaptive` model on the Calgary and Canterbury corpora with the real range coder.
 
-For every file: encode (model + constriction range coder, through `deepcompress.codec`), decode
-step by step, verify, and report the
-compressed bytes, bits/byte, the model's NLL, encode/decode KB/s and the peak RSS of the process.
+For every file (one block): encode through `deepcompress.codec` (model + constriction range
+coder), decode step by step, verify, and report the compressed bytes, bits/byte, the model's NLL,
+encode/decode KB/s and the peak RSS of the process.
 Writes `benchmarks/results/adaptive_corpus.{json,md}` and prints the markdown table.
 
     python benchmarks/adaptive_corpus.py [--corpus DIR] [--files NAME ...] [--set key=value ...]
@@ -23,8 +23,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from deepcompress import codec  # noqa: E402
-from deepcompress.models.adaptive import AdaptiveModel  # noqa: E402
+from deepcompress import codec
+from deepcompress.models.adaptive import AdaptiveModel
 
 CALGARY14 = ["bib", "book1", "book2", "geo", "news", "obj1", "obj2", "paper1", "paper2", "pic",
              "progc", "progl", "progp", "trans"]
@@ -57,8 +57,8 @@ def code_file(model: AdaptiveModel, data: bytes) -> dict:
 
 def markdown(results: dict[str, dict], config: dict) -> str:
     lines = [f"adaptive model, config {json.dumps(config, sort_keys=True)}", "",
-             "| file | bytes | compressed | bpb | NLL bpb | xz -9e | lanes | enc KB/s | dec KB/s "
-             "| peak RSS MB |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             ("| file | bytes | compressed | bpb | NLL bpb | xz -9e | lanes | enc KB/s | dec KB/s "
+              "| peak RSS MB |"), "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, r in results.items():
         xz = XZ_BPB.get(name.split("/")[-1]) if name.startswith("calgary/") else None
         lines.append(f"| {name} | {r['bytes']} | {r['compressed']} | {r['bpb']:.3f} | "
@@ -68,8 +68,10 @@ def markdown(results: dict[str, dict], config: dict) -> str:
     if cal:
         total = 8 * sum(r["compressed"] for r in cal.values()) / sum(r["bytes"] for r in cal.values())
         wins = [f for f, r in cal.items() if r["bpb"] < XZ_BPB[f]]
-        lines += ["", f"Calgary-{len(cal)} total: {total:.4f} bpb; beats xz -9e on {len(wins)}/"
-                  f"{len(cal)} files (loses on: {', '.join(sorted(set(cal) - set(wins))) or 'none'})"]
+        losses = ", ".join(sorted(set(cal) - set(wins))) or "none"
+        summary = (f"Calgary-{len(cal)} total: {total:.4f} bpb; beats xz -9e on "
+                   f"{len(wins)}/{len(cal)} files (loses on: {losses})")
+        lines += ["", summary]
     return "\n".join(lines) + "\n"
 
 

@@ -444,7 +444,6 @@ def decode_step(bits, a_done, t_done, b_done, a, b, freqs, buf, cm, mw, apm, mta
 @njit(cache=True)
 def encode_lanes(buf, cm, mw, apm, mtab, ls, rec, cfg, blk, decisions, probs):
     """Run a whole block (already in buf) in decode order: decisions int8[8n], probs int16[8n]."""
-    n = blk[1]
     L = blk[2]
     start = blk[0]
     s = blk[3]
