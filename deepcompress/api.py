@@ -30,8 +30,7 @@ from deepcompress.symbols import Layout, storage_order_bytes
 
 ModelSpec = Union[str, "os.PathLike[str]", Model]
 
-DEFAULT_MODEL = "histogram-adaptive"
-DEFAULT_ARRAY_MODEL = "histogram-adaptive"
+DEFAULT_MODEL = "adaptive"
 DEFAULT_CODER = "range"
 DEFAULT_BLOCK_SIZE = 1 << 20
 
@@ -136,7 +135,7 @@ def compress_stream(
     """
     layout = layout or Layout()
     model = load_model(model, layout.alphabet_size)
-    if model.alphabet_size != layout.alphabet_size:
+    if model.alphabet_size < layout.alphabet_size:
         raise ValueError(f"the data needs a model over {layout.alphabet_size} symbols, got {model.alphabet_size}")
     if not 0 < block_size <= container.MAX_BLOCK_SYMBOLS:
         raise ValueError(f"block_size must be in [1, {container.MAX_BLOCK_SYMBOLS}], got {block_size}")
@@ -203,8 +202,8 @@ def decompress_stream(source: BinaryIO, sink: BinaryIO | None, model: ModelSpec 
     resolved = _model_for(header, model)
     if header.coder not in codec.coding.CODERS:
         raise CorruptStreamError(f"unknown coder {header.coder!r}")
-    if resolved.alphabet_size != layout.alphabet_size:
-        raise CorruptStreamError(f"model alphabet {resolved.alphabet_size} does not match the data's {layout.alphabet_size}")
+    if resolved.alphabet_size < layout.alphabet_size:
+        raise CorruptStreamError(f"model alphabet {resolved.alphabet_size} is smaller than the data's {layout.alphabet_size}")
     if sink is not None:
         sink.write(layout.npy_header)
     session = resolved.session()
@@ -273,6 +272,11 @@ def decompress(blob: bytes, model: ModelSpec | None = None) -> bytes:
     return sink.getvalue()
 
 
+def default_model(alphabet_size: int) -> str:
+    """The built-in model used when none is named: `adaptive` for bytes-sized alphabets."""
+    return DEFAULT_MODEL if alphabet_size <= 256 else "histogram-adaptive"
+
+
 def compress_array(
     array: np.ndarray, model: ModelSpec | None = None, coder: str = DEFAULT_CODER, alphabet: tuple[int, int] | None = None
 ) -> bytes:
@@ -283,7 +287,8 @@ def compress_array(
     """
     layout = _array_layout(array, model, alphabet)
     sink = io.BytesIO()
-    compress_stream(io.BytesIO(storage_order_bytes(array)), sink, model or DEFAULT_ARRAY_MODEL, coder, layout=layout)
+    model = model or default_model(layout.alphabet_size)
+    compress_stream(io.BytesIO(storage_order_bytes(array)), sink, model, coder, layout=layout)
     return sink.getvalue()
 
 
@@ -325,7 +330,7 @@ def symbol_bits(data: bytes | np.ndarray, model: ModelSpec | None = None, block_
     if isinstance(data, np.ndarray):
         layout = _array_layout(data, model, None)
         symbols = layout.to_symbols(storage_order_bytes(data))
-        resolved = load_model(model or DEFAULT_ARRAY_MODEL, layout.alphabet_size)
+        resolved = load_model(model or default_model(layout.alphabet_size), layout.alphabet_size)
     else:
         symbols = np.frombuffer(data, dtype=np.uint8).astype(np.int64)
         resolved = load_model(model or DEFAULT_MODEL)

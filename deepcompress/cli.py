@@ -220,7 +220,7 @@ def _input_layout(source: BinaryIO, data_kind: str) -> tuple[BinaryIO, Layout | 
 def compress_command(ctx, model, coder, data_kind, output, to_stdout, keep, remove, force, quiet, verbose, files) -> None:
     """Compress FILES (FILE -> FILE.dcz; none or - : stdin -> stdout).
 
-    The default model is histogram-adaptive for bytes and for arrays.
+    The default model is `adaptive` (histogram-adaptive for arrays of more than 256 values).
     """
     if keep and remove:
         raise click.UsageError("-k/--keep and --rm contradict each other")
@@ -228,7 +228,7 @@ def compress_command(ctx, model, coder, data_kind, output, to_stdout, keep, remo
 
     def run(source: BinaryIO, sink: BinaryIO) -> api.Stats:
         source, layout = _input_layout(source, data_kind)
-        default = api.DEFAULT_ARRAY_MODEL if layout is not None else api.DEFAULT_MODEL
+        default = api.default_model(layout.alphabet_size if layout is not None else 256)
         return api.compress_stream(source, sink, resolved or default, coder, layout=layout)
 
     def verify(target: str) -> None:

@@ -10,11 +10,13 @@ from deepcompress.models.histogram import HistogramModel
 __all__ = ["BUILTIN_MODELS", "Chunk", "HistogramModel", "Model", "Session", "builtin", "from_header"]
 
 
-
 def _adaptive(alphabet_size: int, **config: Any) -> Model:
-    """The context-mixing byte model (imported lazily: it compiles numba kernels)."""
-    if alphabet_size != 256:
-        raise ValueError(f"the adaptive model codes bytes (alphabet 256), not {alphabet_size} symbols")
+    """The context-mixing byte model (imported lazily: it compiles numba kernels).
+
+    Alphabets up to 256 are coded as bytes (their symbols are byte values).
+    """
+    if alphabet_size > 256:
+        raise ValueError(f"the adaptive model codes bytes: at most 256 symbols, not {alphabet_size}")
     from deepcompress.models.adaptive import AdaptiveModel
 
     return AdaptiveModel(**config)
