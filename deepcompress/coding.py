@@ -44,6 +44,7 @@ __all__ = [
 PRECISION = 24
 CODERS = ("range", "ans")
 _MAX_ROW_SUM = 2.0**53  # integer rows stay exact in float64 below this
+_MIN_ROW_SUM = 2.0**-990  # below ~2**-999 the quantisation scale 2**24 / sum overflows float64
 _FAMILY = constriction.stream.model.Categorical(perfect=False)
 
 
@@ -69,8 +70,10 @@ def _as_table(freqs: np.ndarray) -> np.ndarray:
     if table.min() < 0:
         raise ValueError("frequency table contains negative entries")
     row_sums = table.sum(axis=-1)
-    if row_sums.min() <= 0 or row_sums.max() >= _MAX_ROW_SUM:
-        raise ValueError(f"every table row must sum to a value in (0, 2**53), got [{row_sums.min()}, {row_sums.max()}]")
+    if row_sums.min() < _MIN_ROW_SUM or row_sums.max() >= _MAX_ROW_SUM:
+        raise ValueError(
+            f"every table row must sum to a value in [2**-990, 2**53), got [{row_sums.min()}, {row_sums.max()}]"
+        )
     return table
 
 
