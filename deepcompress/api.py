@@ -163,6 +163,8 @@ def decompress_stream(source: BinaryIO, sink: BinaryIO | None, model: ModelSpec 
     source = _CountingReader(source)
     header = container.read_header(source)
     resolved = _model_for(header, model)
+    if resolved.alphabet_size != 256:
+        raise CorruptStreamError(f"byte data needs a model over 256 symbols, the stream names {resolved.alphabet_size}")
     if header.coder not in codec.coding.CODERS:
         raise CorruptStreamError(f"unknown coder {header.coder!r}")
     session = resolved.session()
