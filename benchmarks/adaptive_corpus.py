@@ -97,11 +97,11 @@ def main() -> None:
                   f"dec {r['decode_kbs']:.0f} KB/s", flush=True)
     out = REPO / "benchmarks" / "results"
     out.mkdir(parents=True, exist_ok=True)
-    meta = {"config": model.config(), "fingerprint": model.fingerprint(),
+    meta = {"config": model.hyperparameters(), "fingerprint": model.fingerprint(),
             "python": platform.python_version(), "machine": platform.machine()}
     (out / "adaptive_corpus.json").write_text(json.dumps({"meta": meta, "files": results},
                                                          indent=1))
-    text = markdown(results, model.config())
+    text = markdown(results, model.hyperparameters())
     (out / "adaptive_corpus.md").write_text(text)
     print(text)
 

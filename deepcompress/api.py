@@ -119,6 +119,11 @@ def _raw_blocks(source: BinaryIO, layout: Layout, block_size: int) -> Iterator[b
         yield raw
 
 
+def _fits(model_alphabet: int, data_alphabet: int) -> bool:
+    """A model codes data over its own alphabet, or a byte model data over at most 256 values."""
+    return model_alphabet == data_alphabet or (model_alphabet == 256 and data_alphabet <= 256)
+
+
 def compress_stream(
     source: BinaryIO,
     sink: BinaryIO,
@@ -135,7 +140,7 @@ def compress_stream(
     """
     layout = layout or Layout()
     model = load_model(model, layout.alphabet_size)
-    if model.alphabet_size < layout.alphabet_size:
+    if not _fits(model.alphabet_size, layout.alphabet_size):
         raise ValueError(f"the data needs a model over {layout.alphabet_size} symbols, got {model.alphabet_size}")
     if not 0 < block_size <= container.MAX_BLOCK_SYMBOLS:
         raise ValueError(f"block_size must be in [1, {container.MAX_BLOCK_SYMBOLS}], got {block_size}")
@@ -202,8 +207,8 @@ def decompress_stream(source: BinaryIO, sink: BinaryIO | None, model: ModelSpec 
     resolved = _model_for(header, model)
     if header.coder not in codec.coding.CODERS:
         raise CorruptStreamError(f"unknown coder {header.coder!r}")
-    if resolved.alphabet_size < layout.alphabet_size:
-        raise CorruptStreamError(f"model alphabet {resolved.alphabet_size} is smaller than the data's {layout.alphabet_size}")
+    if not _fits(resolved.alphabet_size, layout.alphabet_size):
+        raise CorruptStreamError(f"a model over {resolved.alphabet_size} symbols cannot code data over {layout.alphabet_size}")
     if sink is not None:
         sink.write(layout.npy_header)
     session = resolved.session()

@@ -323,7 +323,7 @@ def info_command(ctx, as_json, files) -> None:
 
 def _info_record(path: str, info: api.StreamInfo) -> dict:
     stats = info.stats
-    return {
+    record = {
         "file": _display(path),
         "model": info.header.model,
         "config": info.header.config,
@@ -341,6 +341,13 @@ def _info_record(path: str, info: api.StreamInfo) -> dict:
         "header_bytes": stats.header_bytes,
         "bits_per_byte": stats.bits_per_byte,
     }
+    with contextlib.suppress(ValueError):  # a model file's model cannot be rebuilt from the header
+        rebuilt = models.from_header(info.header.model, info.header.config)
+        if hasattr(rebuilt, "hyperparameters"):
+            record["hyperparameters"] = rebuilt.hyperparameters()
+    if info.header.kind == "npy":
+        record |= {key: info.header.extra[key] for key in ("dtype", "shape", "fortran_order", "offset", "alphabet_size")}
+    return record
 
 
 @main.command(name="nll")

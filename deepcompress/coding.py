@@ -44,6 +44,7 @@ __all__ = [
 PRECISION = 24
 CODERS = ("range", "ans")
 _MAX_ROW_SUM = 2.0**53  # integer rows stay exact in float64 below this
+_MIN_ROW_SUM = 2.0**-990  # below ~2**-999 the quantisation scale 2**24 / sum overflows float64
 _FAMILY = constriction.stream.model.Categorical(perfect=False)
 
 
@@ -69,8 +70,10 @@ def _as_table(freqs: np.ndarray) -> np.ndarray:
     if table.min() < 0:
         raise ValueError("frequency table contains negative entries")
     row_sums = table.sum(axis=-1)
-    if row_sums.min() <= 0 or row_sums.max() >= _MAX_ROW_SUM:
-        raise ValueError(f"every table row must sum to a value in (0, 2**53), got [{row_sums.min()}, {row_sums.max()}]")
+    if row_sums.min() < _MIN_ROW_SUM or row_sums.max() >= _MAX_ROW_SUM:
+        raise ValueError(
+            f"every table row must sum to a value in [2**-990, 2**53), got [{row_sums.min()}, {row_sums.max()}]"
+        )
     return table
 
 
@@ -190,18 +193,15 @@ class Encoder:
         self._row_bits += float(_symbol_bits(symbols, table).sum())
 
     def _encode_shared(self, symbols: np.ndarray, table: np.ndarray) -> None:
-        """The i.i.d. fast path: one bincount both validates the symbols and costs them."""
+        """The i.i.d. fast path: symbols are costed by one bincount over the alphabet."""
         symbols = np.asarray(symbols)
         if symbols.ndim != 1 or symbols.dtype.kind not in "iu":
             raise ValueError(f"symbols must be 1-D integers, got shape {symbols.shape} dtype {symbols.dtype}")
         if len(symbols) == 0:
             return
-        try:
-            counts = np.bincount(symbols, minlength=len(table))
-        except ValueError:
-            raise ValueError(f"symbols must lie in [0, {len(table)}), got negative values") from None
-        if len(counts) > len(table):
-            raise ValueError(f"symbols must lie in [0, {len(table)}), got up to {len(counts) - 1}")
+        if symbols.min() < 0 or symbols.max() >= len(table):
+            raise ValueError(f"symbols must lie in [0, {len(table)}), got [{symbols.min()}, {symbols.max()}]")
+        counts = np.bincount(symbols, minlength=len(table))
         if len(table) == 1:
             return
         self._push(symbols.astype(np.int32), table)
@@ -263,7 +263,8 @@ class Decoder:
         """Decode the next symbols: `count` i.i.d. under freqs (K,), or one per row of freqs (n, K).
 
         Returns int64[count]. Decoding past the end or with other tables than the encoder's
-        returns garbage rather than failing: the container checks lengths and checksums.
+        usually returns garbage rather than failing (the container checks lengths and
+        checksums); words the range decoder finds invalid raise ValueError.
         """
         table = _as_table(freqs)
         if table.ndim == 2:
@@ -273,11 +274,14 @@ class Decoder:
             raise ValueError("a shared (K,) table needs a symbol count")
         if count == 0 or table.shape[-1] == 1:
             return np.zeros(count, dtype=np.int64)
-        if table.ndim == 1:
-            model = constriction.stream.model.Categorical(table, perfect=False)
-            symbols = self._coder.decode(model, count)
-        else:
-            symbols = self._coder.decode(_FAMILY, table)
+        try:
+            if table.ndim == 1:
+                model = constriction.stream.model.Categorical(table, perfect=False)
+                symbols = self._coder.decode(model, count)
+            else:
+                symbols = self._coder.decode(_FAMILY, table)
+        except AssertionError as error:  # constriction's range decoder on invalid data
+            raise ValueError(f"invalid compressed data: {error}") from None
         return np.asarray(symbols, dtype=np.int64)
 
 

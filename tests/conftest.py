@@ -1,4 +1,34 @@
+"""Test setup: test this checkout's package, and locate the shared corpus."""
+
+from __future__ import annotations
+
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+# The package may also be installed (editable) from another checkout: test this one.
+sys.path.insert(0, str(ROOT))
+for _name in [name for name in sys.modules if name == "deepcompress" or name.startswith("deepcompress.")]:
+    del sys.modules[_name]
+
+import deepcompress  # noqa: E402
+
+if Path(deepcompress.__file__).resolve().parent != ROOT / "deepcompress":
+    raise RuntimeError(f"testing {deepcompress.__file__}, not the package of {ROOT}")
+
+# ../shared/corpus relative to the repository root (never copied into the repo).
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+
+
+@pytest.fixture(scope="session")
+def root() -> Path:
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    if not (CORPUS / "canterbury").is_dir() or not (CORPUS / "calgary").is_dir():
+        pytest.skip(f"benchmark corpus not found at {CORPUS} (expected calgary/ and canterbury/)")
+    return CORPUS

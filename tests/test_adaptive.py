@@ -107,7 +107,7 @@ def test_default_config_and_lanes():
     model = AdaptiveModel()
     assert model.name == "adaptive"
     assert model.choose_lanes(0) == 1 and model.choose_lanes(1) == 1
-    assert model.choose_lanes(10**9) == model.config()["max_lanes"]
+    assert model.choose_lanes(10**9) == model.hyperparameters()["max_lanes"]
     assert AdaptiveModel(**SMALL).fingerprint() != model.fingerprint()
     _roundtrip([_text(3000)], [model.choose_lanes(3000)], model)
     with pytest.raises(ValueError):

@@ -16,7 +16,12 @@ import numpy as np
 from deepcompress.models import _cm_kernels as K
 from deepcompress.models.base import Chunk, DecodeSteps, Model, Session
 
-DEFAULTS: dict[str, int] = {
+# Presets are frozen once released: a stream names its preset (plus any overrides), so its
+# header stays small and still determines every hyper-parameter. Change defaults by adding
+# a preset, never by editing one (tests/test_adaptive.py pins preset 1 by a golden stream).
+PRESETS: dict[int, dict[str, int]] = {}
+DEFAULT_PRESET = 1
+PRESETS[1] = DEFAULTS = {
     "hash_bits": 23,  # log2 counters per hashed context table (4 bytes each, N_HASHED tables)
     "match_bits": 22,  # log2 entries of the match model's position table
     "limit_low": 1023,  # count limit (adaptation floor) of the order-0/1 counters
@@ -35,16 +40,19 @@ _ENCODE_PIECE = 1 << 20  # decisions per chunk yielded by encode_block (bounds t
 
 
 class AdaptiveModel(Model):
-    """Online context-mixing byte model; `AdaptiveModel(**overrides)` changes `DEFAULTS`."""
+    """Online context-mixing byte model: `AdaptiveModel(preset=1, **overrides)`."""
 
     name: ClassVar[str] = "adaptive"
     alphabet_size = 256
 
-    def __init__(self, **overrides: int) -> None:
-        unknown = set(overrides) - set(DEFAULTS)
+    def __init__(self, preset: int = DEFAULT_PRESET, **overrides: int) -> None:
+        if preset not in PRESETS:
+            raise ValueError(f"unknown adaptive preset {preset!r} (this version knows {sorted(PRESETS)})")
+        unknown = set(overrides) - set(PRESETS[preset])
         if unknown:
             raise ValueError(f"unknown adaptive settings: {sorted(unknown)}")
-        self._config = {**DEFAULTS, **{k: int(v) for k, v in overrides.items()}}
+        self.preset = preset
+        self._config = {**PRESETS[preset], **{k: int(v) for k, v in overrides.items()}}
         c = self._config
         if not (8 <= c["hash_bits"] <= 26 and 8 <= c["match_bits"] <= 28):
             raise ValueError("hash_bits must be in [8, 26] and match_bits in [8, 28]")
@@ -56,6 +64,12 @@ class AdaptiveModel(Model):
             raise ValueError("lane_bytes and max_lanes must be positive")
 
     def config(self) -> dict[str, Any]:
+        """The preset and the settings that differ from it (what a stream header stores)."""
+        base = PRESETS[self.preset]
+        return {"preset": self.preset, **{k: v for k, v in self._config.items() if v != base[k]}}
+
+    def hyperparameters(self) -> dict[str, int]:
+        """Every setting in force, the preset's expanded."""
         return dict(self._config)
 
     def choose_lanes(self, n: int) -> int:

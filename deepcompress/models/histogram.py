@@ -30,16 +30,20 @@ MAX_CHUNK = 1024
 PRIOR_SCALE = 16
 
 
-def adaptive_chunks(n_symbols: int, already_seen: int = 0) -> list[tuple[int, int]]:
+def adaptive_chunks(n_symbols: int, already_seen: int = 0, alphabet_size: int = 256) -> list[tuple[int, int]]:
     """(start, stop) ranges over which adaptive counts stay frozen; they tile [0, n_symbols).
 
     already_seen: symbols counted before this block (earlier blocks of the stream).
+    Chunks hold at least alphabet_size / 16 symbols, so building a table per chunk costs
+    O(1) per symbol even for alphabets of millions.
     """
+    smallest = max(MIN_CHUNK, alphabet_size // 16)
+    largest = max(MAX_CHUNK, smallest)
     ranges = []
     start = 0
     while start < n_symbols:
         seen = already_seen + start
-        size = min(max(MIN_CHUNK, seen // ADAPT_FRACTION), MAX_CHUNK, n_symbols - start)
+        size = min(max(smallest, seen // ADAPT_FRACTION), largest, n_symbols - start)
         ranges.append((start, start + size))
         start += size
     return ranges
@@ -191,14 +195,14 @@ class _AdaptiveSession(Session):
         return PRIOR_SCALE * self.counts + 1
 
     def encode_block(self, symbols: np.ndarray, lanes: int) -> Iterator[tuple[np.ndarray, Chunk]]:
-        for start, stop in adaptive_chunks(len(symbols), int(self.counts.sum())):
+        for start, stop in adaptive_chunks(len(symbols), int(self.counts.sum()), len(self.counts)):
             chunk_symbols = symbols[start:stop]
             yield chunk_symbols, Chunk.shared(self._freqs(), stop - start)
             self.counts += np.bincount(chunk_symbols, minlength=len(self.counts))
 
     def decode_block(self, n_symbols: int, lanes: int) -> DecodeSteps:
         pieces = []
-        for start, stop in adaptive_chunks(n_symbols, int(self.counts.sum())):
+        for start, stop in adaptive_chunks(n_symbols, int(self.counts.sum()), len(self.counts)):
             chunk_symbols = yield Chunk.shared(self._freqs(), stop - start)
             self.counts += np.bincount(chunk_symbols, minlength=len(self.counts))
             pieces.append(chunk_symbols)

@@ -1,0 +1,250 @@
+#!/usr/bin/env python3
+"""Write the golden .dcz streams under tests/golden/ (and their damaged variants).
+
+    DEEPCOMPRESS_REGEN=1 python scripts/make_golden.py   # rewrite the files
+    python scripts/make_golden.py                        # only check that they are current
+
+The valid streams pin the format: tests decode each one and re-compress its input to the
+byte-identical file. The streams in tests/golden/corrupt/ are damaged in one specific way
+each; expected.json records the error class each must raise, the sha256 of every file and,
+for valid streams, of its decoded output.
+
+Regenerate only for a deliberate format change (and bump container.FORMAT_VERSION).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import struct
+import sys
+import zlib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from deepcompress import api, container  # noqa: E402
+
+GOLDEN = ROOT / "tests" / "golden"
+CORRUPT = GOLDEN / "corrupt"
+
+HELLO = b"hello, deepcompress\n" * 20
+
+# name -> (input, model, coder, block_size)
+VALID = {
+    "hello_static": (HELLO, "histogram", "range", api.DEFAULT_BLOCK_SIZE),
+    "hello_adaptive": (HELLO, "histogram-adaptive", "range", api.DEFAULT_BLOCK_SIZE),
+    "hello_static_ans_blocks": (HELLO, "histogram", "ans", 150),
+    "hello_adaptive_blocks": (HELLO, "histogram-adaptive", "range", 150),
+    "empty": (b"", "histogram-adaptive", "range", api.DEFAULT_BLOCK_SIZE),
+}
+
+
+def compress(name: str) -> bytes:
+    data, model, coder, block_size = VALID[name]
+    sink = io.BytesIO()
+    api.compress_stream(io.BytesIO(data), sink, model, coder, block_size)
+    return sink.getvalue()
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def layout(blob: bytes) -> dict:
+    """Byte offsets of a stream's parts: header, each block's record/side/words, end record."""
+    source = io.BytesIO(blob)
+    header = container.read_header(source)
+    parts = {"header_end": source.tell(), "blocks": []}
+    while True:
+        start = source.tell()
+        record = container.read_block(source, header)
+        if not isinstance(record, container.BlockRecord):
+            break
+        record_end = start + container._BLOCK.size + 4
+        side_end = record_end + len(record.side_info)
+        parts["blocks"].append({"start": start, "record_end": record_end, "side_end": side_end, "end": source.tell()})
+    parts["end_start"] = start
+    return parts
+
+
+def flip(blob: bytes, position: int, mask: int = 0x01) -> bytes:
+    out = bytearray(blob)
+    out[position] ^= mask
+    return bytes(out)
+
+
+def with_header_body(blob: bytes, body: bytes, length: int | None = None) -> bytes:
+    """Replace the JSON header body, with a correct header CRC (and a given declared length)."""
+    end = layout(blob)["header_end"]
+    head = container._PREAMBLE.pack(container.MAGIC, container.FORMAT_VERSION, len(body) if length is None else length) + body
+    return head + struct.pack("<I", zlib.crc32(head)) + blob[end:]
+
+
+def with_block_fields(blob: bytes, index: int = 0, **changes) -> bytes:
+    """Rewrite fields of a block record, recomputing the record CRC (payload left alone)."""
+    block = layout(blob)["blocks"][index]
+    names = ["n_symbols", "lanes", "side_length", "n_words", "nll_bits", "data_crc32", "payload_crc32"]
+    fields = dict(zip(names, container._BLOCK.unpack(blob[block["start"] : block["start"] + container._BLOCK.size])))
+    fields.update(changes)
+    packed = container._BLOCK.pack(*(fields[name] for name in names))
+    record = packed + struct.pack("<I", zlib.crc32(packed))
+    return blob[: block["start"]] + record + blob[block["record_end"] :]
+
+
+def with_end_fields(blob: bytes, n_symbols: int, original_bytes: int, data_crc32: int) -> bytes:
+    return blob[: layout(blob)["end_start"]] + container.encode_end(container.Trailer(n_symbols, original_bytes, data_crc32))
+
+
+def corrupt_streams() -> dict[str, tuple[bytes, str, str]]:
+    """name -> (stream, expected error class name, what is wrong)."""
+    blob = compress("hello_static")  # one block, with side info
+    blocks = compress("hello_static_ans_blocks")  # three blocks
+    parts = layout(blob)
+    header_end = parts["header_end"]
+    block = parts["blocks"][0]
+    end = parts["end_start"]
+    header_json = json.loads(blob[9 : header_end - 4])
+    multi = layout(blocks)
+
+    def header(**changes) -> bytes:
+        fields = {**header_json, **changes}
+        return json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
+
+    c, t, v = "CorruptStreamError", "TruncatedStreamError", "UnsupportedVersionError"
+    cases = {
+        # not a stream at all
+        "empty_file": (b"", c, "zero bytes"),
+        "bad_magic": (flip(blob, 1, 0x20), c, "magic \\x89dCZ"),
+        "gzip_magic": (b"\x1f\x8b\x08\x00" + blob[4:], c, "a gzip magic"),
+        "text_file": (b"hello, deepcompress\n", c, "plain text"),
+        # versions
+        "future_version": (blob[:4] + bytes([container.FORMAT_VERSION + 1]) + blob[5:], v, "version byte 2"),
+        "version_255": (blob[:4] + b"\xff" + blob[5:], v, "version byte 255"),
+        "version_zero": (blob[:4] + b"\x00" + blob[5:], v, "version byte 0"),
+        # single flipped bytes, caught by a checksum
+        "flipped_header_byte": (flip(blob, 20), c, "a bit of the JSON header"),
+        "flipped_header_crc": (flip(blob, header_end - 1), c, "a bit of the header CRC"),
+        "flipped_block_record": (flip(blob, block["start"] + 16), c, "a bit of the block record's nll_bits"),
+        "flipped_block_record_crc": (flip(blob, block["record_end"] - 2), c, "a bit of the block record CRC"),
+        "flipped_side_info_byte": (flip(blob, block["record_end"] + 1), c, "a bit of the stored histogram"),
+        "flipped_payload_byte": (flip(blob, block["side_end"] + 2), c, "a bit of the coder words"),
+        "flipped_last_payload_byte": (flip(blob, block["end"] - 1, 0x80), c, "the top bit of the last word"),
+        "flipped_end_record": (flip(blob, end + 5), c, "a bit of the end record's n_symbols"),
+        "bad_end_crc": (flip(blob, len(blob) - 1), c, "a bit of the end-record CRC"),
+        "flipped_second_block_payload": (flip(blocks, multi["blocks"][1]["side_end"]), c, "a payload bit of block 2 of 3"),
+        # truncated at each structural boundary (and inside each part)
+        "truncated_in_magic": (blob[:2], t, "2 bytes"),
+        "truncated_after_magic": (blob[:4], t, "magic only"),
+        "truncated_after_preamble": (blob[:9], t, "magic, version, length"),
+        "truncated_in_header": (blob[:40], t, "inside the JSON header"),
+        "truncated_before_header_crc": (blob[: header_end - 4], t, "JSON without its CRC"),
+        "truncated_in_header_crc": (blob[: header_end - 2], t, "half the header CRC"),
+        "truncated_after_header": (blob[:header_end], t, "header only: no blocks, no end"),
+        "truncated_in_block_record": (blob[: block["start"] + 10], t, "inside a block record"),
+        "truncated_before_block_crc": (blob[: block["record_end"] - 4], t, "block record without its CRC"),
+        "truncated_after_block_record": (blob[: block["record_end"]], t, "block record, no side info"),
+        "truncated_after_side_info": (blob[: block["side_end"]], t, "side info, no words"),
+        "truncated_in_payload": (blob[: block["end"] - 5], t, "inside the coder words"),
+        "truncated_after_block": (blob[:end], t, "whole block, no end record"),
+        "truncated_in_end_record": (blob[: end + 10], t, "inside the end record"),
+        "truncated_before_end_crc": (blob[: len(blob) - 4], t, "end record without its CRC"),
+        "truncated_after_first_of_three_blocks": (blocks[: multi["blocks"][0]["end"]], t, "block 1 of 3 only"),
+        # extra data
+        "trailing_garbage": (blob + b"garbage", c, "bytes after the end record"),
+        "trailing_zero_byte": (blob + b"\x00", c, "one zero byte after the end record"),
+        "two_streams_concatenated": (blob + blob, c, "a second stream after the first"),
+        # absurd declared sizes, with their CRCs fixed so only the bounds can catch them
+        "header_claims_2pow31_bytes": (blob[:5] + struct.pack("<I", 2**31) + blob[9:], c, "header length 2**31"),
+        "header_claims_max_bytes": (blob[:5] + struct.pack("<I", container.MAX_HEADER_BYTES) + blob[9:], t, "header length 1 MiB, file shorter"),
+        "header_block_size_huge": (with_header_body(blob, header(block_size=2**40)), c, "block_size 2**40 (CRC fixed)"),
+        "header_block_size_zero": (with_header_body(blob, header(block_size=0)), c, "block_size 0 (CRC fixed)"),
+        "header_block_size_float": (with_header_body(blob, header(block_size=400.0)), c, "block_size 400.0 (CRC fixed)"),
+        "header_not_json": (with_header_body(blob, b"\xff not json {"), c, "undecodable header (CRC fixed)"),
+        "header_json_list": (with_header_body(blob, b"[1, 2, 3]"), c, "a JSON list (CRC fixed)"),
+        "header_missing_model": (with_header_body(blob, json.dumps({k: v for k, v in header_json.items() if k != "model"}).encode()), c, "no model field (CRC fixed)"),
+        "header_unknown_field": (with_header_body(blob, header(compression_level=9)), c, "an unknown field (CRC fixed)"),
+        "header_model_not_string": (with_header_body(blob, header(model=5)), c, "model is a number (CRC fixed)"),
+        "header_unknown_model": (with_header_body(blob, header(model="lstm")), c, "a model this version cannot build (CRC fixed)"),
+        "header_unknown_coder": (with_header_body(blob, header(coder="huffman")), c, "coder huffman (CRC fixed)"),
+        "header_alphabet_2pow24": (with_header_body(blob, header(config={"alphabet_size": 2**24 + 1, "mode": "static"})), c, "alphabet 2**24+1 (CRC fixed)"),
+        "block_claims_2pow31_words": (with_block_fields(blob, n_words=2**31), c, "2**31 words (record CRC fixed)"),
+        "block_claims_max_words": (with_block_fields(blob, n_words=8 * len(HELLO) + 64), t, "the most words allowed, file shorter (record CRC fixed)"),
+        "block_claims_2pow31_side_bytes": (with_block_fields(blob, side_length=2**31), c, "2**31 side bytes (record CRC fixed)"),
+        "block_claims_max_side_bytes": (with_block_fields(blob, side_length=container.MAX_SIDE_BYTES), t, "16 MiB side info, file shorter (record CRC fixed)"),
+        "block_claims_2pow31_symbols": (with_block_fields(blob, n_symbols=2**31), c, "2**31 symbols > block_size (record CRC fixed)"),
+        "block_claims_extra_symbol": (with_block_fields(blob, n_symbols=len(HELLO) + 1), c, "one symbol too many (record CRC fixed)"),
+        "block_zero_lanes": (with_block_fields(blob, lanes=0), c, "0 lanes (record CRC fixed)"),
+        "block_more_lanes_than_symbols": (with_block_fields(blob, lanes=len(HELLO) + 1), c, "lanes > symbols (record CRC fixed)"),
+        "block_wrong_payload_crc": (with_block_fields(blob, payload_crc32=0), c, "payload CRC 0 (record CRC fixed)"),
+        "block_wrong_data_crc": (with_block_fields(blob, data_crc32=0), c, "data CRC 0 (record CRC fixed)"),
+        "end_claims_2pow63_symbols": (with_end_fields(blob, 2**63, 2**63, zlib.crc32(HELLO)), c, "2**63 symbols (end CRC fixed)"),
+        "end_claims_one_byte_less": (with_end_fields(blob, len(HELLO) - 1, len(HELLO) - 1, zlib.crc32(HELLO)), c, "n - 1 symbols (end CRC fixed)"),
+        "end_wrong_data_crc": (with_end_fields(blob, len(HELLO), len(HELLO), zlib.crc32(HELLO) ^ 1), c, "data CRC off by one bit (end CRC fixed)"),
+        "block_dropped": (blocks[: multi["blocks"][1]["start"]] + blocks[multi["blocks"][1]["end"] :], c, "block 2 of 3 removed"),
+        "blocks_swapped": (
+            blocks[: multi["blocks"][0]["start"]]
+            + blocks[multi["blocks"][1]["start"] : multi["blocks"][1]["end"]]
+            + blocks[multi["blocks"][0]["start"] : multi["blocks"][0]["end"]]
+            + blocks[multi["blocks"][2]["start"] :],
+            c,
+            "blocks 1 and 2 swapped",
+        ),
+    }
+    return cases
+
+
+def build() -> dict[Path, bytes]:
+    """Every golden file's path and content, plus expected.json."""
+    files: dict[Path, bytes] = {}
+    expected: dict = {"valid": {}, "corrupt": {}}
+    for name, (data, model, coder, block_size) in VALID.items():
+        blob = compress(name)
+        files[GOLDEN / f"{name}.dcz"] = blob
+        expected["valid"][name] = {
+            "file": f"{name}.dcz",
+            "model": model,
+            "coder": coder,
+            "block_size": block_size,
+            "original_bytes": len(data),
+            "output_sha256": sha256(data),
+            "dcz_sha256": sha256(blob),
+        }
+    for name, (blob, error, description) in corrupt_streams().items():
+        files[CORRUPT / f"{name}.dcz"] = blob
+        expected["corrupt"][name] = {
+            "file": f"corrupt/{name}.dcz",
+            "error": error,
+            "damage": description,
+            "dcz_sha256": sha256(blob),
+        }
+    files[GOLDEN / "expected.json"] = (json.dumps(expected, indent=2, sort_keys=True) + "\n").encode()
+    return files
+
+
+def main() -> int:
+    files = build()
+    if os.environ.get("DEEPCOMPRESS_REGEN") == "1":
+        CORRUPT.mkdir(parents=True, exist_ok=True)
+        stale = set(GOLDEN.glob("*.dcz")) | set(CORRUPT.glob("*.dcz"))
+        for path in stale - set(files):
+            path.unlink()
+        for path, content in files.items():
+            path.write_bytes(content)
+        print(f"wrote {len(files)} files under {GOLDEN.relative_to(ROOT)}")
+        return 0
+    differing = [path for path, content in files.items() if not path.exists() or path.read_bytes() != content]
+    for path in differing:
+        print(f"out of date: {path.relative_to(ROOT)}")
+    if differing:
+        print("set DEEPCOMPRESS_REGEN=1 to rewrite them (a format change: bump FORMAT_VERSION too)")
+        return 1
+    print(f"all {len(files)} golden files are current")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,377 @@
+"""The `deepcompress` command, run as a real process (`python -m deepcompress`)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import deepcompress
+from deepcompress.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+GOLDEN = ROOT / "tests" / "golden"
+DATA = b"It was the best of times, it was the worst of times.\n" * 200 + bytes(range(256))
+VERBOSE_LINE = re.compile(
+    r"^(?P<name>.+): (?P<n>\d+) -> (?P<m>\d+) bytes \((?P<bpb>\d+\.\d{3}) bits/byte; "
+    r"NLL (?P<nll>\d+\.\d{3}) bits/byte; overhead (?P<overhead>-?\d+\.\d{3})%\)$"
+)
+
+
+class Result:
+    def __init__(self, returncode: int, stdout: bytes, stderr: bytes):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+def _check(result: Result, ok: int | None) -> Result:
+    stderr = result.stderr.decode()
+    assert "Traceback" not in stderr, stderr
+    if ok is not None:
+        assert result.returncode == ok, f"exit {result.returncode}, stderr: {stderr}"
+    return result
+
+
+def proc(*args: str, cwd: Path, stdin: bytes = b"", ok: int | None = 0) -> Result:
+    """Run `python -m deepcompress` as a real process (pipes, exit status, stderr)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-m", "deepcompress", *args], cwd=cwd, input=stdin, capture_output=True, env=env, timeout=60
+    )
+    return _check(Result(done.returncode, done.stdout, done.stderr), ok)
+
+
+def cli(*args: str, cwd: Path, stdin: bytes = b"", ok: int | None = 0) -> Result:
+    """Run the command in this process with click's CliRunner (fast); exceptions propagate.
+
+    `catch_exceptions=False`: anything but a clean exit fails the test, as a traceback would.
+    """
+    previous = os.getcwd()
+    os.chdir(cwd)
+    try:
+        done = CliRunner(catch_exceptions=False).invoke(main, list(args), input=stdin)
+    finally:
+        os.chdir(previous)
+    return _check(Result(done.exit_code, done.stdout_bytes, done.stderr_bytes), ok)
+
+
+def error_line(result: subprocess.CompletedProcess) -> str:
+    lines = result.stderr.decode().splitlines()
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def listing(directory: Path) -> list[str]:
+    return sorted(path.name for path in directory.iterdir())
+
+
+@pytest.fixture
+def sample(tmp_path: Path) -> Path:
+    path = tmp_path / "sample.txt"
+    path.write_bytes(DATA)
+    return path
+
+
+# ---------------------------------------------------------------- round trips
+
+
+def test_file_round_trip(tmp_path, sample):
+    proc("compress", "sample.txt", cwd=tmp_path)
+    assert listing(tmp_path) == ["sample.txt", "sample.txt.dcz"]
+    compressed = (tmp_path / "sample.txt.dcz").read_bytes()
+    assert deepcompress.decompress(compressed) == DATA
+    assert len(compressed) < 0.6 * len(DATA)  # order-0 English: ~4.5 bits/byte
+    sample.unlink()
+    proc("decompress", "sample.txt.dcz", cwd=tmp_path)
+    assert sample.read_bytes() == DATA
+    assert listing(tmp_path) == ["sample.txt", "sample.txt.dcz"]  # input kept by default
+
+
+def test_stdin_to_stdout_round_trip(tmp_path):
+    compressed = proc("compress", cwd=tmp_path, stdin=DATA).stdout
+    assert compressed[:4] == b"\x89DCZ"
+    assert proc("decompress", cwd=tmp_path, stdin=compressed).stdout == DATA
+    assert proc("decompress", "-", cwd=tmp_path, stdin=proc("compress", "-", cwd=tmp_path, stdin=b"").stdout).stdout == b""
+    assert listing(tmp_path) == []
+
+
+def test_model_and_coder_options(tmp_path, sample):
+    for model in ("histogram", "histogram-adaptive"):
+        for coder in ("range", "ans"):
+            compressed = cli("compress", "-m", model, "--coder", coder, "-c", "sample.txt", cwd=tmp_path).stdout
+            info = deepcompress.api.read_info(io.BytesIO(compressed))
+            assert info.header.coder == coder
+            assert info.header.config["mode"] == ("static" if model == "histogram" else "adaptive")
+            assert cli("decompress", cwd=tmp_path, stdin=compressed).stdout == DATA
+
+
+def test_stdout_flag_writes_no_file(tmp_path, sample):
+    compressed = cli("compress", "-c", "sample.txt", cwd=tmp_path).stdout
+    assert deepcompress.decompress(compressed) == DATA
+    assert listing(tmp_path) == ["sample.txt"]
+    (tmp_path / "x.dcz").write_bytes(compressed)
+    assert cli("decompress", "-c", "x.dcz", cwd=tmp_path).stdout == DATA
+    assert listing(tmp_path) == ["sample.txt", "x.dcz"]
+
+
+def test_output_option(tmp_path, sample):
+    cli("compress", "-o", "out.bin", "sample.txt", cwd=tmp_path)
+    assert deepcompress.decompress((tmp_path / "out.bin").read_bytes()) == DATA
+    cli("decompress", "-o", "back.txt", "out.bin", cwd=tmp_path)  # -o lifts the suffix rule
+    assert (tmp_path / "back.txt").read_bytes() == DATA
+    cli("compress", "-o", "piped.dcz", cwd=tmp_path, stdin=DATA)  # stdin -> file
+    assert deepcompress.decompress((tmp_path / "piped.dcz").read_bytes()) == DATA
+    assert listing(tmp_path) == ["back.txt", "out.bin", "piped.dcz", "sample.txt"]
+    result = cli("compress", "-o", "x.dcz", "sample.txt", "back.txt", cwd=tmp_path, ok=2)
+    assert "single input" in result.stderr.decode()
+    assert not (tmp_path / "x.dcz").exists()
+
+
+def test_aliases_encode_decode(tmp_path, sample):
+    cli("encode", "sample.txt", cwd=tmp_path)
+    sample.unlink()
+    cli("decode", "sample.txt.dcz", cwd=tmp_path)
+    assert sample.read_bytes() == DATA
+
+
+def test_several_files_go_on_after_a_failure(tmp_path, sample):
+    (tmp_path / "b.txt").write_bytes(b"second")
+    result = cli("compress", "sample.txt", "missing.txt", "b.txt", cwd=tmp_path, ok=1)
+    assert error_line(result) == "deepcompress: missing.txt: No such file or directory"
+    assert deepcompress.decompress((tmp_path / "b.txt.dcz").read_bytes()) == b"second"
+    assert deepcompress.decompress((tmp_path / "sample.txt.dcz").read_bytes()) == DATA
+
+
+def test_output_keeps_input_permissions(tmp_path, sample):
+    sample.chmod(0o640)
+    cli("compress", "sample.txt", cwd=tmp_path)
+    assert (tmp_path / "sample.txt.dcz").stat().st_mode & 0o777 == 0o640
+
+
+# ---------------------------------------------------------------- refusals
+
+
+def test_refuses_to_overwrite_without_force(tmp_path, sample):
+    target = tmp_path / "sample.txt.dcz"
+    target.write_bytes(b"precious")
+    result = proc("compress", "sample.txt", cwd=tmp_path, ok=1)
+    assert error_line(result) == "deepcompress: sample.txt: sample.txt.dcz already exists; use -f to overwrite"
+    assert target.read_bytes() == b"precious"
+    assert listing(tmp_path) == ["sample.txt", "sample.txt.dcz"]  # no temporary left behind
+    cli("compress", "-f", "sample.txt", cwd=tmp_path)
+    assert deepcompress.decompress(target.read_bytes()) == DATA
+
+    sample.write_bytes(b"also precious")
+    result = cli("decompress", "sample.txt.dcz", cwd=tmp_path, ok=1)
+    assert error_line(result).startswith("deepcompress: sample.txt.dcz: sample.txt already exists")
+    assert sample.read_bytes() == b"also precious"
+    cli("decompress", "--force", "sample.txt.dcz", cwd=tmp_path)
+    assert sample.read_bytes() == DATA
+
+
+def test_refuses_output_equal_to_input(tmp_path, sample):
+    for args in (["compress", "-o", "sample.txt", "sample.txt"], ["compress", "-f", "-o", "./sample.txt", "sample.txt"]):
+        result = cli(*args, cwd=tmp_path, ok=1)
+        assert error_line(result) == "deepcompress: sample.txt: input and output are the same file"
+        assert sample.read_bytes() == DATA
+    compressed = tmp_path / "c.dcz"
+    compressed.write_bytes(deepcompress.compress(DATA))
+    result = cli("decompress", "-f", "-o", "c.dcz", "c.dcz", cwd=tmp_path, ok=1)
+    assert "same file" in error_line(result)
+    assert deepcompress.decompress(compressed.read_bytes()) == DATA
+    assert listing(tmp_path) == ["c.dcz", "sample.txt"]
+
+
+def test_refuses_unknown_suffix_on_decompress(tmp_path, sample):
+    (tmp_path / "data.gz").write_bytes(deepcompress.compress(DATA))
+    (tmp_path / ".dcz").write_bytes(deepcompress.compress(DATA))
+    for name in ("data.gz", ".dcz"):
+        result = cli("decompress", name, cwd=tmp_path, ok=1)
+        assert error_line(result) == f"deepcompress: {name}: unknown suffix (expected .dcz); use -o or -c"
+    assert listing(tmp_path) == [".dcz", "data.gz", "sample.txt"]
+
+
+def test_refuses_directory_and_missing_file(tmp_path):
+    (tmp_path / "folder").mkdir()
+    assert error_line(cli("compress", "folder", cwd=tmp_path, ok=1)) == "deepcompress: folder: is a directory"
+    assert error_line(cli("decompress", "nothing.dcz", cwd=tmp_path, ok=1)) == "deepcompress: nothing.dcz: No such file or directory"
+    assert error_line(cli("test", "nothing.dcz", cwd=tmp_path, ok=1)).startswith("deepcompress: nothing.dcz: ")
+
+
+def test_refuses_to_write_compressed_data_to_a_terminal(tmp_path):
+    pty = pytest.importorskip("pty")
+    master, slave = pty.openpty()
+    try:
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        result = subprocess.run(
+            [sys.executable, "-m", "deepcompress", "compress"], cwd=tmp_path, input=b"abc", stdout=slave, stderr=subprocess.PIPE, env=env, timeout=60
+        )
+    finally:
+        os.close(slave)
+        os.close(master)
+    assert result.returncode == 1
+    assert result.stderr.decode().strip() == "deepcompress: (stdin): refusing to write compressed data to a terminal; use -o FILE or a pipe"
+
+
+def test_unknown_model(tmp_path, sample):
+    result = cli("compress", "-m", "gpt", "sample.txt", cwd=tmp_path, ok=1)
+    assert error_line(result).startswith("deepcompress: gpt: gpt: no such model file")
+    assert listing(tmp_path) == ["sample.txt"]
+
+
+def test_decompress_with_the_wrong_model(tmp_path, sample):
+    (tmp_path / "a.dcz").write_bytes(deepcompress.compress(DATA, "histogram-adaptive"))
+    result = cli("decompress", "-m", "histogram", "a.dcz", cwd=tmp_path, ok=1)
+    assert error_line(result).startswith("deepcompress: a.dcz: stream needs model 'histogram'")
+    assert listing(tmp_path) == ["a.dcz", "sample.txt"]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["compress", "--bogus"], ["decompress", "-z"], ["frobnicate"], ["compress", "-k", "--rm", "x"], ["info"], ["compress", "--coder", "huffman"]],
+)
+def test_usage_errors_exit_2(tmp_path, args):
+    result = cli(*args, cwd=tmp_path, ok=2)
+    assert result.stderr  # click's usage message
+    assert listing(tmp_path) == []
+
+
+# ---------------------------------------------------------------- --rm and failures
+
+
+def test_rm_removes_input_only_after_success(tmp_path, sample):
+    cli("compress", "--rm", "sample.txt", cwd=tmp_path)
+    assert listing(tmp_path) == ["sample.txt.dcz"]
+    cli("decompress", "--rm", "sample.txt.dcz", cwd=tmp_path)
+    assert listing(tmp_path) == ["sample.txt"]
+    assert sample.read_bytes() == DATA
+    # A failing run keeps its input.
+    (tmp_path / "sample.txt.dcz").write_bytes(b"precious")
+    cli("compress", "--rm", "sample.txt", cwd=tmp_path, ok=1)
+    assert sample.read_bytes() == DATA
+    bad = (GOLDEN / "corrupt" / "flipped_payload_byte.dcz").read_bytes()
+    (tmp_path / "bad.dcz").write_bytes(bad)
+    cli("decompress", "--rm", "bad.dcz", cwd=tmp_path, ok=1)
+    assert (tmp_path / "bad.dcz").read_bytes() == bad
+    assert listing(tmp_path) == ["bad.dcz", "sample.txt", "sample.txt.dcz"]
+
+
+@pytest.mark.parametrize("damage", ["flipped_payload_byte", "truncated_after_first_of_three_blocks", "flipped_second_block_payload", "future_version"])
+def test_failing_decompress_leaves_no_output_or_temporary(tmp_path, damage):
+    """Some of these fail after a verified first block was already written to the temporary file."""
+    (tmp_path / "bad.dcz").write_bytes((GOLDEN / "corrupt" / f"{damage}.dcz").read_bytes())
+    result = proc("decompress", "bad.dcz", cwd=tmp_path, ok=1)
+    assert error_line(result).startswith("deepcompress: bad.dcz: ")
+    assert listing(tmp_path) == ["bad.dcz"]
+    cli("decompress", "-o", "out", "bad.dcz", cwd=tmp_path, ok=1)
+    assert listing(tmp_path) == ["bad.dcz"]
+
+
+def test_failing_decompress_with_force_keeps_existing_output(tmp_path):
+    (tmp_path / "bad.dcz").write_bytes((GOLDEN / "corrupt" / "truncated_after_first_of_three_blocks.dcz").read_bytes())
+    (tmp_path / "bad").write_bytes(b"old")
+    cli("decompress", "-f", "bad.dcz", cwd=tmp_path, ok=1)
+    assert (tmp_path / "bad").read_bytes() == b"old"
+    assert listing(tmp_path) == ["bad", "bad.dcz"]
+
+
+def test_corrupt_stdin(tmp_path):
+    result = proc("decompress", cwd=tmp_path, stdin=b"not a stream", ok=1)
+    assert error_line(result) == "deepcompress: (stdin): not a deepcompress file (magic b'not ')"
+    result = proc("decompress", cwd=tmp_path, stdin=deepcompress.compress(DATA)[:-3], ok=1)
+    assert error_line(result).startswith("deepcompress: (stdin): truncated")
+
+
+# ---------------------------------------------------------------- test / info / nll / -v
+
+
+def test_test_command_exit_codes(tmp_path):
+    good = tmp_path / "good.dcz"
+    good.write_bytes((GOLDEN / "hello_static.dcz").read_bytes())
+    (tmp_path / "bad.dcz").write_bytes((GOLDEN / "corrupt" / "flipped_payload_byte.dcz").read_bytes())
+    result = cli("test", "good.dcz", cwd=tmp_path)
+    assert result.stdout.decode() == "good.dcz: OK (400 bytes)\n"
+    assert result.stderr == b""
+    assert cli("test", "-q", "good.dcz", cwd=tmp_path).stdout == b""
+    result = cli("test", "bad.dcz", cwd=tmp_path, ok=1)
+    assert error_line(result) == "deepcompress: bad.dcz: block payload checksum mismatch"
+    result = cli("test", "bad.dcz", "good.dcz", cwd=tmp_path, ok=1)
+    assert result.stdout.decode() == "good.dcz: OK (400 bytes)\n"
+    assert cli("test", "-", cwd=tmp_path, stdin=good.read_bytes()).stdout.decode() == "(stdin): OK (400 bytes)\n"
+    assert listing(tmp_path) == ["bad.dcz", "good.dcz"]
+
+
+def test_info_json(tmp_path, sample):
+    cli("compress", "-m", "histogram", "sample.txt", cwd=tmp_path)
+    compressed = (tmp_path / "sample.txt.dcz").read_bytes()
+    result = cli("info", "--json", "sample.txt.dcz", cwd=tmp_path)
+    lines = result.stdout.decode().splitlines()
+    assert len(lines) == 1
+    record = json.loads(lines[0])
+    assert {"original_bytes", "compressed_bytes", "n_symbols", "model", "payload_bits", "nll_bits", "header_bytes"} <= set(record)
+    assert record["original_bytes"] == record["n_symbols"] == len(DATA)
+    assert record["compressed_bytes"] == len(compressed)
+    assert record["model"] == "histogram"
+    assert record["config"] == {"alphabet_size": 256, "mode": "static"}
+    assert record["header_bytes"] == len(compressed) - record["payload_bits"] // 8
+    assert record["nll_bits"] <= record["payload_bits"] <= record["nll_bits"] + 64
+    assert record["n_blocks"] == 1 and record["lanes"] == [1]
+    # Plain output has the same fields, one per line; a bad file gives exit 1 and goes on.
+    (tmp_path / "bad.dcz").write_bytes(b"junk")
+    result = cli("info", "bad.dcz", "sample.txt.dcz", cwd=tmp_path, ok=1)
+    assert error_line(result).startswith("deepcompress: bad.dcz: not a deepcompress file")
+    assert re.search(r"^\s*original_bytes: %d$" % len(DATA), result.stdout.decode(), re.M)
+
+
+def test_nll_json(tmp_path, sample):
+    result = cli("nll", "--json", "sample.txt", "-", cwd=tmp_path, stdin=b"")
+    records = [json.loads(line) for line in result.stdout.decode().splitlines()]
+    assert {"n_symbols", "nll_bits", "bits_per_symbol"} <= set(records[0])
+    assert records[0]["n_symbols"] == len(DATA)
+    assert records[0]["nll_bits"] == pytest.approx(deepcompress.nll_bits(DATA, deepcompress.DEFAULT_MODEL), rel=1e-12)
+    assert records[0]["bits_per_symbol"] == pytest.approx(records[0]["nll_bits"] / len(DATA))
+    assert records[1] == {"file": "(stdin)", "n_symbols": 0, "nll_bits": 0.0, "bits_per_symbol": 0.0}
+    static = json.loads(cli("nll", "--json", "-m", "histogram", "sample.txt", cwd=tmp_path).stdout)
+    assert static["nll_bits"] == pytest.approx(deepcompress.nll_bits(DATA, "histogram"), rel=1e-12)
+    assert static["nll_bits"] < deepcompress.nll_bits(DATA, "histogram-adaptive")  # fitted beats learned, at order 0
+
+
+def test_verbose_line(tmp_path, sample):
+    result = cli("compress", "-v", "sample.txt", cwd=tmp_path)
+    assert result.stdout == b""
+    line = error_line(result)
+    match = VERBOSE_LINE.match(line)
+    assert match, line
+    size = (tmp_path / "sample.txt.dcz").stat().st_size
+    assert match["name"] == "sample.txt"
+    assert (int(match["n"]), int(match["m"])) == (len(DATA), size)
+    assert float(match["bpb"]) == pytest.approx(8 * size / len(DATA), abs=5e-4)
+    nll = deepcompress.nll_bits(DATA)
+    assert float(match["nll"]) == pytest.approx(nll / len(DATA), abs=5e-4)
+    assert float(match["overhead"]) == pytest.approx(100 * (8 * size - nll) / nll, abs=5e-4)
+
+    sample.unlink()
+    line = error_line(cli("decompress", "-v", "sample.txt.dcz", cwd=tmp_path))
+    match = VERBOSE_LINE.match(line)
+    assert match and match["name"] == "sample.txt.dcz" and (int(match["n"]), int(match["m"])) == (len(DATA), size)
+    assert cli("compress", "-v", "-q", "-f", "sample.txt", cwd=tmp_path).stderr == b""
+    match = VERBOSE_LINE.match(error_line(cli("compress", "-v", cwd=tmp_path, stdin=b"")))
+    assert match and match["name"] == "(stdin)" and match["n"] == "0"
+
+
+def test_version_and_help(tmp_path):
+    assert cli("--version", cwd=tmp_path).stdout.decode().strip() == f"deepcompress, version {deepcompress.__version__}"
+    help_text = cli("-h", cwd=tmp_path).stdout.decode()
+    for command in ("compress", "decompress", "encode", "decode", "test", "info", "nll"):
+        assert command in help_text
+
+
+def test_real_process_usage_error(tmp_path):
+    result = proc("compress", "--bogus", cwd=tmp_path, ok=2)
+    assert "No such option" in result.stderr.decode()
