@@ -32,6 +32,8 @@ GOLDEN = ROOT / "tests" / "golden"
 CORRUPT = GOLDEN / "corrupt"
 
 HELLO = b"hello, deepcompress\n" * 20
+# 12 copies of the bundled sample: 43.8 kB, coded by the adaptive model in 2 lanes
+SAMPLE_X12 = (ROOT / "samples" / "sample.txt").read_bytes() * 12
 
 # name -> (input, model, coder, block_size)
 VALID = {
@@ -40,6 +42,8 @@ VALID = {
     "hello_static_ans_blocks": (HELLO, "histogram", "ans", 150),
     "hello_adaptive_blocks": (HELLO, "histogram-adaptive", "range", 150),
     "empty": (b"", "histogram-adaptive", "range", api.DEFAULT_BLOCK_SIZE),
+    "sample_cm": (SAMPLE_X12, "adaptive", "range", api.DEFAULT_BLOCK_SIZE),
+    "sample_cm_blocks": (SAMPLE_X12, "adaptive", "range", 10000),
 }
 
 
