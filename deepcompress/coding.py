@@ -53,8 +53,12 @@ def _check_coder(coder: str) -> None:
         raise ValueError(f"unknown coder {coder!r}; choose one of {', '.join(CODERS)}")
 
 
-def _as_table(freqs: np.ndarray) -> np.ndarray:
-    """Validate a (K,) or (n, K) table and return it as C-ordered float64."""
+def _as_table(freqs: np.ndarray, coder_checks_zero_rows: bool = False) -> np.ndarray:
+    """Validate a (K,) or (n, K) table and return it as C-ordered float64.
+
+    coder_checks_zero_rows: the table goes straight to constriction, which itself rejects
+    all-zero rows, so integer tables need only a range check (the decoder's hot path).
+    """
     freqs = np.asarray(freqs)
     if freqs.ndim not in (1, 2):
         raise ValueError(f"frequency table must be 1-D (K,) or 2-D (n, K), got shape {freqs.shape}")
@@ -64,6 +68,12 @@ def _as_table(freqs: np.ndarray) -> np.ndarray:
         raise ValueError("frequency table needs at least one symbol (K >= 1)")
     table = np.ascontiguousarray(freqs, dtype=np.float64)
     if table.size == 0:
+        return table
+    if coder_checks_zero_rows and freqs.dtype.kind in "iu":
+        if freqs.min() < 0:
+            raise ValueError("frequency table contains negative entries")
+        if freqs.max() >= _MAX_ROW_SUM / freqs.shape[-1]:
+            raise ValueError(f"every table row must sum to less than 2**53, got entries up to {freqs.max()}")
         return table
     if freqs.dtype.kind == "f" and not np.isfinite(table).all():
         raise ValueError("frequency table contains NaN or infinity")
@@ -266,7 +276,7 @@ class Decoder:
         usually returns garbage rather than failing (the container checks lengths and
         checksums); words the range decoder finds invalid raise ValueError.
         """
-        table = _as_table(freqs)
+        table = _as_table(freqs, coder_checks_zero_rows=True)
         if table.ndim == 2:
             count = len(table) if count is None else count
             _check_rows(table, count)
