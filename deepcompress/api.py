@@ -163,6 +163,8 @@ def decompress_stream(source: BinaryIO, sink: BinaryIO | None, model: ModelSpec 
     source = _CountingReader(source)
     header = container.read_header(source)
     resolved = _model_for(header, model)
+    if header.kind != "bytes" or resolved.alphabet_size != 256:  # a forged header could ask for 2**24 symbols
+        raise CorruptStreamError(f"stream holds {header.kind!r} over {resolved.alphabet_size!r} symbols, not bytes")
     if header.coder not in codec.coding.CODERS:
         raise CorruptStreamError(f"unknown coder {header.coder!r}")
     session = resolved.session()

@@ -247,11 +247,13 @@ class Decoder:
             raise ValueError("a shared (K,) table needs a symbol count")
         if count == 0 or table.shape[-1] == 1:
             return np.zeros(count, dtype=np.int64)
-        if table.ndim == 1:
-            model = constriction.stream.model.Categorical(table, perfect=False)
-            symbols = self._coder.decode(model, count)
-        else:
-            symbols = self._coder.decode(_FAMILY, table)
+        try:
+            if table.ndim == 1:
+                symbols = self._coder.decode(constriction.stream.model.Categorical(table, perfect=False), count)
+            else:
+                symbols = self._coder.decode(_FAMILY, table)
+        except AssertionError as error:  # constriction's verdict on words no encoder could have written
+            raise ValueError(f"invalid compressed data: {error}") from None
         return np.asarray(symbols, dtype=np.int64)
 
 

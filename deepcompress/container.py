@@ -19,6 +19,7 @@ huge allocation: a lying length ends in `TruncatedStreamError`.
 from __future__ import annotations
 
 import json
+import re
 import struct
 import zlib
 from dataclasses import asdict, dataclass, field
@@ -31,9 +32,11 @@ from deepcompress.errors import CorruptStreamError, TruncatedStreamError, Unsupp
 MAGIC = b"\x89DCZ"
 FORMAT_VERSION = 1
 MAX_HEADER_BYTES = 1 << 20
-MAX_BLOCK_SYMBOLS = 1 << 26
+# Decoding a block holds ~60 bytes per symbol at its peak: 2**24 symbols stay under 1 GB.
+MAX_BLOCK_SYMBOLS = 1 << 24
 MAX_SIDE_BYTES = 1 << 24
 _READ_PIECE = 1 << 20
+_FINGERPRINT = re.compile("[0-9a-f]{32}")
 
 _PREAMBLE = struct.Struct("<4sBI")
 _BLOCK = struct.Struct("<IIIIdII")
@@ -117,12 +120,14 @@ def read_header(stream: BinaryIO) -> StreamHeader:
         raise CorruptStreamError("header checksum mismatch")
     try:
         header = StreamHeader(**json.loads(body))
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError, RecursionError) as error:  # RecursionError: deeply nested JSON
         raise CorruptStreamError(f"malformed header: {error}") from None
     expected_types = {"model": str, "config": dict, "fingerprint": str, "coder": str, "kind": str, "extra": dict}
     for name, expected in expected_types.items():
         if not isinstance(getattr(header, name), expected):
             raise CorruptStreamError(f"malformed header: {name} is not a {expected.__name__}")
+    if not _FINGERPRINT.fullmatch(header.fingerprint):  # it is printed in error messages: no control characters
+        raise CorruptStreamError("malformed header: fingerprint is not 32 hex digits")
     if not (isinstance(header.block_size, int) and 0 < header.block_size <= MAX_BLOCK_SYMBOLS):
         raise CorruptStreamError(f"block size {header.block_size!r} out of range")
     return header
