@@ -163,8 +163,8 @@ def decompress_stream(source: BinaryIO, sink: BinaryIO | None, model: ModelSpec 
     source = _CountingReader(source)
     header = container.read_header(source)
     resolved = _model_for(header, model)
-    if header.kind != "bytes" or resolved.alphabet_size != 256:  # a forged header could ask for 2**24 symbols
-        raise CorruptStreamError(f"stream holds {header.kind!r} over {resolved.alphabet_size!r} symbols, not bytes")
+    if resolved.alphabet_size != 256:
+        raise CorruptStreamError(f"byte data needs a model over 256 symbols, the stream names {resolved.alphabet_size}")
     if header.coder not in codec.coding.CODERS:
         raise CorruptStreamError(f"unknown coder {header.coder!r}")
     session = resolved.session()
@@ -233,7 +233,22 @@ def decompress(blob: bytes, model: ModelSpec | None = None) -> bytes:
 
 def nll_bits(data: bytes, model: ModelSpec = DEFAULT_MODEL) -> float:
     """The model's exact code length of `data` in bits (side information excluded)."""
-    return float(symbol_bits(data, model).sum())
+    return nll_stream(io.BytesIO(data), model)[1]
+
+
+def nll_stream(source: BinaryIO, model: ModelSpec = DEFAULT_MODEL, block_size: int = DEFAULT_BLOCK_SIZE) -> tuple[int, float]:
+    """(bytes read, the model's exact code length of them in bits) for everything readable from `source`.
+
+    Measured block by block as `compress_stream` codes it, so memory stays bounded for any input.
+    """
+    resolved = load_model(model)
+    session = resolved.session()
+    n_bytes, bits = 0, 0.0
+    while data := _read_block(source, block_size):
+        symbols = np.frombuffer(data, dtype=np.uint8).astype(np.int64)
+        bits += float(codec.block_symbol_bits(resolved, session, symbols).sum())
+        n_bytes += len(data)
+    return n_bytes, bits
 
 
 def symbol_bits(data: bytes, model: ModelSpec = DEFAULT_MODEL, block_size: int = DEFAULT_BLOCK_SIZE) -> np.ndarray:
@@ -262,6 +277,7 @@ __all__ = [
     "decompress_stream",
     "load_model",
     "nll_bits",
+    "nll_stream",
     "read_info",
     "symbol_bits",
 ]

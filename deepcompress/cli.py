@@ -316,18 +316,17 @@ def nll_command(ctx, model, as_json, files) -> None:
     for path in files:
         try:
             with _open_input(path) as source:
-                data = source.read()
-            nll_bits = api.nll_bits(data, model)
+                n_symbols, nll_bits = api.nll_stream(source, model)
         except (DeepCompressError, OSError, ValueError) as error:
             _report(_display(path), _reason(error))
             status = 1
             continue
-        bits_per_symbol = nll_bits / len(data) if data else 0.0
-        record = {"file": _display(path), "n_symbols": len(data), "nll_bits": nll_bits, "bits_per_symbol": bits_per_symbol}
+        bits_per_symbol = nll_bits / n_symbols if n_symbols else 0.0
+        record = {"file": _display(path), "n_symbols": n_symbols, "nll_bits": nll_bits, "bits_per_symbol": bits_per_symbol}
         if as_json:
             click.echo(json.dumps(record))
         else:
-            click.echo(f"{_display(path)}: {len(data)} symbols, NLL {nll_bits:.1f} bits ({bits_per_symbol:.4f} bits/symbol)")
+            click.echo(f"{_display(path)}: {n_symbols} symbols, NLL {nll_bits:.1f} bits ({bits_per_symbol:.4f} bits/symbol)")
     ctx.exit(status)
 
 

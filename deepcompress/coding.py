@@ -237,7 +237,8 @@ class Decoder:
         """Decode the next symbols: `count` i.i.d. under freqs (K,), or one per row of freqs (n, K).
 
         Returns int64[count]. Decoding past the end or with other tables than the encoder's
-        returns garbage rather than failing: the container checks lengths and checksums.
+        usually returns garbage rather than failing (the container checks lengths and
+        checksums); words the range decoder finds invalid raise ValueError.
         """
         table = _as_table(freqs)
         if table.ndim == 2:
@@ -249,10 +250,11 @@ class Decoder:
             return np.zeros(count, dtype=np.int64)
         try:
             if table.ndim == 1:
-                symbols = self._coder.decode(constriction.stream.model.Categorical(table, perfect=False), count)
+                model = constriction.stream.model.Categorical(table, perfect=False)
+                symbols = self._coder.decode(model, count)
             else:
                 symbols = self._coder.decode(_FAMILY, table)
-        except AssertionError as error:  # constriction's verdict on words no encoder could have written
+        except AssertionError as error:  # constriction's range decoder on invalid data
             raise ValueError(f"invalid compressed data: {error}") from None
         return np.asarray(symbols, dtype=np.int64)
 
