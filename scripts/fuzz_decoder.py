@@ -41,7 +41,7 @@ import time
 import traceback
 import zlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from multiprocessing import connection, get_context
 from pathlib import Path
 from typing import Any
@@ -52,8 +52,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
-import deepcompress  # noqa: E402
-from deepcompress import api, models  # noqa: E402
+import deepcompress
+from deepcompress import api, models
 
 REGRESSION_DIR = ROOT / "tests" / "golden" / "fuzz-regressions"
 TRAINED = "trained-histogram"
@@ -67,7 +67,15 @@ PREAMBLE = struct.Struct("<4sBI")
 BLOCK = struct.Struct("<IIIIdII")
 END = struct.Struct("<IQQI")
 U32 = struct.Struct("<I")
-BLOCK_FIELDS = ("n_symbols", "lanes", "side_length", "n_words", "nll_bits", "data_crc32", "payload_crc32")
+BLOCK_FIELDS = (
+    "n_symbols",
+    "lanes",
+    "side_length",
+    "n_words",
+    "nll_bits",
+    "data_crc32",
+    "payload_crc32",
+)
 END_FIELDS = ("zero", "n_symbols", "original_bytes", "data_crc32")
 
 
@@ -86,7 +94,9 @@ class Block:
     def reseal_payload(self) -> None:
         """Make sizes and the payload CRC agree with the side info and words as they are now."""
         self.fields.update(
-            side_length=len(self.side), n_words=len(self.words) // 4, payload_crc32=zlib.crc32(self.words, zlib.crc32(self.side))
+            side_length=len(self.side),
+            n_words=len(self.words) // 4,
+            payload_crc32=zlib.crc32(self.words, zlib.crc32(self.side)),
         )
 
 
@@ -106,7 +116,13 @@ class Container:
         head = PREAMBLE.pack(self.magic, self.version, length) + self.body
         trailer = END.pack(*(self.end[name] for name in END_FIELDS))
         return b"".join(
-            [head, U32.pack(zlib.crc32(head)), *(block.to_bytes() for block in self.blocks), trailer, U32.pack(zlib.crc32(trailer))]
+            [
+                head,
+                U32.pack(zlib.crc32(head)),
+                *(block.to_bytes() for block in self.blocks),
+                trailer,
+                U32.pack(zlib.crc32(trailer)),
+            ]
         )
 
 
@@ -147,9 +163,12 @@ def field_boundaries(blob: bytes) -> list[int]:
 # --- seeds: valid containers of each model ------------------------------------------------
 
 
+VOCABULARY = ("the", "of", "a", "model", "coder", "block", "stream", "data", "bits", "entropy")
+VOCABULARY += ("table", "count", "symbol", "header")
+
+
 def _text(n_words: int, rng: random.Random) -> bytes:
-    vocabulary = "the of a model coder block stream data bits entropy table count symbol header".split()
-    return " ".join(rng.choice(vocabulary) for _ in range(n_words)).encode()
+    return " ".join(rng.choice(VOCABULARY) for _ in range(n_words)).encode()
 
 
 def seed_inputs() -> dict[str, tuple[bytes, str, int]]:
@@ -222,7 +241,24 @@ class Mutant:
     decode_key: str = HEADER
 
 
-U32_ABSURD = (0, 1, 2, 3, 255, 256, 1 << 16, 1 << 20, (1 << 20) + 1, 1 << 24, (1 << 24) + 1, 1 << 26, (1 << 26) + 1, 0x7FFFFFFF, 0x80000000, 0xFFFFFFFF)
+U32_ABSURD = (
+    0,
+    1,
+    2,
+    3,
+    255,
+    256,
+    1 << 16,
+    1 << 20,
+    (1 << 20) + 1,
+    1 << 24,
+    (1 << 24) + 1,
+    1 << 26,
+    (1 << 26) + 1,
+    0x7FFFFFFF,
+    0x80000000,
+    0xFFFFFFFF,
+)
 U64_ABSURD = U32_ABSURD + (1 << 32, 1 << 53, 1 << 63, (1 << 64) - 1)
 JSON_ABSURD = (
     None, True, False, 0, -1, 1, 2, 255, 256, 257, 1 << 20, 1 << 24, (1 << 24) + 1, 1 << 26, (1 << 26) + 1, 1 << 31,
@@ -308,9 +344,13 @@ def _swap_fields(rng: random.Random, seed: Seed) -> bytes:
 def _forge_size(rng: random.Random, seed: Seed) -> bytes:
     """Set a declared size or count to an absurd value; recompute the CRCs so it reaches the size checks."""
     container = parse(seed.blob)
-    target = rng.choice(["header", "block", "block", "end"] if container.blocks else ["header", "end"])
+    target = rng.choice(
+        ["header", "block", "block", "end"] if container.blocks else ["header", "end"]
+    )
     if target == "header":
-        container.length = rng.choice(U32_ABSURD + (len(container.body) + 1, len(container.body) - 1))
+        container.length = rng.choice(
+            U32_ABSURD + (len(container.body) + 1, len(container.body) - 1)
+        )
     elif target == "block":
         fields = rng.choice(container.blocks).fields
         name = rng.choice(["n_symbols", "lanes", "side_length", "n_words", "nll_bits"])
@@ -336,9 +376,17 @@ def _forge_header(rng: random.Random, seed: Seed) -> bytes:
     header = json.loads(container.body)
     if rng.random() < 0.05:  # deep nesting: a parser's recursion limit
         nested = "[" * 10_000 + "]" * 10_000
-        container.body = json.dumps({**header, "extra": None}).replace('"extra": null', f'"extra": {nested}').encode()
+        container.body = (
+            json.dumps({**header, "extra": None})
+            .replace('"extra": null', f'"extra": {nested}')
+            .encode()
+        )
         return container.to_bytes()
-    place = header["config"] if isinstance(header.get("config"), dict) and rng.random() < 0.5 else header
+    place = (
+        header["config"]
+        if isinstance(header.get("config"), dict) and rng.random() < 0.5
+        else header
+    )
     key = rng.choice([*sorted(place), "unknown"])
     if rng.random() < 0.15:
         place.pop(key, None)
@@ -379,7 +427,10 @@ def _splice(rng: random.Random, seed: Seed, donor: Seed) -> bytes:
     """The start of one container followed by the rest of another, at field boundaries or anywhere."""
     if rng.random() < 0.5:
         return seed.blob[: rng.choice(seed.boundaries)] + donor.blob[rng.choice(donor.boundaries) :]
-    return seed.blob[: rng.randrange(len(seed.blob) + 1)] + donor.blob[rng.randrange(len(donor.blob) + 1) :]
+    return (
+        seed.blob[: rng.randrange(len(seed.blob) + 1)]
+        + donor.blob[rng.randrange(len(donor.blob) + 1) :]
+    )
 
 
 MUTATIONS: dict[str, Callable[[random.Random, Seed], bytes]] = {
@@ -400,15 +451,30 @@ EXHAUSTIVE_EVERY = 4  # every 4th index truncates at the next enumerated boundar
 
 def boundary_cuts(seeds: list[Seed]) -> list[tuple[Seed, int]]:
     """(seed, length) for a cut at, and one byte before, every field boundary of every seed."""
-    return [(seed, max(cut - back, 0)) for seed in seeds for cut in seed.boundaries[:-1] for back in (0, 1)]
+    return [
+        (seed, max(cut - back, 0))
+        for seed in seeds
+        for cut in seed.boundaries[:-1]
+        for back in (0, 1)
+    ]
 
 
-def make_mutant(run_seed: int, seeds: list[Seed], all_seeds: list[Seed], index: int) -> Mutant:
-    """The index-th mutant of a model's seeds: a pure function of its arguments."""
-    cuts = boundary_cuts(seeds)
+def make_mutant(
+    run_seed: int,
+    seeds: list[Seed],
+    cuts: list[tuple[Seed, int]],
+    all_seeds: list[Seed],
+    index: int,
+) -> Mutant:
+    """The index-th mutant of a model's seeds (cuts: their `boundary_cuts`); a pure function."""
     if index % EXHAUSTIVE_EVERY == 0 and index // EXHAUSTIVE_EVERY < len(cuts):
         seed, length = cuts[index // EXHAUSTIVE_EVERY]
-        return Mutant(seed.blob[:length], "truncate-enumerated", seed, decode_key=default_decode_key(seed.model))
+        return Mutant(
+            seed.blob[:length],
+            "truncate-enumerated",
+            seed,
+            decode_key=default_decode_key(seed.model),
+        )
     rng = random.Random(f"{run_seed}/{seeds[0].model}/{index}")
     seed = rng.choice(seeds)
     decode_key = default_decode_key(seed.model)
@@ -425,19 +491,21 @@ def make_mutant(run_seed: int, seeds: list[Seed], all_seeds: list[Seed], index: 
 # --- judging one mutant -------------------------------------------------------------------
 
 
-def judge(mutant: Mutant, decode: Callable[[bytes], bytes], read_info: Callable[[bytes], object]) -> tuple[str, str]:
+def judge(
+    mutant: Mutant, decode: Callable[[bytes], bytes], read_info: Callable[[bytes], object]
+) -> tuple[str, str]:
     """(outcome, detail) of decoding a mutant; see the module docstring for the outcomes."""
     try:
         read_info(mutant.blob)
     except deepcompress.DeepCompressError:
         pass
-    except Exception as error:  # MemoryError and RecursionError included: both are crashes
+    except Exception as error:  # noqa: BLE001 -- MemoryError and RecursionError are crashes too
         return CRASH, f"read_info: {_describe(error)}"
     try:
         output = decode(mutant.blob)
     except deepcompress.DeepCompressError as error:
         return type(error).__name__, str(error)[:200]
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 -- any other exception is the finding
         return CRASH, _describe(error)
     if output == mutant.seed.original:
         return ORIGINAL, ""
@@ -467,23 +535,33 @@ class Fuzzer:
     def __init__(self, model_names: Iterable[str], run_seed: int):
         self.run_seed = run_seed
         self.seeds = {name: make_seeds(name) for name in model_names}
+        self.cuts = {name: boundary_cuts(seeds) for name, seeds in self.seeds.items()}
         self.all_seeds = [seed for seeds in self.seeds.values() for seed in seeds]
-        self.decode_arguments = {key: decode_argument(key) for key in [HEADER, *models.BUILTIN_MODELS, TRAINED]}
+        self.decode_arguments = {
+            key: decode_argument(key) for key in [HEADER, *models.BUILTIN_MODELS, TRAINED]
+        }
 
     def mutant(self, model: str, index: int) -> Mutant:
-        return make_mutant(self.run_seed, self.seeds[model], self.all_seeds, index)
+        return make_mutant(
+            self.run_seed, self.seeds[model], self.cuts[model], self.all_seeds, index
+        )
 
     def judge(self, model: str, index: int) -> tuple[str, str, str]:
         """(kind, outcome, detail) of one mutant."""
         mutant = self.mutant(model, index)
         decode_with = self.decode_arguments[mutant.decode_key]
-        outcome, detail = judge(mutant, lambda blob: deepcompress.decompress(blob, decode_with), lambda blob: api.read_info(io.BytesIO(blob)))
+        outcome, detail = judge(
+            mutant,
+            lambda blob: deepcompress.decompress(blob, decode_with),
+            lambda blob: api.read_info(io.BytesIO(blob)),
+        )
         return mutant.kind, outcome, detail
 
     def warm_up(self) -> None:
         """Decode every seed once, so lazy imports and compilation happen before memory is limited."""
         for seed in self.all_seeds:
-            assert deepcompress.decompress(seed.blob, self.decode_arguments[default_decode_key(seed.model)]) == seed.original
+            decode_with = self.decode_arguments[default_decode_key(seed.model)]
+            assert deepcompress.decompress(seed.blob, decode_with) == seed.original, seed.name
 
 
 def _limit_address_space(extra_mb: int) -> None:
@@ -517,9 +595,15 @@ class _Slot:
 class Report:
     """Outcome counts per model and per mutation kind, and the failures."""
 
-    by_model: dict[str, collections.Counter] = field(default_factory=lambda: collections.defaultdict(collections.Counter))
-    by_kind: dict[str, collections.Counter] = field(default_factory=lambda: collections.defaultdict(collections.Counter))
-    failures: list[tuple[str, int, str, str, str]] = field(default_factory=list)  # model, index, kind, outcome, detail
+    by_model: dict[str, collections.Counter] = field(
+        default_factory=lambda: collections.defaultdict(collections.Counter)
+    )
+    by_kind: dict[str, collections.Counter] = field(
+        default_factory=lambda: collections.defaultdict(collections.Counter)
+    )
+    failures: list[tuple[str, int, str, str, str]] = field(
+        default_factory=list
+    )  # model, index, kind, outcome, detail
     seconds: float = 0.0
 
     def add(self, model: str, index: int, kind: str, outcome: str, detail: str) -> None:
@@ -529,7 +613,13 @@ class Report:
             self.failures.append((model, index, kind, outcome, detail))
 
 
-def run(model_names: list[str], per_model: int, workers: int = 2, settings: Settings = Settings(), save_dir: Path | None = REGRESSION_DIR) -> Report:
+def run(
+    model_names: list[str],
+    per_model: int,
+    workers: int = 2,
+    settings: Settings = Settings(),
+    save_dir: Path | None = REGRESSION_DIR,
+) -> Report:
     """Judge `per_model` mutants of each model in `workers` processes; save failing inputs under save_dir."""
     context = get_context("spawn")  # a fresh interpreter: no state shared with the caller
     report = Report()
@@ -567,9 +657,16 @@ def run(model_names: list[str], per_model: int, workers: int = 2, settings: Sett
                     continue
                 except EOFError:  # the worker died (e.g. aborted by an allocation failure)
                     slot.process.join()
-                    report.add(*slot.task, "(unknown)", CRASH, f"worker died with exit code {slot.process.exitcode}")
+                    report.add(
+                        *slot.task,
+                        "(unknown)",
+                        CRASH,
+                        f"worker died with exit code {slot.process.exitcode}",
+                    )
             elif slot.task and time.monotonic() > slot.deadline:
-                report.add(*slot.task, "(unknown)", HANG, f"no answer within {settings.timeout_s} s")
+                report.add(
+                    *slot.task, "(unknown)", HANG, f"no answer within {settings.timeout_s} s"
+                )
             else:
                 continue
             slots[position] = restart(slot)
@@ -582,14 +679,22 @@ def run(model_names: list[str], per_model: int, workers: int = 2, settings: Sett
     return report
 
 
-def _save_failures(report: Report, model_names: list[str], settings: Settings, save_dir: Path) -> None:
+def _save_failures(
+    report: Report, model_names: list[str], settings: Settings, save_dir: Path
+) -> None:
     fuzzer = Fuzzer(model_names, settings.run_seed)
     save_dir.mkdir(parents=True, exist_ok=True)
     for index_in_list, (model, index, _, outcome, detail) in enumerate(report.failures):
         mutant = fuzzer.mutant(model, index)
         name = f"{mutant.decode_key}--{model}-{mutant.kind}-{hashlib.sha256(mutant.blob).hexdigest()[:12]}.dcz"
         (save_dir / name).write_bytes(mutant.blob)
-        report.failures[index_in_list] = (model, index, mutant.kind, outcome, f"{detail} -> {save_dir / name}")
+        report.failures[index_in_list] = (
+            model,
+            index,
+            mutant.kind,
+            outcome,
+            f"{detail} -> {save_dir / name}",
+        )
 
 
 def decode_key_of_saved(path: Path) -> str:
@@ -601,10 +706,15 @@ def decode_key_of_saved(path: Path) -> str:
 
 
 def format_table(title: str, rows: dict[str, collections.Counter]) -> str:
-    errors = sorted({outcome for counts in rows.values() for outcome in counts} - {ORIGINAL, DONOR, *FAILURES})
+    errors = sorted(
+        {outcome for counts in rows.values() for outcome in counts} - {ORIGINAL, DONOR, *FAILURES}
+    )
     columns = [ORIGINAL, DONOR, *errors, *FAILURES]
     width = max(len(title), *(len(name) for name in rows))
-    lines = [f"{title:<{width}} {'inputs':>7} " + " ".join(f"{c.removesuffix('Error'):>{max(len(c) - 5, 7)}}" for c in columns)]
+    lines = [
+        f"{title:<{width}} {'inputs':>7} "
+        + " ".join(f"{c.removesuffix('Error'):>{max(len(c) - 5, 7)}}" for c in columns)
+    ]
     for name, counts in rows.items():
         cells = " ".join(f"{counts[c]:>{max(len(c) - 5, 7)}}" for c in columns)
         lines.append(f"{name:<{width}} {sum(counts.values()):>7} {cells}")
@@ -616,10 +726,16 @@ def main() -> int:
     parser.add_argument("-n", "--per-model", type=int, default=10_000, help="mutants per model")
     parser.add_argument("--workers", type=int, default=2, help="worker processes")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds one mutant may take")
-    parser.add_argument("--memory-mb", type=int, default=1024, help="address space a worker may add while decoding")
-    parser.add_argument("--seed", type=int, default=0, help="run seed: the same seed gives the same mutants")
+    parser.add_argument(
+        "--memory-mb", type=int, default=1024, help="address space a worker may add while decoding"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="run seed: the same seed gives the same mutants"
+    )
     parser.add_argument("--models", help=f"comma-separated subset of {','.join(fuzz_models())}")
-    parser.add_argument("--save-dir", type=Path, default=REGRESSION_DIR, help="where failing inputs are saved")
+    parser.add_argument(
+        "--save-dir", type=Path, default=REGRESSION_DIR, help="where failing inputs are saved"
+    )
     args = parser.parse_args()
     names = args.models.split(",") if args.models else fuzz_models()
     settings = Settings(args.seed, args.timeout, args.memory_mb)
@@ -632,7 +748,9 @@ def main() -> int:
     for name, count in cuts.items():
         covered = min(count, -(-args.per_model // EXHAUSTIVE_EVERY))
         print(f"{name}: {covered} of {count} boundary truncations enumerated")
-    print(f"{sum(sum(c.values()) for c in report.by_model.values())} inputs in {report.seconds:.0f} s, {len(report.failures)} failures")
+    print(
+        f"{sum(sum(c.values()) for c in report.by_model.values())} inputs in {report.seconds:.0f} s, {len(report.failures)} failures"
+    )
     for model, index, kind, outcome, detail in report.failures:
         print(f"FAIL {model} #{index} {kind}: {outcome}: {detail}")
     return 1 if report.failures else 0

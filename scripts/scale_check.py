@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
-from deepcompress import models  # noqa: E402
+from deepcompress import models
 
 MB = 1_000_000
 PIECE_BYTES = 16 * MB  # generated and written in pieces: the generator's memory stays flat
@@ -60,7 +60,9 @@ def markov_text(path: Path, n_bytes: int, seed: int = 0) -> None:
         while written < n_bytes:
             steps = []
             for _ in range(max(1, PIECE_BYTES // (chains * int(word_length.mean())))):
-                state = successor[state, rng.choice(successors, size=chains, p=weights / weights.sum())]
+                state = successor[
+                    state, rng.choice(successors, size=chains, p=weights / weights.sum())
+                ]
                 steps.append(state)
             sequence = np.stack(steps, axis=1).reshape(-1)  # chain by chain
             piece = _spell(sequence, spellings, word_start, word_length)
@@ -71,11 +73,15 @@ def markov_text(path: Path, n_bytes: int, seed: int = 0) -> None:
             written += len(piece)
 
 
-def _spell(sequence: np.ndarray, spellings: np.ndarray, word_start: np.ndarray, word_length: np.ndarray) -> np.ndarray:
+def _spell(
+    sequence: np.ndarray, spellings: np.ndarray, word_start: np.ndarray, word_length: np.ndarray
+) -> np.ndarray:
     """The bytes of a word sequence: uint8[sum of its word lengths]."""
     lengths = word_length[sequence]
     first_output = np.cumsum(lengths) - lengths  # where each word starts in the output
-    return spellings[np.repeat(word_start[sequence] - first_output, lengths) + np.arange(lengths.sum())]
+    return spellings[
+        np.repeat(word_start[sequence] - first_output, lengths) + np.arange(lengths.sum())
+    ]
 
 
 @dataclass(frozen=True)
@@ -96,8 +102,19 @@ class Run:
 def _timed(command: str, workdir: Path) -> tuple[float, float, bool]:
     """Run a shell command whose deepcompress part is wrapped as `$TIME ...`; (wall s, peak RSS MB, ok)."""
     report = workdir / "time.txt"
-    environment = {**os.environ, "PYTHONPATH": str(ROOT), "TIME_CMD": f"/usr/bin/time -v -o {report}"}
-    completed = subprocess.run(["bash", "-o", "pipefail", "-c", command], env=environment, cwd=workdir, capture_output=True, text=True)
+    environment = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "TIME_CMD": f"/usr/bin/time -v -o {report}",
+    }
+    completed = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", command],
+        env=environment,
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     text = report.read_text()
     report.unlink()
     wall = re.search(r"Elapsed \(wall clock\) time.*: (?:(\d+):)?(\d+):([\d.]+)", text)
@@ -123,17 +140,29 @@ def measure(model: str, size_mb: int, workdir: Path) -> list[Run]:
     cli = CLI
     commands = {
         ("file", "compress"): f"{cli} compress -f -m {model} input.txt",
-        ("file", "decompress"): f"{cli} decompress -f -o output.txt input.txt.dcz && cmp -s input.txt output.txt",
+        (
+            "file",
+            "decompress",
+        ): f"{cli} decompress -f -o output.txt input.txt.dcz && cmp -s input.txt output.txt",
         ("file", "nll"): f"{cli} nll -m {model} input.txt > /dev/null",
-        ("pipe", "compress"): f"cat input.txt | {cli} compress -m {model} | cat > piped.dcz && cmp -s piped.dcz input.txt.dcz",
-        ("pipe", "decompress"): f"cat piped.dcz | {cli} decompress | cat > output.txt && cmp -s input.txt output.txt",
+        (
+            "pipe",
+            "compress",
+        ): f"cat input.txt | {cli} compress -m {model} | cat > piped.dcz && cmp -s piped.dcz input.txt.dcz",
+        (
+            "pipe",
+            "decompress",
+        ): f"cat piped.dcz | {cli} decompress | cat > output.txt && cmp -s input.txt output.txt",
         ("pipe", "nll"): f"cat input.txt | {cli} nll -m {model} - > /dev/null",
     }
     runs = []
     for (path, operation), command in commands.items():
         wall_s, rss_mb, ok = _timed(command, workdir)
         runs.append(Run(model, size_mb, path, operation, wall_s, rss_mb, ok))
-        print(f"  {model} {size_mb} MB {path} {operation}: {wall_s:.1f} s, {rss_mb:.0f} MB peak RSS{'' if ok else ', FAILED'}", flush=True)
+        print(
+            f"  {model} {size_mb} MB {path} {operation}: {wall_s:.1f} s, {rss_mb:.0f} MB peak RSS{'' if ok else ', FAILED'}",
+            flush=True,
+        )
     for name in ("input.txt", "input.txt.dcz", "output.txt", "piped.dcz"):
         (workdir / name).unlink(missing_ok=True)
     return runs
@@ -150,11 +179,17 @@ def print_report(groups: list[list[Run]], startup_s: float, max_rss_mb: float) -
     True if every run passed. "net time x" subtracts the CLI's start-up time from both runs.
     """
     runs = [run for group in groups for run in group]
-    print(f"\n{'model':<20} {'MB':>5} {'path':<5} {'operation':<10} {'wall s':>8} {'MB/s':>6} {'peak RSS MB':>12}")
+    print(
+        f"\n{'model':<20} {'MB':>5} {'path':<5} {'operation':<10} {'wall s':>8} {'MB/s':>6} {'peak RSS MB':>12}"
+    )
     for run in runs:
-        print(f"{run.model:<20} {run.size_mb:>5} {run.path:<5} {run.operation:<10} {run.wall_s:>8.1f} {run.mb_per_s:>6.2f} {run.peak_rss_mb:>12.0f}")
+        print(
+            f"{run.model:<20} {run.size_mb:>5} {run.path:<5} {run.operation:<10} {run.wall_s:>8.1f} {run.mb_per_s:>6.2f} {run.peak_rss_mb:>12.0f}"
+        )
     print(f"\nCLI start-up: {startup_s:.2f} s")
-    print(f"{'model':<20} {'path':<5} {'operation':<10} {'size x':>7} {'time x':>7} {'net time x':>10} {'RSS x':>6}")
+    print(
+        f"{'model':<20} {'path':<5} {'operation':<10} {'size x':>7} {'time x':>7} {'net time x':>10} {'RSS x':>6}"
+    )
     for group in groups:
         by_key = {}
         for run in group:
@@ -169,8 +204,14 @@ def print_report(groups: list[list[Run]], startup_s: float, max_rss_mb: float) -
                 )
     worst = max(runs, key=lambda run: run.peak_rss_mb)
     passed = all(run.ok for run in runs) and worst.peak_rss_mb <= max_rss_mb
-    print(f"\nlargest peak RSS: {worst.peak_rss_mb:.0f} MB ({worst.model} {worst.size_mb} MB {worst.path} {worst.operation}); limit {max_rss_mb:.0f} MB")
-    print("all runs succeeded and round-tripped" if all(run.ok for run in runs) else "SOME RUNS FAILED")
+    print(
+        f"\nlargest peak RSS: {worst.peak_rss_mb:.0f} MB ({worst.model} {worst.size_mb} MB {worst.path} {worst.operation}); limit {max_rss_mb:.0f} MB"
+    )
+    print(
+        "all runs succeeded and round-tripped"
+        if all(run.ok for run in runs)
+        else "SOME RUNS FAILED"
+    )
     return passed
 
 
@@ -179,7 +220,9 @@ def main() -> int:
     parser.add_argument("--models", help="comma-separated models (default: the issue's plan)")
     parser.add_argument("--sizes-mb", default="30,300", help="input sizes in MB for --models")
     parser.add_argument("--max-rss-mb", type=float, default=1024.0, help="peak RSS allowed per run")
-    parser.add_argument("--workdir", type=Path, help="where generated files go (default: a temporary directory)")
+    parser.add_argument(
+        "--workdir", type=Path, help="where generated files go (default: a temporary directory)"
+    )
     args = parser.parse_args()
     if not shutil.which("/usr/bin/time"):
         parser.error("/usr/bin/time is missing (apt-get install -y time)")
@@ -188,7 +231,10 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="deepcompress-scale-", dir=args.workdir))
     try:
         startup_s = startup_seconds(workdir)
-        groups = [[run for size in model_sizes for run in measure(model, size, workdir)] for model, model_sizes in plan]
+        groups = [
+            [run for size in model_sizes for run in measure(model, size, workdir)]
+            for model, model_sizes in plan
+        ]
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return 0 if print_report(groups, startup_s, args.max_rss_mb) else 1

@@ -27,24 +27,40 @@ from deepcompress import api, cli
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_cli(*args: str, cwd: Path, stdin: bytes | None = None, stdout=subprocess.PIPE) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, cwd: Path, stdin: bytes | None = None, stdout=subprocess.PIPE
+) -> subprocess.CompletedProcess:
     """The real command in a fresh process (this checkout's package), as a user would run it."""
     environment = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run(
-        [sys.executable, "-m", "deepcompress", *args], cwd=cwd, input=stdin, stdout=stdout, stderr=subprocess.PIPE, env=environment, timeout=300
+        [sys.executable, "-m", "deepcompress", *args],
+        cwd=cwd,
+        input=stdin,
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        env=environment,
+        timeout=300,
+        check=False,
     )
 
 
 def start_cli(*args: str, cwd: Path) -> subprocess.Popen:
     environment = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen([sys.executable, "-m", "deepcompress", *args], cwd=cwd, stderr=subprocess.PIPE, env=environment)
+    return subprocess.Popen(
+        [sys.executable, "-m", "deepcompress", *args],
+        cwd=cwd,
+        stderr=subprocess.PIPE,
+        env=environment,
+    )
 
 
 def temporary_files(directory: Path) -> list[Path]:
     return sorted(directory.glob(".*.tmp"))
 
 
-def assert_failed_cleanly(returncode: int, stderr: bytes | str, directory: Path, output_name: str) -> None:
+def assert_failed_cleanly(
+    returncode: int, stderr: bytes | str, directory: Path, output_name: str
+) -> None:
     """Non-zero exit, one line of reason, no traceback, no output and no temporary file left."""
     text = stderr.decode() if isinstance(stderr, bytes) else stderr
     assert returncode != 0
@@ -100,7 +116,11 @@ class FullDiskFile:
 def full_disk(monkeypatch):
     """Every file the CLI opens for output through os.fdopen has room for 100 bytes."""
     real_fdopen = os.fdopen
-    monkeypatch.setattr(os, "fdopen", lambda fd, *args, **kwargs: FullDiskFile(real_fdopen(fd, *args, **kwargs), 100))
+    monkeypatch.setattr(
+        os,
+        "fdopen",
+        lambda fd, *args, **kwargs: FullDiskFile(real_fdopen(fd, *args, **kwargs), 100),
+    )
 
 
 @pytest.mark.parametrize("remove", [False, True])
@@ -118,7 +138,11 @@ def test_decompress_onto_a_full_disk_keeps_the_input(sample, monkeypatch):
     compressed.write_bytes(deepcompress.compress(data))
     path.unlink()
     real_fdopen = os.fdopen
-    monkeypatch.setattr(os, "fdopen", lambda fd, *args, **kwargs: FullDiskFile(real_fdopen(fd, *args, **kwargs), 100))
+    monkeypatch.setattr(
+        os,
+        "fdopen",
+        lambda fd, *args, **kwargs: FullDiskFile(real_fdopen(fd, *args, **kwargs), 100),
+    )
     result = CliRunner().invoke(cli.main, ["decompress", "--rm", str(compressed)])
     assert_failed_cleanly(result.exit_code, result.stderr, path.parent, "input.txt")
     assert compressed.read_bytes() == deepcompress.compress(data)
@@ -128,7 +152,11 @@ def _mount_tmpfs(mountpoint: Path, options: str) -> None:
     if os.geteuid() != 0 or shutil.which("mount") is None:
         pytest.skip("mounting a tmpfs needs root")
     mountpoint.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mountpoint)], capture_output=True).returncode:
+    if subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mountpoint)],
+        capture_output=True,
+        check=False,
+    ).returncode:
         pytest.skip("cannot mount a tmpfs here")
 
 
@@ -187,7 +215,9 @@ def read_only_dir(tmp_path: Path):
 
 def test_output_into_an_unwritable_directory(sample, read_only_dir):
     path, data = sample
-    result = run_cli("compress", "--rm", "-o", str(read_only_dir / "out.dcz"), str(path), cwd=path.parent)
+    result = run_cli(
+        "compress", "--rm", "-o", str(read_only_dir / "out.dcz"), str(path), cwd=path.parent
+    )
     assert_failed_cleanly(result.returncode, result.stderr, read_only_dir, "out.dcz")
     assert path.read_bytes() == data
 
@@ -225,13 +255,17 @@ def large_pair(tmp_path_factory) -> tuple[bytes, bytes]:
 @pytest.mark.parametrize("command", ["compress", "decompress"])
 def test_stopped_mid_write_keeps_the_input_and_writes_no_output(tmp_path, large_pair, command, how):
     data, compressed = large_pair
-    source, output = ("input.bin", "input.bin.dcz") if command == "compress" else ("input.bin.dcz", "input.bin")
+    source, output = (
+        ("input.bin", "input.bin.dcz") if command == "compress" else ("input.bin.dcz", "input.bin")
+    )
     (tmp_path / source).write_bytes(data if command == "compress" else compressed)
     process = start_cli(command, "--rm", "-m", "histogram-adaptive", source, cwd=tmp_path)
     _stop_mid_write(process, tmp_path, how)
     stderr = process.stderr.read().decode()
     assert process.returncode != 0
-    assert zlib.crc32((tmp_path / source).read_bytes()) == zlib.crc32(data if command == "compress" else compressed)
+    assert zlib.crc32((tmp_path / source).read_bytes()) == zlib.crc32(
+        data if command == "compress" else compressed
+    )
     assert not (tmp_path / output).exists()
     assert "Traceback" not in stderr
     leftovers = temporary_files(tmp_path)
@@ -251,7 +285,9 @@ def test_missing_model_file(sample):
     assert path.read_bytes() == data
     path.with_suffix(".txt.dcz").write_bytes(deepcompress.compress(data))
     path.unlink()
-    result = run_cli("decompress", "--rm", "-m", "no-such-model.dcm", "input.txt.dcz", cwd=path.parent)
+    result = run_cli(
+        "decompress", "--rm", "-m", "no-such-model.dcm", "input.txt.dcz", cwd=path.parent
+    )
     assert_failed_cleanly(result.returncode, result.stderr, path.parent, "input.txt")
     assert deepcompress.decompress((path.parent / "input.txt.dcz").read_bytes()) == data
 
@@ -261,7 +297,9 @@ def test_decompress_with_the_wrong_model(sample):
     compressed = path.parent / "input.txt.dcz"
     compressed.write_bytes(deepcompress.compress(data, "histogram"))
     path.unlink()
-    result = run_cli("decompress", "--rm", "-m", "histogram-adaptive", "input.txt.dcz", cwd=path.parent)
+    result = run_cli(
+        "decompress", "--rm", "-m", "histogram-adaptive", "input.txt.dcz", cwd=path.parent
+    )
     assert_failed_cleanly(result.returncode, result.stderr, path.parent, "input.txt")
     assert b"fingerprint" in result.stderr
     assert compressed.read_bytes() == deepcompress.compress(data, "histogram")
@@ -295,7 +333,9 @@ def test_rm_keeps_the_input_when_verification_fails(sample, monkeypatch):
 
     monkeypatch.setattr(api, "decompress_stream", failing_verify)
     result = CliRunner().invoke(cli.main, ["compress", "--rm", str(path)])
-    assert result.exit_code == 1 and "simulated" in result.stderr and "Traceback" not in result.stderr
+    assert (
+        result.exit_code == 1 and "simulated" in result.stderr and "Traceback" not in result.stderr
+    )
     assert path.read_bytes() == data
 
 
@@ -320,7 +360,9 @@ def test_rm_deletes_the_input_after_a_verified_write(sample):
 
 
 def _snapshot(directory: Path) -> dict[str, tuple[int, int]]:
-    return {path.name: (path.stat().st_size, path.stat().st_mtime_ns) for path in directory.iterdir()}
+    return {
+        path.name: (path.stat().st_size, path.stat().st_mtime_ns) for path in directory.iterdir()
+    }
 
 
 def test_the_test_command_writes_nothing(tmp_path):
@@ -335,4 +377,6 @@ def test_the_test_command_writes_nothing(tmp_path):
     assert good.returncode == 0 and good.stdout == b"good.dcz: OK (11500 bytes)\n"
     assert piped.returncode == 0 and piped.stdout == b"(stdin): OK (11500 bytes)\n"
     assert bad.returncode == 1 and bad.stdout == b""
-    assert bad.stderr.decode().count("\n") == 1 and bad.stderr.startswith(b"deepcompress: bad.dcz: ")
+    assert bad.stderr.decode().count("\n") == 1 and bad.stderr.startswith(
+        b"deepcompress: bad.dcz: "
+    )

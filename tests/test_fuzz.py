@@ -10,21 +10,31 @@ import deepcompress
 from deepcompress import api
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-import fuzz_decoder  # noqa: E402
+import fuzz_decoder
 
 PER_MODEL = 300  # the full run (scripts/fuzz_decoder.py) does 10,000 per model
 
 
 def test_short_fuzz_pass_has_no_crash_hang_or_wrong_output(tmp_path):
     models = fuzz_decoder.fuzz_models()
-    report = fuzz_decoder.run(models, PER_MODEL, workers=2, settings=fuzz_decoder.Settings(timeout_s=30), save_dir=tmp_path)
+    report = fuzz_decoder.run(
+        models,
+        PER_MODEL,
+        workers=2,
+        settings=fuzz_decoder.Settings(timeout_s=30),
+        save_dir=tmp_path,
+    )
     assert report.failures == []
     assert list(tmp_path.iterdir()) == []
     assert set(report.by_model) == set(models)
     for counts in report.by_model.values():
         assert sum(counts.values()) == PER_MODEL
         # the mutants got past the first checks into every kind of rejection
-        assert counts["CorruptStreamError"] > 0 and counts["TruncatedStreamError"] > 0 and counts["ModelMismatchError"] > 0
+        assert (
+            counts["CorruptStreamError"] > 0
+            and counts["TruncatedStreamError"] > 0
+            and counts["ModelMismatchError"] > 0
+        )
 
 
 @pytest.mark.parametrize("model", fuzz_decoder.fuzz_models())
@@ -62,7 +72,9 @@ def test_judge_tells_each_outcome(decode, outcome):
 
 def test_judge_counts_an_untyped_error_from_read_info_as_a_crash():
     seed = fuzz_decoder.Seed("seed", "histogram", b"seed data", b"", (0,))
-    outcome, detail = fuzz_decoder.judge(fuzz_decoder.Mutant(b"", "k", seed), lambda blob: b"seed data", _raise(KeyError("x")))
+    outcome, detail = fuzz_decoder.judge(
+        fuzz_decoder.Mutant(b"", "k", seed), lambda blob: b"seed data", _raise(KeyError("x"))
+    )
     assert outcome == fuzz_decoder.CRASH and detail.startswith("read_info")
 
 
@@ -80,7 +92,9 @@ REGRESSIONS = sorted(fuzz_decoder.REGRESSION_DIR.glob("*.dcz"))
 def test_saved_fuzz_input_is_rejected_with_a_typed_error(path):
     blob = path.read_bytes()
     with pytest.raises(deepcompress.DeepCompressError):
-        deepcompress.decompress(blob, fuzz_decoder.decode_argument(fuzz_decoder.decode_key_of_saved(path)))
+        deepcompress.decompress(
+            blob, fuzz_decoder.decode_argument(fuzz_decoder.decode_key_of_saved(path))
+        )
     try:
         api.read_info(io.BytesIO(blob))
     except deepcompress.DeepCompressError:
