@@ -322,7 +322,26 @@ def decompress_array(blob: bytes, model: ModelSpec | None = None) -> np.ndarray:
 
 def nll_bits(data: bytes | np.ndarray, model: ModelSpec | None = None) -> float:
     """The model's exact code length of `data` in bits (side information excluded)."""
-    return float(symbol_bits(data, model).sum())
+    return nll_stream(io.BytesIO(data), model)[1]
+
+
+def nll_stream(
+    source: BinaryIO, model: ModelSpec | None = None, block_size: int = DEFAULT_BLOCK_SIZE, layout: Layout | None = None
+) -> tuple[int, float]:
+    """(symbols read, the model's exact code length of them in bits) for everything readable from `source`.
+
+    layout: as for `compress_stream` (default: bytes). Measured block by block as
+    `compress_stream` codes it, so memory stays bounded for any input.
+    """
+    layout = layout or Layout()
+    resolved = load_model(model or default_model(layout.alphabet_size), layout.alphabet_size)
+    session = resolved.session()
+    n_symbols, bits = 0, 0.0
+    for raw in _raw_blocks(source, layout, block_size):
+        symbols = layout.to_symbols(raw)
+        bits += float(codec.block_symbol_bits(resolved, session, symbols).sum())
+        n_symbols += len(symbols)
+    return n_symbols, bits
 
 
 def symbol_bits(data: bytes | np.ndarray, model: ModelSpec | None = None, block_size: int = DEFAULT_BLOCK_SIZE) -> np.ndarray:
@@ -360,6 +379,7 @@ __all__ = [
     "decompress_stream",
     "load_model",
     "nll_bits",
+    "nll_stream",
     "read_info",
     "symbol_bits",
 ]

@@ -391,18 +391,18 @@ def _coded_data(data: bytes) -> bytes | np.ndarray:
 
 
 def _nll_record(path: str, model: api.ModelSpec | None) -> dict:
+    """NLL of a file or stdin, block by block (bounded memory); per record for .npy arrays."""
     with _open_input(path) as source:
-        coded = _coded_data(source.read())
-    nll_bits = api.nll_bits(coded, model)
-    n_symbols = coded.size if isinstance(coded, np.ndarray) else len(coded)
+        source, layout = _input_layout(source, "auto")
+        n_symbols, nll_bits = api.nll_stream(source, model, layout=layout)
     record = {
         "file": _display(path),
         "n_symbols": n_symbols,
         "nll_bits": nll_bits,
         "bits_per_symbol": nll_bits / n_symbols if n_symbols else 0.0,
     }
-    if isinstance(coded, np.ndarray):
-        n_records = coded.shape[0] if coded.ndim else 1
+    if layout is not None:
+        n_records = layout.shape[0] if layout.shape else 1
         record |= {"bits_per_dimension": record["bits_per_symbol"], "n_records": n_records,
                    "bits_per_record": nll_bits / n_records if n_records else 0.0}
     return record

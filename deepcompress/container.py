@@ -19,6 +19,7 @@ huge allocation: a lying length ends in `TruncatedStreamError`.
 from __future__ import annotations
 
 import json
+import re
 import struct
 import zlib
 from dataclasses import asdict, dataclass, field
@@ -31,9 +32,12 @@ from deepcompress.errors import CorruptStreamError, TruncatedStreamError, Unsupp
 MAGIC = b"\x89DCZ"
 FORMAT_VERSION = 1
 MAX_HEADER_BYTES = 1 << 20
-MAX_BLOCK_SYMBOLS = 1 << 26
+# Bounds what one block can make the decoder hold, forged or not: ~60 bytes per decoded symbol
+# plus its words (<= 32 bytes per symbol) twice, ours and the coder's copy; ~0.5 GB in all.
+MAX_BLOCK_SYMBOLS = 1 << 22
 MAX_SIDE_BYTES = 1 << 24
 _READ_PIECE = 1 << 20
+_FINGERPRINT = re.compile("[0-9a-f]{32}")
 
 _PREAMBLE = struct.Struct("<4sBI")
 _BLOCK = struct.Struct("<IIIIdII")
@@ -76,17 +80,19 @@ class Trailer:
     data_crc32: int
 
 
-def _read_exact(stream: BinaryIO, size: int, what: str) -> bytes:
-    """Read exactly `size` bytes in bounded pieces; TruncatedStreamError if the stream ends first."""
-    pieces = []
-    remaining = size
-    while remaining:
-        piece = stream.read(min(remaining, _READ_PIECE))
+def _read_exact(stream: BinaryIO, size: int, what: str) -> bytearray:
+    """Read exactly `size` bytes in bounded pieces; TruncatedStreamError if the stream ends first.
+
+    The buffer grows only as data arrives, so a forged size allocates nothing up front, and
+    it is returned as it is: no joined second copy of a large payload.
+    """
+    data = bytearray()
+    while len(data) < size:
+        piece = stream.read(min(size - len(data), _READ_PIECE))
         if not piece:
-            raise TruncatedStreamError(f"truncated {what}: expected {size} bytes, found {size - remaining}")
-        pieces.append(piece)
-        remaining -= len(piece)
-    return b"".join(pieces)
+            raise TruncatedStreamError(f"truncated {what}: expected {size} bytes, found {len(data)}")
+        data += piece
+    return data
 
 
 def encode_header(header: StreamHeader) -> bytes:
@@ -117,12 +123,14 @@ def read_header(stream: BinaryIO) -> StreamHeader:
         raise CorruptStreamError("header checksum mismatch")
     try:
         header = StreamHeader(**json.loads(body))
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError, RecursionError) as error:  # RecursionError: deeply nested JSON
         raise CorruptStreamError(f"malformed header: {error}") from None
     expected_types = {"model": str, "config": dict, "fingerprint": str, "coder": str, "kind": str, "extra": dict}
     for name, expected in expected_types.items():
         if not isinstance(getattr(header, name), expected):
             raise CorruptStreamError(f"malformed header: {name} is not a {expected.__name__}")
+    if not _FINGERPRINT.fullmatch(header.fingerprint):  # it is printed in error messages: no control characters
+        raise CorruptStreamError("malformed header: fingerprint is not 32 hex digits")
     if not (isinstance(header.block_size, int) and 0 < header.block_size <= MAX_BLOCK_SYMBOLS):
         raise CorruptStreamError(f"block size {header.block_size!r} out of range")
     return header
@@ -157,11 +165,11 @@ def read_block(stream: BinaryIO, header: StreamHeader) -> BlockRecord | Trailer:
         raise CorruptStreamError(f"block of {n_symbols} symbols in {lanes} lanes is out of range")
     if side_length > MAX_SIDE_BYTES or n_words > 8 * n_symbols + 64:
         raise CorruptStreamError(f"block sizes out of range ({side_length} side bytes, {n_words} words)")
-    side_info = _read_exact(stream, side_length, "block side info")
+    side_info = bytes(_read_exact(stream, side_length, "block side info"))
     words = _read_exact(stream, 4 * n_words, "block payload")
     if zlib.crc32(words, zlib.crc32(side_info)) != payload_crc:
         raise CorruptStreamError("block payload checksum mismatch")
-    return BlockRecord(n_symbols, lanes, side_info, np.frombuffer(words, dtype="<u4").astype(np.uint32), nll_bits, data_crc)
+    return BlockRecord(n_symbols, lanes, side_info, np.frombuffer(words, dtype="<u4").astype(np.uint32, copy=False), nll_bits, data_crc)
 
 
 def _read_end(stream: BinaryIO, first: bytes) -> Trailer:

@@ -289,7 +289,7 @@ def test_read_header_errors():
         b'{"block_size":10,"coder":"range","config":[],"fingerprint":"x","model":"m"}',
         b'{"block_size":10,"coder":"range","config":{},"fingerprint":"x","model":"m","extra":[]}',
         b'{"block_size":true,"coder":"range","config":{},"fingerprint":"x","model":"m"}'.replace(b"true", b"-1"),
-        b'{"block_size":67108865,"coder":"range","config":{},"fingerprint":"x","model":"m"}',
+        b'{"block_size":%d,"coder":"range","config":{},"fingerprint":"x","model":"m"}' % (container.MAX_BLOCK_SYMBOLS + 1),
         b'{"block_size":"10","coder":"range","config":{},"fingerprint":"x","model":"m"}',
         b'{"block_size":10,"coder":1,"config":{},"fingerprint":"x","model":"m"}',
         b"null",
@@ -297,7 +297,8 @@ def test_read_header_errors():
     ]:
         with pytest.raises(CorruptStreamError, match="malformed|out of range"):
             container.read_header(io.BytesIO(signed(body)))
-    ok = b'{"block_size":67108864,"coder":"range","config":{},"fingerprint":"x","model":"m"}'
+    ok = b'{"block_size":%d,"coder":"range","config":{},"fingerprint":"%s","model":"m"}' % (
+        container.MAX_BLOCK_SYMBOLS, b"0123456789abcdef" * 2)
     assert container.read_header(io.BytesIO(signed(ok))).block_size == container.MAX_BLOCK_SYMBOLS
 
 

@@ -51,7 +51,7 @@ def from_header(name: str, config: dict[str, Any]) -> Model | None:
         if mode not in ("static", "adaptive"):
             raise ValueError(f"unknown histogram mode {mode!r}")
         alphabet_size = config.get("alphabet_size")
-        if not isinstance(alphabet_size, int) or not 1 <= alphabet_size <= 1 << 24:
+        if type(alphabet_size) is not int or not 1 <= alphabet_size <= 1 << 24:  # not bool
             raise ValueError(f"histogram alphabet size {alphabet_size!r} out of range")
         return HistogramModel(alphabet_size, adaptive=mode == "adaptive")
     if name == "adaptive":

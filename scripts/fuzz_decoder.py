@@ -1,0 +1,763 @@
+#!/usr/bin/env python3
+"""Fuzz the .dcz decoder: a damaged container decodes to its original or raises a typed error.
+
+Starts from valid containers of every built-in model (`deepcompress.models.BUILTIN_MODELS`,
+so models added later are covered) and of a trained histogram passed as the model, on a
+few small inputs and both coders. Mutates them: bit flips, byte edits, insertions,
+deletions, truncation at every field boundary (enumerated) and anywhere, swapped,
+duplicated and dropped blocks, swapped fields, absurd sizes and header values with
+recomputed CRCs (so they reach the size checks), payloads rewritten with recomputed CRCs
+(so they reach the decoder), splices of two containers, and decoding with the wrong
+model. Each mutant is decoded (`decompress` and `read_info`) in a worker process under a
+time limit and an address-space limit (RLIMIT_AS). Outcomes:
+
+    original      decoded to the seed's own data (the mutation changed nothing that matters)
+    donor         a splice that decoded to the other container's data
+    <ErrorName>   a `deepcompress.DeepCompressError` subclass: the expected rejection
+    crash         any other exception, or the worker died: saved for a regression test
+    hang          no answer within --timeout seconds: saved
+    wrong-output  decoded to anything else: saved
+
+Mutants are a pure function of (--seed, model, index), so any of them can be regenerated.
+The container layout is parsed here from the format table in README.md, not through
+`deepcompress.container`, so a misreading there cannot hide a bug here.
+
+Usage: python scripts/fuzz_decoder.py [-n 10000] [--workers 2] [--timeout 30] [--memory-mb 1024]
+Exit status 1 if any input crashed, hung or decoded wrongly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import hashlib
+import io
+import json
+import random
+import resource
+import struct
+import sys
+import time
+import traceback
+import zlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from multiprocessing import connection, get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # run from a checkout without installing
+
+import deepcompress
+from deepcompress import api, models
+
+REGRESSION_DIR = ROOT / "tests" / "golden" / "fuzz-regressions"
+TRAINED = "trained-histogram"
+HEADER = "header"  # decode argument None: the model is rebuilt from the stream header
+ORIGINAL, DONOR, CRASH, HANG, WRONG = "original", "donor", "crash", "hang", "wrong-output"
+FAILURES = (CRASH, HANG, WRONG)
+
+# --- the .dcz layout, from README.md's format table -----------------------------------------
+
+PREAMBLE = struct.Struct("<4sBI")
+BLOCK = struct.Struct("<IIIIdII")
+END = struct.Struct("<IQQI")
+U32 = struct.Struct("<I")
+BLOCK_FIELDS = (
+    "n_symbols",
+    "lanes",
+    "side_length",
+    "n_words",
+    "nll_bits",
+    "data_crc32",
+    "payload_crc32",
+)
+END_FIELDS = ("zero", "n_symbols", "original_bytes", "data_crc32")
+
+
+@dataclass
+class Block:
+    """One block record; its record CRC is recomputed when serialised."""
+
+    fields: dict[str, Any]
+    side: bytes
+    words: bytes
+
+    def to_bytes(self) -> bytes:
+        packed = BLOCK.pack(*(self.fields[name] for name in BLOCK_FIELDS))
+        return packed + U32.pack(zlib.crc32(packed)) + self.side + self.words
+
+    def reseal_payload(self) -> None:
+        """Make sizes and the payload CRC agree with the side info and words as they are now."""
+        self.fields.update(
+            side_length=len(self.side),
+            n_words=len(self.words) // 4,
+            payload_crc32=zlib.crc32(self.words, zlib.crc32(self.side)),
+        )
+
+
+@dataclass
+class Container:
+    """A parsed container; serialising recomputes every record CRC (the payload CRC is a field)."""
+
+    magic: bytes
+    version: int
+    body: bytes
+    blocks: list[Block]
+    end: dict[str, int]
+    length: int | None = None  # declared JSON length; None: the real one
+
+    def to_bytes(self) -> bytes:
+        length = len(self.body) if self.length is None else self.length
+        head = PREAMBLE.pack(self.magic, self.version, length) + self.body
+        trailer = END.pack(*(self.end[name] for name in END_FIELDS))
+        return b"".join(
+            [
+                head,
+                U32.pack(zlib.crc32(head)),
+                *(block.to_bytes() for block in self.blocks),
+                trailer,
+                U32.pack(zlib.crc32(trailer)),
+            ]
+        )
+
+
+def parse(blob: bytes) -> Container:
+    """Split a *valid* container into its parts (seeds only; mutants are never parsed)."""
+    magic, version, length = PREAMBLE.unpack_from(blob, 0)
+    position = PREAMBLE.size
+    body = blob[position : position + length]
+    position += length + 4
+    blocks = []
+    while U32.unpack_from(blob, position)[0] != 0:
+        fields = dict(zip(BLOCK_FIELDS, BLOCK.unpack_from(blob, position)))
+        position += BLOCK.size + 4
+        side = blob[position : position + fields["side_length"]]
+        position += len(side)
+        words = blob[position : position + 4 * fields["n_words"]]
+        position += len(words)
+        blocks.append(Block(fields, side, words))
+    end = dict(zip(END_FIELDS, END.unpack_from(blob, position)))
+    return Container(magic, version, body, blocks, end)
+
+
+def field_boundaries(blob: bytes) -> list[int]:
+    """Every offset where a field or record of a valid container starts or ends."""
+    container = parse(blob)
+    offsets = [0, 4, 5, PREAMBLE.size, PREAMBLE.size + len(container.body)]
+    position = PREAMBLE.size + len(container.body) + 4
+    for block in container.blocks:
+        offsets += [position + offset for offset in (0, 4, 8, 12, 16, 24, 28, 32, 36)]
+        position += BLOCK.size + 4
+        offsets.append(position + len(block.side))
+        position += len(block.side) + len(block.words)
+    offsets += [position + offset for offset in (0, 4, 12, 20, 24, 28)]
+    assert offsets[-1] == len(blob), "seed container does not match the documented layout"
+    return sorted(set(offsets))
+
+
+# --- seeds: valid containers of each model ------------------------------------------------
+
+
+VOCABULARY = ("the", "of", "a", "model", "coder", "block", "stream", "data", "bits", "entropy")
+VOCABULARY += ("table", "count", "symbol", "header")
+
+
+def _text(n_words: int, rng: random.Random) -> bytes:
+    return " ".join(rng.choice(VOCABULARY) for _ in range(n_words)).encode()
+
+
+def seed_inputs() -> dict[str, tuple[bytes, str, int]]:
+    """name -> (data, coder, block size): small inputs, one to many blocks, both coders."""
+    rng = random.Random(2024)
+    text = _text(80, rng)
+    noise = bytes(rng.randrange(256) for _ in range(300))
+    skewed = bytes(rng.choice(b"aaaaaaab\x00\xff") for _ in range(600))
+    return {
+        "empty": (b"", "range", 1 << 20),
+        "one-byte": (b"A", "ans", 1 << 20),
+        "text": (text, "range", 1 << 20),
+        "text-blocks": (text, "ans", 64),
+        "noise-blocks": (noise, "range", 128),
+        "skewed-blocks": (skewed, "ans", 200),
+    }
+
+
+def trained_histogram() -> models.HistogramModel:
+    """The trained model of the fuzz run (a model passed by the caller, not rebuilt from a header)."""
+    training = _text(500, random.Random(7))
+    return models.HistogramModel.fit(np.frombuffer(training, dtype=np.uint8))
+
+
+def fuzz_models() -> list[str]:
+    """Every built-in model, plus a trained histogram."""
+    return [*models.BUILTIN_MODELS, TRAINED]
+
+
+def decode_argument(key: str) -> Any:
+    """What `decompress(..., model=)` gets for a decode key: None, a built-in name or the trained model."""
+    if key == HEADER:
+        return None
+    return trained_histogram() if key == TRAINED else key
+
+
+def default_decode_key(model: str) -> str:
+    return TRAINED if model == TRAINED else HEADER
+
+
+@dataclass(frozen=True)
+class Seed:
+    name: str
+    model: str
+    original: bytes
+    blob: bytes
+    boundaries: tuple[int, ...]
+
+
+def make_seeds(model: str) -> list[Seed]:
+    spec = trained_histogram() if model == TRAINED else model
+    seeds = []
+    for name, (data, coder, block_size) in seed_inputs().items():
+        sink = io.BytesIO()
+        api.compress_stream(io.BytesIO(data), sink, spec, coder, block_size)
+        blob = sink.getvalue()
+        seeds.append(Seed(f"{model}/{name}", model, data, blob, tuple(field_boundaries(blob))))
+    return seeds
+
+
+# --- mutations ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Mutant:
+    blob: bytes
+    kind: str
+    seed: Seed
+    donor: Seed | None = None
+    decode_key: str = HEADER
+
+
+U32_ABSURD = (
+    0,
+    1,
+    2,
+    3,
+    255,
+    256,
+    1 << 16,
+    1 << 20,
+    (1 << 20) + 1,
+    1 << 24,
+    (1 << 24) + 1,
+    1 << 26,
+    (1 << 26) + 1,
+    0x7FFFFFFF,
+    0x80000000,
+    0xFFFFFFFF,
+)
+U64_ABSURD = U32_ABSURD + (1 << 32, 1 << 53, 1 << 63, (1 << 64) - 1)
+JSON_ABSURD = (
+    None, True, False, 0, -1, 1, 2, 255, 256, 257, 1 << 20, 1 << 24, (1 << 24) + 1, 1 << 26, (1 << 26) + 1, 1 << 31,
+    1 << 63, 1 << 64, 10**400, 0.5, 1e308, "", "x" * 5000, [], {}, {"mode": "adaptive"}, "range", "ans", "bytes",
+    "histogram", "static", "adaptive", "trained",
+)  # fmt: skip
+
+
+def _flip_bits(rng: random.Random, seed: Seed) -> bytes:
+    data = bytearray(seed.blob)
+    for _ in range(rng.randint(1, 4)):
+        data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+    return bytes(data)
+
+
+def _set_bytes(rng: random.Random, seed: Seed) -> bytes:
+    data = bytearray(seed.blob)
+    for _ in range(rng.randint(1, 4)):
+        data[rng.randrange(len(data))] = rng.randrange(256)
+    return bytes(data)
+
+
+def _insert(rng: random.Random, seed: Seed) -> bytes:
+    position = rng.randrange(len(seed.blob) + 1)
+    if rng.random() < 0.5:
+        extra = bytes(rng.randrange(256) for _ in range(rng.randint(1, 16)))
+    else:  # a copy of some part of the container: looks like real fields
+        start = rng.randrange(len(seed.blob))
+        extra = seed.blob[start : start + rng.randint(1, 64)]
+    return seed.blob[:position] + extra + seed.blob[position:]
+
+
+def _delete(rng: random.Random, seed: Seed) -> bytes:
+    start = rng.randrange(len(seed.blob))
+    return seed.blob[:start] + seed.blob[start + rng.randint(1, 32) :]
+
+
+def _truncate(rng: random.Random, seed: Seed) -> bytes:
+    return seed.blob[: rng.randrange(len(seed.blob))]
+
+
+def _truncate_at_boundary(rng: random.Random, seed: Seed) -> bytes:
+    cut = rng.choice(seed.boundaries[:-1]) - rng.randint(0, 1)
+    return seed.blob[: max(cut, 0)]
+
+
+def _rearrange_blocks(rng: random.Random, seed: Seed) -> bytes:
+    """Swap, duplicate or drop whole block records (every record CRC stays valid)."""
+    container = parse(seed.blob)
+    blocks = container.blocks
+    if not blocks:
+        blocks.append(Block(dict(zip(BLOCK_FIELDS, (1, 1, 0, 0, 0.0, 0, 0))), b"", b""))
+    elif len(blocks) >= 2 and rng.random() < 0.5:
+        i, j = rng.sample(range(len(blocks)), 2)
+        blocks[i], blocks[j] = blocks[j], blocks[i]
+    elif rng.random() < 0.5:
+        index = rng.randrange(len(blocks))
+        blocks.insert(index, parse(seed.blob).blocks[index])
+    else:
+        del blocks[rng.randrange(len(blocks))]
+    return container.to_bytes()
+
+
+def _swap_fields(rng: random.Random, seed: Seed) -> bytes:
+    """Swap two fields of one record and recompute its CRC."""
+    container = parse(seed.blob)
+    if container.blocks and rng.random() < 0.7:
+        fields = rng.choice(container.blocks).fields
+        a, b = rng.sample([name for name in BLOCK_FIELDS if name != "nll_bits"], 2)
+    elif rng.random() < 0.5:
+        fields = container.end
+        a, b = rng.sample(END_FIELDS, 2)
+    else:
+        header = json.loads(container.body)
+        a, b = rng.sample(sorted(header), 2)
+        header[a], header[b] = header[b], header[a]
+        container.body = json.dumps(header).encode()
+        return container.to_bytes()
+    fields[a], fields[b] = fields[b], fields[a]
+    return container.to_bytes()
+
+
+def _forge_size(rng: random.Random, seed: Seed) -> bytes:
+    """Set a declared size or count to an absurd value; recompute the CRCs so it reaches the size checks."""
+    container = parse(seed.blob)
+    target = rng.choice(
+        ["header", "block", "block", "end"] if container.blocks else ["header", "end"]
+    )
+    if target == "header":
+        container.length = rng.choice(
+            U32_ABSURD + (len(container.body) + 1, len(container.body) - 1)
+        )
+    elif target == "block":
+        fields = rng.choice(container.blocks).fields
+        name = rng.choice(["n_symbols", "lanes", "side_length", "n_words", "nll_bits"])
+        if name == "nll_bits":
+            fields[name] = rng.choice([float("nan"), float("inf"), -1.0, 0.0, 1e308])
+        else:
+            fields[name] = rng.choice(U32_ABSURD + (fields[name] + 1, max(fields[name] - 1, 0)))
+    else:
+        name = rng.choice(END_FIELDS[1:])
+        container.end[name] = rng.choice(U32_ABSURD if name == "data_crc32" else U64_ABSURD)
+    return container.to_bytes()
+
+
+def model_fingerprint(name: str, config: Any) -> str:
+    """The fingerprint of a parameter-free model, recomputed from its header (README: a 128-bit hash)."""
+    digest = hashlib.sha256(name.encode() + json.dumps(config, sort_keys=True).encode())
+    return digest.hexdigest()[:32]
+
+
+def _forge_header(rng: random.Random, seed: Seed) -> bytes:
+    """Change, drop or add a header JSON value (top level or config); CRC and usually fingerprint recomputed."""
+    container = parse(seed.blob)
+    header = json.loads(container.body)
+    if rng.random() < 0.05:  # deep nesting: a parser's recursion limit
+        nested = "[" * 10_000 + "]" * 10_000
+        container.body = (
+            json.dumps({**header, "extra": None})
+            .replace('"extra": null', f'"extra": {nested}')
+            .encode()
+        )
+        return container.to_bytes()
+    place = (
+        header["config"]
+        if isinstance(header.get("config"), dict) and rng.random() < 0.5
+        else header
+    )
+    key = rng.choice([*sorted(place), "unknown"])
+    if rng.random() < 0.15:
+        place.pop(key, None)
+    else:
+        place[key] = rng.choice(JSON_ABSURD)
+    if rng.random() < 0.8 and isinstance(header.get("model"), str):
+        header["fingerprint"] = model_fingerprint(header["model"], header.get("config"))
+    container.body = json.dumps(header).encode()
+    return container.to_bytes()
+
+
+def _forge_payload(rng: random.Random, seed: Seed) -> bytes:
+    """Rewrite a block's side info or words and recompute its CRCs, so garbage reaches the decoder."""
+    container = parse(seed.blob)
+    if not container.blocks:
+        return _forge_size(rng, seed)
+    block = rng.choice(container.blocks)
+    part = "side" if block.side and rng.random() < 0.4 else "words"
+    data = bytearray(getattr(block, part))
+    action = rng.random()
+    if action < 0.5 and data:
+        for _ in range(rng.randint(1, 3)):
+            data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+    elif action < 0.7:
+        data = bytearray(rng.randrange(256) for _ in range(len(data)))
+    elif action < 0.85:
+        del data[rng.randrange(len(data) + 1) :]
+    else:
+        data += bytes(rng.randrange(256) for _ in range(rng.randint(1, 64)))
+    if part == "words":
+        del data[len(data) - len(data) % 4 :]
+    setattr(block, part, bytes(data))
+    block.reseal_payload()
+    return container.to_bytes()
+
+
+def _splice(rng: random.Random, seed: Seed, donor: Seed) -> bytes:
+    """The start of one container followed by the rest of another, at field boundaries or anywhere."""
+    if rng.random() < 0.5:
+        return seed.blob[: rng.choice(seed.boundaries)] + donor.blob[rng.choice(donor.boundaries) :]
+    return (
+        seed.blob[: rng.randrange(len(seed.blob) + 1)]
+        + donor.blob[rng.randrange(len(donor.blob) + 1) :]
+    )
+
+
+MUTATIONS: dict[str, Callable[[random.Random, Seed], bytes]] = {
+    "bit-flip": _flip_bits,
+    "byte-set": _set_bytes,
+    "insert": _insert,
+    "delete": _delete,
+    "truncate": _truncate,
+    "truncate-boundary": _truncate_at_boundary,
+    "rearrange-blocks": _rearrange_blocks,
+    "swap-fields": _swap_fields,
+    "forge-size": _forge_size,
+    "forge-header": _forge_header,
+    "forge-payload": _forge_payload,
+}
+EXHAUSTIVE_EVERY = 4  # every 4th index truncates at the next enumerated boundary
+
+
+def boundary_cuts(seeds: list[Seed]) -> list[tuple[Seed, int]]:
+    """(seed, length) for a cut at, and one byte before, every field boundary of every seed."""
+    return [
+        (seed, max(cut - back, 0))
+        for seed in seeds
+        for cut in seed.boundaries[:-1]
+        for back in (0, 1)
+    ]
+
+
+def make_mutant(
+    run_seed: int,
+    seeds: list[Seed],
+    cuts: list[tuple[Seed, int]],
+    all_seeds: list[Seed],
+    index: int,
+) -> Mutant:
+    """The index-th mutant of a model's seeds (cuts: their `boundary_cuts`); a pure function."""
+    if index % EXHAUSTIVE_EVERY == 0 and index // EXHAUSTIVE_EVERY < len(cuts):
+        seed, length = cuts[index // EXHAUSTIVE_EVERY]
+        return Mutant(
+            seed.blob[:length],
+            "truncate-enumerated",
+            seed,
+            decode_key=default_decode_key(seed.model),
+        )
+    rng = random.Random(f"{run_seed}/{seeds[0].model}/{index}")
+    seed = rng.choice(seeds)
+    decode_key = default_decode_key(seed.model)
+    kind = rng.choice([*MUTATIONS, "splice", "wrong-model"])
+    if kind == "splice":
+        donor = rng.choice(all_seeds)
+        return Mutant(_splice(rng, seed, donor), kind, seed, donor, decode_key)
+    if kind == "wrong-model":
+        others = [key for key in [HEADER, *models.BUILTIN_MODELS, TRAINED] if key != decode_key]
+        return Mutant(seed.blob, kind, seed, decode_key=rng.choice(others))
+    return Mutant(MUTATIONS[kind](rng, seed), kind, seed, decode_key=decode_key)
+
+
+# --- judging one mutant -------------------------------------------------------------------
+
+
+def judge(
+    mutant: Mutant, decode: Callable[[bytes], bytes], read_info: Callable[[bytes], object]
+) -> tuple[str, str]:
+    """(outcome, detail) of decoding a mutant; see the module docstring for the outcomes."""
+    try:
+        read_info(mutant.blob)
+    except deepcompress.DeepCompressError:
+        pass
+    except Exception as error:  # noqa: BLE001 -- MemoryError and RecursionError are crashes too
+        return CRASH, f"read_info: {_describe(error)}"
+    try:
+        output = decode(mutant.blob)
+    except deepcompress.DeepCompressError as error:
+        return type(error).__name__, str(error)[:200]
+    except Exception as error:  # noqa: BLE001 -- any other exception is the finding
+        return CRASH, _describe(error)
+    if output == mutant.seed.original:
+        return ORIGINAL, ""
+    if mutant.donor is not None and output == mutant.donor.original:
+        return DONOR, ""
+    return WRONG, f"decoded {len(output)} bytes, expected {len(mutant.seed.original)}"
+
+
+def _describe(error: BaseException) -> str:
+    where = traceback.extract_tb(error.__traceback__)[-1]
+    return f"{type(error).__name__}: {str(error)[:200]} (at {Path(where.filename).name}:{where.lineno})"
+
+
+# --- worker processes ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Settings:
+    run_seed: int = 0
+    timeout_s: float = 30.0
+    memory_mb: int = 1024  # address space a worker may add beyond its warmed-up size
+
+
+class Fuzzer:
+    """Everything a process needs to regenerate and judge mutants: the seeds of every model."""
+
+    def __init__(self, model_names: Iterable[str], run_seed: int):
+        self.run_seed = run_seed
+        self.seeds = {name: make_seeds(name) for name in model_names}
+        self.cuts = {name: boundary_cuts(seeds) for name, seeds in self.seeds.items()}
+        self.all_seeds = [seed for seeds in self.seeds.values() for seed in seeds]
+        self.decode_arguments = {
+            key: decode_argument(key) for key in [HEADER, *models.BUILTIN_MODELS, TRAINED]
+        }
+
+    def mutant(self, model: str, index: int) -> Mutant:
+        return make_mutant(
+            self.run_seed, self.seeds[model], self.cuts[model], self.all_seeds, index
+        )
+
+    def judge(self, model: str, index: int) -> tuple[str, str, str]:
+        """(kind, outcome, detail) of one mutant."""
+        mutant = self.mutant(model, index)
+        decode_with = self.decode_arguments[mutant.decode_key]
+        outcome, detail = judge(
+            mutant,
+            lambda blob: deepcompress.decompress(blob, decode_with),
+            lambda blob: api.read_info(io.BytesIO(blob)),
+        )
+        return mutant.kind, outcome, detail
+
+    def warm_up(self) -> None:
+        """Decode every seed once, so lazy imports and compilation happen before memory is limited."""
+        for seed in self.all_seeds:
+            decode_with = self.decode_arguments[default_decode_key(seed.model)]
+            assert deepcompress.decompress(seed.blob, decode_with) == seed.original, seed.name
+
+
+def _limit_address_space(extra_mb: int) -> None:
+    with open("/proc/self/status") as status:
+        vm_kb = next(int(line.split()[1]) for line in status if line.startswith("VmSize:"))
+    limit = (vm_kb << 10) + (extra_mb << 20)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, resource.getrlimit(resource.RLIMIT_AS)[1]))
+
+
+def _worker(conn: connection.Connection, model_names: list[str], settings: Settings) -> None:
+    fuzzer = Fuzzer(model_names, settings.run_seed)
+    fuzzer.warm_up()
+    _limit_address_space(settings.memory_mb)
+    conn.send("ready")
+    while (task := conn.recv()) is not None:
+        model, index = task
+        conn.send((model, index, *fuzzer.judge(model, index)))
+
+
+@dataclass
+class _Slot:
+    """A worker process and the task it is busy with."""
+
+    process: Any
+    conn: connection.Connection
+    task: tuple[str, int] | None = None
+    deadline: float = 0.0
+
+
+@dataclass
+class Report:
+    """Outcome counts per model and per mutation kind, and the failures."""
+
+    by_model: dict[str, collections.Counter] = field(
+        default_factory=lambda: collections.defaultdict(collections.Counter)
+    )
+    by_kind: dict[str, collections.Counter] = field(
+        default_factory=lambda: collections.defaultdict(collections.Counter)
+    )
+    failures: list[tuple[str, int, str, str, str]] = field(
+        default_factory=list
+    )  # model, index, kind, outcome, detail
+    seconds: float = 0.0
+
+    def add(self, model: str, index: int, kind: str, outcome: str, detail: str) -> None:
+        self.by_model[model][outcome] += 1
+        self.by_kind[kind][outcome] += 1
+        if outcome in FAILURES:
+            self.failures.append((model, index, kind, outcome, detail))
+
+
+def run(
+    model_names: list[str],
+    per_model: int,
+    workers: int = 2,
+    settings: Settings = Settings(),
+    save_dir: Path | None = REGRESSION_DIR,
+) -> Report:
+    """Judge `per_model` mutants of each model in `workers` processes; save failing inputs under save_dir."""
+    context = get_context("spawn")  # a fresh interpreter: no state shared with the caller
+    report = Report()
+    tasks = collections.deque((model, index) for index in range(per_model) for model in model_names)
+    started = time.monotonic()
+
+    def start() -> _Slot:
+        parent, child = context.Pipe()
+        process = context.Process(target=_worker, args=(child, model_names, settings), daemon=True)
+        process.start()
+        child.close()
+        if not parent.poll(600) or parent.recv() != "ready":
+            raise RuntimeError("fuzz worker did not start")
+        return _Slot(process, parent)
+
+    def restart(slot: _Slot) -> _Slot:
+        slot.process.kill()
+        slot.process.join()
+        return start()
+
+    slots = [start() for _ in range(max(1, min(workers, len(tasks))))]
+    while tasks or any(slot.task for slot in slots):
+        for slot in slots:
+            if slot.task is None and tasks:
+                slot.task, slot.deadline = tasks.popleft(), time.monotonic() + settings.timeout_s
+                slot.conn.send(slot.task)
+        busy = [slot for slot in slots if slot.task]
+        wait_s = max(0.0, min(slot.deadline for slot in busy) - time.monotonic())
+        ready = connection.wait([slot.conn for slot in busy], timeout=wait_s)
+        for position, slot in enumerate(slots):
+            if slot.conn in ready:
+                try:
+                    answer = slot.conn.recv()
+                    if time.monotonic() > slot.deadline:  # answered, but too late: still a hang
+                        answer = (*slot.task, answer[2], HANG, f"answered after {settings.timeout_s} s")
+                    report.add(*answer)
+                    slot.task = None
+                    continue
+                except EOFError:  # the worker died (e.g. aborted by an allocation failure)
+                    slot.process.join()
+                    report.add(
+                        *slot.task,
+                        "(unknown)",
+                        CRASH,
+                        f"worker died with exit code {slot.process.exitcode}",
+                    )
+            elif slot.task and time.monotonic() > slot.deadline:
+                report.add(
+                    *slot.task, "(unknown)", HANG, f"no answer within {settings.timeout_s} s"
+                )
+            else:
+                continue
+            slots[position] = restart(slot)
+    for slot in slots:
+        slot.conn.send(None)
+        slot.process.join(5)
+    report.seconds = time.monotonic() - started
+    if report.failures and save_dir is not None:
+        _save_failures(report, model_names, settings, save_dir)
+    return report
+
+
+def _save_failures(
+    report: Report, model_names: list[str], settings: Settings, save_dir: Path
+) -> None:
+    fuzzer = Fuzzer(model_names, settings.run_seed)
+    save_dir.mkdir(parents=True, exist_ok=True)
+    for index_in_list, (model, index, _, outcome, detail) in enumerate(report.failures):
+        mutant = fuzzer.mutant(model, index)
+        name = f"{mutant.decode_key}--{model}-{mutant.kind}-{hashlib.sha256(mutant.blob).hexdigest()[:12]}.dcz"
+        (save_dir / name).write_bytes(mutant.blob)
+        report.failures[index_in_list] = (
+            model,
+            index,
+            mutant.kind,
+            outcome,
+            f"{detail} -> {save_dir / name}",
+        )
+
+
+def decode_key_of_saved(path: Path) -> str:
+    """The decode key a saved regression input was judged with (its name before '--')."""
+    return path.name.split("--", 1)[0]
+
+
+# --- the command --------------------------------------------------------------------------
+
+
+def format_table(title: str, rows: dict[str, collections.Counter]) -> str:
+    errors = sorted(
+        {outcome for counts in rows.values() for outcome in counts} - {ORIGINAL, DONOR, *FAILURES}
+    )
+    columns = [ORIGINAL, DONOR, *errors, *FAILURES]
+    width = max(len(title), *(len(name) for name in rows))
+    lines = [
+        f"{title:<{width}} {'inputs':>7} "
+        + " ".join(f"{c.removesuffix('Error'):>{max(len(c) - 5, 7)}}" for c in columns)
+    ]
+    for name, counts in rows.items():
+        cells = " ".join(f"{counts[c]:>{max(len(c) - 5, 7)}}" for c in columns)
+        lines.append(f"{name:<{width}} {sum(counts.values()):>7} {cells}")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-n", "--per-model", type=int, default=10_000, help="mutants per model")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds one mutant may take")
+    parser.add_argument(
+        "--memory-mb", type=int, default=1024, help="address space a worker may add while decoding"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="run seed: the same seed gives the same mutants"
+    )
+    parser.add_argument("--models", help=f"comma-separated subset of {','.join(fuzz_models())}")
+    parser.add_argument(
+        "--save-dir", type=Path, default=REGRESSION_DIR, help="where failing inputs are saved"
+    )
+    args = parser.parse_args()
+    names = args.models.split(",") if args.models else fuzz_models()
+    settings = Settings(args.seed, args.timeout, args.memory_mb)
+    report = run(names, args.per_model, args.workers, settings, args.save_dir)
+    cuts = {name: len(boundary_cuts(make_seeds(name))) for name in names}
+    print(format_table("model", report.by_model))
+    print()
+    print(format_table("mutation", dict(sorted(report.by_kind.items()))))
+    print()
+    for name, count in cuts.items():
+        covered = min(count, -(-args.per_model // EXHAUSTIVE_EVERY))
+        print(f"{name}: {covered} of {count} boundary truncations enumerated")
+    print(
+        f"{sum(sum(c.values()) for c in report.by_model.values())} inputs in {report.seconds:.0f} s, {len(report.failures)} failures"
+    )
+    for model, index, kind, outcome, detail in report.failures:
+        print(f"FAIL {model} #{index} {kind}: {outcome}: {detail}")
+    return 1 if report.failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
