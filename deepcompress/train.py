@@ -1,0 +1,230 @@
+"""Model-agnostic maximum-likelihood training over context windows.
+
+Any `torch.nn.Module` with integer attributes `context_size` (k, may be 0) and
+`alphabet_size` (K), and a method `log_prob(contexts int64[N, k], targets int64[N]) ->
+float[N]` (natural log) can be trained here: the MLP, and the order-0 histogram (k = 0).
+Windows before a stream's start hold the pad index K.
+
+The last `validation_fraction` of every stream is held out (contiguous, so no window
+overlaps the training part); training stops early when validation bits/symbol stop
+improving, and the best weights are restored. Progress goes to a callback: library code
+never prints.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+LN2 = math.log(2.0)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 4
+    batch_size: int = 512
+    learning_rate: float = 2e-3
+    weight_decay: float = 0.0
+    validation_fraction: float = 0.05
+    evaluations_per_epoch: int = 4
+    patience: int = 3                # evaluations without improvement before stopping
+    truncate_rate: float = 0.05      # share of windows whose oldest part is replaced by pad
+    seed: int = 0
+    threads: int | None = None       # torch CPU threads; None leaves torch's setting
+    device: str = "cpu"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One evaluation: mean bits/symbol on the training rows since the last one, and on validation."""
+
+    epoch: float
+    step: int
+    train_bits: float
+    validation_bits: float
+    learning_rate: float
+    seconds: float
+
+
+@dataclass
+class TrainResult:
+    best_validation_bits: float
+    seconds: float
+    history: list[Progress] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {"best_validation_bits": self.best_validation_bits, "seconds": self.seconds,
+                "history": [asdict(p) for p in self.history]}
+
+
+class WindowedRows:
+    """Prediction rows over several streams, each preceded by k pads.
+
+    stream: int64[total] padded concatenation; targets: int64[rows] indices into it.
+    """
+
+    def __init__(self, streams: Sequence[np.ndarray], context_size: int, pad: int) -> None:
+        parts, targets, offset = [], [], 0
+        for symbols in streams:
+            symbols = np.asarray(symbols, dtype=np.int64)
+            parts += [np.full(context_size, pad, dtype=np.int64), symbols]
+            targets.append(offset + context_size + np.arange(len(symbols)))
+            offset += context_size + len(symbols)
+        self.stream = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        self.targets = np.concatenate(targets) if targets else np.zeros(0, dtype=np.int64)
+        self.context_size = context_size
+        self.pad = pad
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def batch(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """rows: int64[B] -> (contexts int64[B, k], targets int64[B])."""
+        at = self.targets[rows]
+        contexts = self.stream[at[:, None] + np.arange(-self.context_size, 0)]
+        return contexts, self.stream[at]
+
+
+def split_streams(streams: Sequence[np.ndarray], validation_fraction: float
+                  ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Hold out the last `validation_fraction` of every stream."""
+    train, validation = [], []
+    for symbols in streams:
+        cut = len(symbols) - int(round(len(symbols) * validation_fraction))
+        train.append(symbols[:cut])
+        validation.append(symbols[cut:])
+    return train, validation
+
+
+def truncate_windows(contexts: np.ndarray, rate: float, pad: int, rng: np.random.Generator) -> None:
+    """In place: in a `rate` share of rows, pad the oldest 1..k positions (teaches stream starts)."""
+    n, k = contexts.shape
+    if k == 0 or rate <= 0:
+        return
+    chosen = rng.random(n) < rate
+    keep_from = np.where(chosen, rng.integers(1, k + 1, n), 0)
+    contexts[np.arange(k)[None, :] < keep_from[:, None]] = pad
+
+
+def mean_bits(model: torch.nn.Module, rows: WindowedRows, device: str, batch_size: int = 8192) -> float:
+    """Mean -log2 p over all rows, without gradient."""
+    total = 0.0
+    with torch.no_grad():
+        for start in range(0, len(rows), batch_size):
+            contexts, targets = rows.batch(np.arange(start, min(start + batch_size, len(rows))))
+            log_probs = model.log_prob(torch.from_numpy(contexts).to(device),
+                                       torch.from_numpy(targets).to(device))
+            total -= float(log_probs.double().sum())
+    return total / max(len(rows), 1) / LN2
+
+
+def train(model: torch.nn.Module, streams: Sequence[np.ndarray], config: TrainConfig = TrainConfig(),
+          on_progress: Callable[[Progress], None] | None = None) -> TrainResult:
+    """Fit `model` in place by maximum likelihood (Adam, cosine learning rate, early stopping).
+
+    streams: int64[n_i] symbol arrays in [0, model.alphabet_size). Deterministic for a seed
+    on a given device and thread count.
+    """
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    k, pad = model.context_size, model.alphabet_size
+    train_streams, validation_streams = split_streams(streams, config.validation_fraction)
+    train_rows = WindowedRows(train_streams, k, pad)
+    validation_rows = WindowedRows(validation_streams, k, pad)
+    if len(train_rows) == 0:
+        raise ValueError("no training rows")
+
+    model.to(config.device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate,
+                                 weight_decay=config.weight_decay)
+    steps_per_epoch = math.ceil(len(train_rows) / config.batch_size)
+    total_steps = steps_per_epoch * config.epochs
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(step / total_steps, 1))))
+    evaluate_every = max(1, steps_per_epoch // config.evaluations_per_epoch)
+
+    start_time = time.perf_counter()
+    result = TrainResult(best_validation_bits=math.inf, seconds=0.0)
+    best_state, evaluations_since_best, step = None, 0, 0
+    running_nats, running_rows = 0.0, 0
+    for epoch in range(config.epochs):
+        order = rng.permutation(len(train_rows))
+        for start in range(0, len(order), config.batch_size):
+            model.train()
+            contexts, targets = train_rows.batch(order[start:start + config.batch_size])
+            truncate_windows(contexts, config.truncate_rate, pad, rng)
+            loss = -model.log_prob(torch.from_numpy(contexts).to(config.device),
+                                   torch.from_numpy(targets).to(config.device)).mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            step += 1
+            running_nats += float(loss.detach()) * len(targets)
+            running_rows += len(targets)
+            if step % evaluate_every and step != total_steps:
+                continue
+            model.eval()
+            validation_bits = (mean_bits(model, validation_rows, config.device)
+                               if len(validation_rows) else running_nats / running_rows / LN2)
+            progress = Progress(epoch=step / steps_per_epoch, step=step,
+                                train_bits=running_nats / running_rows / LN2,
+                                validation_bits=validation_bits,
+                                learning_rate=schedule.get_last_lr()[0],
+                                seconds=time.perf_counter() - start_time)
+            result.history.append(progress)
+            if on_progress:
+                on_progress(progress)
+            running_nats, running_rows = 0.0, 0
+            if validation_bits < result.best_validation_bits:
+                result.best_validation_bits = validation_bits
+                best_state = copy.deepcopy(model.state_dict())
+                evaluations_since_best = 0
+            else:
+                evaluations_since_best += 1
+                if evaluations_since_best >= config.patience:
+                    break
+        else:
+            continue
+        break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    result.seconds = time.perf_counter() - start_time
+    return result
+
+
+def write_log(result: TrainResult, config: TrainConfig, path: str | Path, extra: dict | None = None) -> None:
+    """JSON training log: the config, every evaluation, the best validation bits/symbol."""
+    record = {"train_config": asdict(config), **result.to_json(), **(extra or {})}
+    Path(path).write_text(json.dumps(record, indent=2))
+
+
+def plot_learning_curve(result: TrainResult, path: str | Path) -> bool:
+    """Learning-curve PNG; returns False (writes nothing) when matplotlib is not installed."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    epochs = [p.epoch for p in result.history]
+    figure, axes = plt.subplots(figsize=(6, 4))
+    axes.plot(epochs, [p.train_bits for p in result.history], label="train")
+    axes.plot(epochs, [p.validation_bits for p in result.history], label="validation")
+    axes.set_xlabel("epoch")
+    axes.set_ylabel("bits / symbol")
+    axes.legend()
+    figure.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(figure)
+    return True
