@@ -60,8 +60,36 @@ class Chunk:
 DecodeSteps = Generator[Chunk, np.ndarray, np.ndarray]
 
 
+def lockstep_positions(n_symbols: int, lanes: int, decisions_per_symbol: int = 1) -> np.ndarray:
+    """Symbol index of each decision when n symbols are coded in `lanes` lanes in lockstep.
+
+    Lane j holds symbols [j*L, (j+1)*L) with L = ceil(n / lanes). Decode order: for each
+    position t, for each decision d of a symbol, every lane still active at t.
+    Returns int64[n * decisions_per_symbol].
+    """
+    if n_symbols == 0:
+        return np.zeros(0, dtype=np.int64)
+    lane_length = -(-n_symbols // lanes)
+    positions = (
+        np.arange(lanes)[None, None, :] * lane_length
+        + np.arange(lane_length)[:, None, None]
+        + np.zeros((1, decisions_per_symbol, 1), dtype=np.int64)
+    )  # (L, D, S)
+    positions = positions.reshape(-1)
+    return positions[positions < n_symbols]
+
+
 class Session:
-    """Predictive state for one stream; blocks are coded in order and state carries over."""
+    """Predictive state for one stream; blocks are coded in order and state carries over.
+
+    decisions_per_symbol: coding decisions per symbol (1, or 8 for a binary decomposition of bytes).
+    """
+
+    decisions_per_symbol: int = 1
+
+    def decision_positions(self, n_symbols: int, lanes: int) -> np.ndarray:
+        """Symbol index int64[m] of each decision in decode order (default: lockstep lanes)."""
+        return lockstep_positions(n_symbols, lanes, self.decisions_per_symbol)
 
     def block_side_info(self, symbols: np.ndarray) -> bytes:
         """Encoder only: side information stored with the block (e.g. fitted counts); default none.
@@ -102,12 +130,15 @@ class Model:
         return b""
 
     def fingerprint(self) -> str:
-        """sha256 hex of name, config and exact coding parameters: equal fingerprints code equally."""
+        """128-bit hex digest (sha256, truncated) of name, config and exact coding parameters.
+
+        Equal fingerprints code equally; a stream records its model's fingerprint.
+        """
         digest = hashlib.sha256()
         digest.update(self.name.encode())
         digest.update(json.dumps(self.config(), sort_keys=True).encode())
         digest.update(self.parameter_bytes())
-        return digest.hexdigest()
+        return digest.hexdigest()[:32]
 
     def session(self) -> Session:
         """A fresh predictive state for coding one stream."""

@@ -1,0 +1,5 @@
+"""`python -m deepcompress` runs the command-line tool."""
+
+from deepcompress.cli import main
+
+main()

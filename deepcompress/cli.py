@@ -1,0 +1,428 @@
+"""The `deepcompress` command, with gzip/zstd conventions. The only module that prints or exits.
+
+Errors are one line on stderr, `deepcompress: FILE: reason`; exit status 0 on success,
+1 if any file failed, 2 for usage errors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import click
+import numpy as np
+
+from deepcompress import __version__, api, coding, models, symbols
+from deepcompress.errors import DeepCompressError
+from deepcompress.symbols import Layout
+
+SUFFIX = ".dcz"
+PROGRAM = "deepcompress"
+
+
+class Failure(Exception):
+    """One file could not be processed; the message is the reason."""
+
+
+def _report(name: str, reason: str) -> None:
+    click.echo(f"{PROGRAM}: {name}: {reason}", err=True)
+
+
+def _display(path: str) -> str:
+    return "(stdin)" if path == "-" else path
+
+
+@contextlib.contextmanager
+def _atomic_output(path: str, force: bool, like: str | None) -> Iterator[BinaryIO]:
+    """Write to a temporary file beside `path`, renamed over it only once complete.
+
+    A failure (or an interrupt) removes the temporary file, so no partial output ever
+    appears and an existing file is never clobbered by one.
+    """
+    if os.path.lexists(path) and not force:
+        raise Failure(f"{path} already exists; use -f to overwrite")
+    directory = os.path.dirname(os.path.abspath(path))
+    handle, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    try:
+        with os.fdopen(handle, "wb") as sink:
+            yield sink
+            sink.flush()
+            os.fsync(sink.fileno())
+        if like is not None:
+            os.chmod(temporary, os.stat(like).st_mode & 0o7777)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def _refuse_terminal(stream: BinaryIO, what: str) -> None:
+    with contextlib.suppress(AttributeError, ValueError, OSError):
+        if stream.isatty():
+            raise Failure(f"refusing to {what} a terminal; use -o FILE or a pipe")
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+@dataclass(frozen=True)
+class FileJob:
+    """How compress/decompress treat their files: options plus the direction-specific parts.
+
+    run: codes a whole source into a sink; output_name: FILE -> default output path;
+    verify: re-checks a written output before --rm deletes its input.
+    """
+
+    run: Callable[[BinaryIO, BinaryIO], api.Stats]
+    output_name: Callable[[str], str]
+    verify: Callable[[str], None]
+    binary_output: bool
+    output: str | None
+    to_stdout: bool
+    force: bool
+    remove: bool
+    quiet: bool
+    verbose: bool
+
+
+def _process(job: FileJob, paths: tuple[str, ...]) -> int:
+    """Run `job` on each path (none: stdin), reporting failures and going on. Returns the exit status."""
+    paths = paths or ("-",)
+    if job.output is not None and len(paths) > 1:
+        raise click.UsageError("-o/--output takes a single input")
+    status = 0
+    for path in paths:
+        try:
+            stats = _process_one(job, path)
+        except (Failure, DeepCompressError, OSError, ValueError) as error:
+            _report(_display(path), _reason(error))
+            status = 1
+        else:
+            if job.verbose and not job.quiet:
+                _verbose_line(path, stats)
+    return status
+
+
+def _reason(error: Exception) -> str:
+    return error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+
+
+def _verbose_line(path: str, stats: api.Stats) -> None:
+    click.echo(
+        f"{_display(path)}: {stats.original_bytes} -> {stats.compressed_bytes} bytes "
+        f"({stats.bits_per_byte:.3f} bits/byte; NLL {stats.nll_bits_per_byte:.3f} bits/byte; "
+        f"overhead {100 * stats.overhead:.3f}%)",
+        err=True,
+    )
+
+
+def _process_one(job: FileJob, path: str) -> api.Stats:
+    stdout = click.get_binary_stream("stdout")
+    if path != "-" and os.path.isdir(path):
+        raise Failure("is a directory")
+    if path == "-" and job.output is not None:
+        with _atomic_output(job.output, job.force, None) as sink:
+            return job.run(click.get_binary_stream("stdin"), sink)
+    if path == "-" or job.to_stdout:
+        if job.binary_output:
+            _refuse_terminal(stdout, "write compressed data to")
+        with _open_input(path) as source:
+            return job.run(source, stdout)
+    target = job.output if job.output is not None else job.output_name(path)
+    if _same_file(path, target):
+        raise Failure("input and output are the same file")
+    with open(path, "rb") as source, _atomic_output(target, job.force, like=path) as sink:
+        stats = job.run(source, sink)
+    if job.remove:
+        job.verify(target)
+        os.unlink(path)
+    return stats
+
+
+def _model_option(default: str | None) -> Callable:
+    help_text = f"model: a built-in ({', '.join(models.BUILTIN_MODELS)}) or a model file"
+    return click.option("-m", "--model", default=default, show_default=default is not None, help=help_text)
+
+
+def _file_options(function: Callable) -> Callable:
+    for decorator in reversed(
+        [
+            click.option("-o", "--output", type=click.Path(dir_okay=False), help="write to this file"),
+            click.option("-c", "--stdout", "to_stdout", is_flag=True, help="write to standard output"),
+            click.option("-k", "--keep", is_flag=True, help="keep input files (the default)"),
+            click.option("--rm", "remove", is_flag=True, help="remove input files after a verified write"),
+            click.option("-f", "--force", is_flag=True, help="overwrite existing output files"),
+            click.option("-q", "--quiet", is_flag=True, help="print nothing but errors"),
+            click.option("-v", "--verbose", is_flag=True, help="print sizes, bits/byte and NLL per file"),
+            click.argument("files", nargs=-1, type=click.Path(allow_dash=True)),
+        ]
+    ):
+        function = decorator(function)
+    return function
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name=PROGRAM)
+def main() -> None:
+    """Lossless compression with learned, exactly reproducible probabilities."""
+
+
+def _resolve_model_option(ctx: click.Context, model: str | None) -> api.ModelSpec | None:
+    """Built-in names stay names (they are built per input's alphabet); files load once."""
+    if model is None or model in models.BUILTIN_MODELS:
+        return model
+    try:
+        return api.load_model(model)
+    except (DeepCompressError, ValueError) as error:
+        _report(model, str(error))
+        ctx.exit(1)
+
+
+def _input_layout(source: BinaryIO, data_kind: str) -> tuple[BinaryIO, Layout | None]:
+    """What to code: raw bytes, or an integer .npy array (auto: when the input is one)."""
+    if data_kind == "bytes":
+        return source, None
+    if data_kind == "npy" and not source.seekable():
+        source = io.BytesIO(source.read())
+    if source.seekable() and symbols.is_npy(source):
+        start = source.tell()
+        try:
+            return source, symbols.read_npy_layout(source)
+        except ValueError:
+            if data_kind == "npy":
+                raise
+            source.seek(start)  # a non-integer array: auto mode codes it as bytes
+    elif data_kind == "npy":
+        raise ValueError("not a .npy file")
+    return source, None
+
+
+@main.command(name="compress")
+@_model_option(None)
+@click.option("--coder", type=click.Choice(coding.CODERS), default=api.DEFAULT_CODER, show_default=True)
+@click.option(
+    "--as", "data_kind", type=click.Choice(["auto", "bytes", "npy"]), default="auto", show_default=True,
+    help="code bytes, or the elements of an integer .npy array (auto: arrays when the input is one)",
+)
+@_file_options
+@click.pass_context
+def compress_command(ctx, model, coder, data_kind, output, to_stdout, keep, remove, force, quiet, verbose, files) -> None:
+    """Compress FILES (FILE -> FILE.dcz; none or - : stdin -> stdout).
+
+    The default model is histogram-adaptive for bytes and for arrays.
+    """
+    if keep and remove:
+        raise click.UsageError("-k/--keep and --rm contradict each other")
+    resolved = _resolve_model_option(ctx, model)
+
+    def run(source: BinaryIO, sink: BinaryIO) -> api.Stats:
+        source, layout = _input_layout(source, data_kind)
+        default = api.DEFAULT_ARRAY_MODEL if layout is not None else api.DEFAULT_MODEL
+        return api.compress_stream(source, sink, resolved or default, coder, layout=layout)
+
+    def verify(target: str) -> None:
+        with open(target, "rb") as compressed:
+            api.decompress_stream(compressed, None, resolved if not isinstance(resolved, str) else None)
+
+    job = FileJob(run, lambda path: path + SUFFIX, verify, True, output, to_stdout, force, remove, quiet, verbose)
+    ctx.exit(_process(job, files))
+
+
+def _decompressed_name(path: str) -> str:
+    if not path.endswith(SUFFIX) or len(path) == len(SUFFIX):
+        raise Failure(f"unknown suffix (expected {SUFFIX}); use -o or -c")
+    return path[: -len(SUFFIX)]
+
+
+@main.command(name="decompress")
+@_model_option(None)
+@_file_options
+@click.pass_context
+def decompress_command(ctx, model, output, to_stdout, keep, remove, force, quiet, verbose, files) -> None:
+    """Decompress FILES (FILE.dcz -> FILE; none or - : stdin -> stdout)."""
+    if keep and remove:
+        raise click.UsageError("-k/--keep and --rm contradict each other")
+
+    def run(source: BinaryIO, sink: BinaryIO) -> api.Stats:
+        return api.decompress_stream(source, sink, model)
+
+    def verify(target: str) -> None:
+        """Nothing left to do: every checksum passed before the output was renamed into place."""
+
+    job = FileJob(run, _decompressed_name, verify, False, output, to_stdout, force, remove, quiet, verbose)
+    ctx.exit(_process(job, files))
+
+
+main.add_command(compress_command, name="encode")
+main.add_command(decompress_command, name="decode")
+
+
+@main.command(name="test")
+@_model_option(None)
+@click.option("-q", "--quiet", is_flag=True, help="print nothing but errors")
+@click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True))
+@click.pass_context
+def test_command(ctx, model, quiet, files) -> None:
+    """Decode FILES and verify every checksum; write nothing."""
+    status = 0
+    for path in files:
+        try:
+            with _open_input(path) as source:
+                stats = api.decompress_stream(source, None, model)
+        except (DeepCompressError, OSError, ValueError) as error:
+            _report(_display(path), _reason(error))
+            status = 1
+        else:
+            if not quiet:
+                click.echo(f"{_display(path)}: OK ({stats.original_bytes} bytes)")
+    ctx.exit(status)
+
+
+@contextlib.contextmanager
+def _open_input(path: str) -> Iterator[BinaryIO]:
+    if path == "-":
+        yield click.get_binary_stream("stdin")
+    else:
+        with open(path, "rb") as source:
+            yield source
+
+
+@main.command(name="info")
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per file, one per line")
+@click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True))
+@click.pass_context
+def info_command(ctx, as_json, files) -> None:
+    """Show header, sizes and stored NLL of .dcz FILES without decoding them."""
+    status = 0
+    for path in files:
+        try:
+            with _open_input(path) as source:
+                info = api.read_info(source)
+        except (DeepCompressError, OSError, ValueError) as error:
+            _report(_display(path), _reason(error))
+            status = 1
+            continue
+        record = _info_record(path, info)
+        if as_json:
+            click.echo(json.dumps(record))
+        else:
+            click.echo("\n".join(f"{key:>18}: {value}" for key, value in record.items()))
+    ctx.exit(status)
+
+
+def _info_record(path: str, info: api.StreamInfo) -> dict:
+    stats = info.stats
+    return {
+        "file": _display(path),
+        "model": info.header.model,
+        "config": info.header.config,
+        "fingerprint": info.header.fingerprint,
+        "coder": info.header.coder,
+        "kind": info.header.kind,
+        "original_bytes": stats.original_bytes,
+        "compressed_bytes": stats.compressed_bytes,
+        "n_symbols": stats.n_symbols,
+        "n_blocks": info.n_blocks,
+        "block_size": info.header.block_size,
+        "lanes": list(info.lanes),
+        "payload_bits": stats.payload_bits,
+        "nll_bits": stats.nll_bits,
+        "header_bytes": stats.header_bytes,
+        "bits_per_byte": stats.bits_per_byte,
+    }
+
+
+@main.command(name="nll")
+@_model_option(None)
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per file, one per line")
+@click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True))
+@click.pass_context
+def nll_command(ctx, model, as_json, files) -> None:
+    """The model's exact code length (negative log-likelihood) of FILES, in bits.
+
+    Integer .npy arrays are measured per element (bits per dimension) and per record
+    (a row of a 2-D array).
+    """
+    resolved = _resolve_model_option(ctx, model)
+    status = 0
+    for path in files:
+        try:
+            record = _nll_record(path, resolved)
+        except (DeepCompressError, OSError, ValueError) as error:
+            _report(_display(path), _reason(error))
+            status = 1
+            continue
+        if as_json:
+            click.echo(json.dumps(record))
+        else:
+            per_record = f", {record['bits_per_record']:.2f} bits/record" if "bits_per_record" in record else ""
+            click.echo(
+                f"{record['file']}: {record['n_symbols']} symbols, NLL {record['nll_bits']:.1f} bits "
+                f"({record['bits_per_symbol']:.4f} bits/symbol{per_record})"
+            )
+    ctx.exit(status)
+
+
+def _nll_record(path: str, model: api.ModelSpec | None) -> dict:
+    with _open_input(path) as source:
+        data = source.read()
+    coded: bytes | np.ndarray = data
+    if data.startswith(symbols.NPY_MAGIC):
+        array = np.load(io.BytesIO(data), allow_pickle=False)
+        if array.dtype.kind in "iu":
+            coded = array
+    nll_bits = api.nll_bits(coded, model)
+    n_symbols = coded.size if isinstance(coded, np.ndarray) else len(coded)
+    record = {
+        "file": _display(path),
+        "n_symbols": n_symbols,
+        "nll_bits": nll_bits,
+        "bits_per_symbol": nll_bits / n_symbols if n_symbols else 0.0,
+    }
+    if isinstance(coded, np.ndarray):
+        n_records = coded.shape[0] if coded.ndim else 1
+        record |= {"bits_per_dimension": record["bits_per_symbol"], "n_records": n_records,
+                   "bits_per_record": nll_bits / n_records if n_records else 0.0}
+    return record
+
+
+@main.command(name="bench")
+@click.option("-m", "--model", "model_names", multiple=True, default=(api.DEFAULT_MODEL,), show_default=True, help="model to measure (repeatable)")
+@click.option("--repeat", default=3, show_default=True, help="timed runs per file (median reported)")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="also write the rows as JSON here")
+@click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False), help="also write the table here")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.pass_context
+def bench_command(ctx, model_names, repeat, json_path, markdown_path, files) -> None:
+    """Measure models on FILES: NLL, real size, overhead, speed, vs gzip/bzip2/xz."""
+    from pathlib import Path
+
+    from deepcompress import bench
+
+    try:
+        resolved = [api.load_model(name) for name in model_names]
+    except (DeepCompressError, ValueError) as error:
+        _report("bench", str(error))
+        ctx.exit(1)
+    rows = []
+    for model in resolved:
+        for path in files:
+            rows.append(bench.measure(Path(path), model, repeat))
+            click.echo(f"{path}: {model.name} {rows[-1].bits_per_byte:.3f} bits/byte", err=True)
+    table = bench.markdown_table(rows)
+    click.echo(table)
+    if json_path:
+        Path(json_path).write_text(json.dumps(bench.as_dicts(rows), indent=1) + "\n")
+    if markdown_path:
+        Path(markdown_path).write_text(table)

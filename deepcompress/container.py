@@ -1,0 +1,174 @@
+"""The .dcz file format: a checked header, coded blocks, and a trailer. Knows no models.
+
+Every integer is little-endian. Layout:
+
+    stream  = header block* end
+    header  = magic "\\x89DCZ" | version u8 | length u32 | JSON (UTF-8) | crc32 u32
+    block   = n_symbols u32 (> 0) | lanes u32 | side_length u32 | n_words u32 | nll_bits f64
+              | data_crc32 u32 | payload_crc32 u32 | block_crc32 u32 | side_info | words (u32 each)
+    end     = 0 u32 | n_symbols u64 | original_bytes u64 | data_crc32 u32 | crc32 u32
+
+The JSON header names the model (name, config, fingerprint), the coder, the block size
+and the kind of data; crc32s cover: the header bytes before them; each block record's
+fields (block_crc32); the side info + words (payload_crc32, checked *before* decoding);
+the block's original data (data_crc32, checked after decoding); and the whole original
+(trailer). Declared sizes are bounded and read in pieces, so a forged size never causes a
+huge allocation: a lying length ends in `TruncatedStreamError`.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from dataclasses import asdict, dataclass, field
+from typing import Any, BinaryIO
+
+import numpy as np
+
+from deepcompress.errors import CorruptStreamError, TruncatedStreamError, UnsupportedVersionError
+
+MAGIC = b"\x89DCZ"
+FORMAT_VERSION = 1
+MAX_HEADER_BYTES = 1 << 20
+MAX_BLOCK_SYMBOLS = 1 << 26
+MAX_SIDE_BYTES = 1 << 24
+_READ_PIECE = 1 << 20
+
+_PREAMBLE = struct.Struct("<4sBI")
+_BLOCK = struct.Struct("<IIIIdII")
+_CRC = struct.Struct("<I")
+_END = struct.Struct("<IQQI")
+
+
+@dataclass(frozen=True)
+class StreamHeader:
+    """What the decoder must know before the first block."""
+
+    model: str
+    config: dict[str, Any]
+    fingerprint: str
+    coder: str
+    block_size: int
+    kind: str = "bytes"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+_HEADER_DEFAULTS = {"kind": "bytes", "extra": {}}
+
+
+@dataclass(frozen=True)
+class BlockRecord:
+    """One block as stored. words: uint32[n_words]."""
+
+    n_symbols: int
+    lanes: int
+    side_info: bytes
+    words: np.ndarray
+    nll_bits: float
+    data_crc32: int
+
+
+@dataclass(frozen=True)
+class Trailer:
+    n_symbols: int
+    original_bytes: int
+    data_crc32: int
+
+
+def _read_exact(stream: BinaryIO, size: int, what: str) -> bytes:
+    """Read exactly `size` bytes in bounded pieces; TruncatedStreamError if the stream ends first."""
+    pieces = []
+    remaining = size
+    while remaining:
+        piece = stream.read(min(remaining, _READ_PIECE))
+        if not piece:
+            raise TruncatedStreamError(f"truncated {what}: expected {size} bytes, found {size - remaining}")
+        pieces.append(piece)
+        remaining -= len(piece)
+    return b"".join(pieces)
+
+
+def encode_header(header: StreamHeader) -> bytes:
+    fields = {key: value for key, value in asdict(header).items() if value != _HEADER_DEFAULTS.get(key)}
+    body = json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
+    if len(body) > MAX_HEADER_BYTES:
+        raise ValueError(f"header of {len(body)} bytes exceeds {MAX_HEADER_BYTES}")
+    head = _PREAMBLE.pack(MAGIC, FORMAT_VERSION, len(body)) + body
+    return head + _CRC.pack(zlib.crc32(head))
+
+
+def read_header(stream: BinaryIO) -> StreamHeader:
+    preamble = stream.read(_PREAMBLE.size)
+    if not preamble:
+        raise CorruptStreamError("not a deepcompress file (empty input)")
+    if not (preamble.startswith(MAGIC) or MAGIC.startswith(preamble)):
+        raise CorruptStreamError(f"not a deepcompress file (magic {preamble[:4]!r})")
+    if len(preamble) < _PREAMBLE.size:
+        raise TruncatedStreamError("truncated header")
+    _, version, length = _PREAMBLE.unpack(preamble)
+    if version != FORMAT_VERSION:
+        raise UnsupportedVersionError(f"unsupported format version {version} (this version reads {FORMAT_VERSION})")
+    if length > MAX_HEADER_BYTES:
+        raise CorruptStreamError(f"header length {length} exceeds {MAX_HEADER_BYTES}")
+    body = _read_exact(stream, length, "header")
+    (crc,) = _CRC.unpack(_read_exact(stream, _CRC.size, "header"))
+    if crc != zlib.crc32(preamble + body):
+        raise CorruptStreamError("header checksum mismatch")
+    try:
+        header = StreamHeader(**json.loads(body))
+    except (ValueError, TypeError) as error:
+        raise CorruptStreamError(f"malformed header: {error}") from None
+    expected_types = {"model": str, "config": dict, "fingerprint": str, "coder": str, "kind": str, "extra": dict}
+    for name, expected in expected_types.items():
+        if not isinstance(getattr(header, name), expected):
+            raise CorruptStreamError(f"malformed header: {name} is not a {expected.__name__}")
+    if not (isinstance(header.block_size, int) and 0 < header.block_size <= MAX_BLOCK_SYMBOLS):
+        raise CorruptStreamError(f"block size {header.block_size!r} out of range")
+    return header
+
+
+def encode_block(record: BlockRecord) -> bytes:
+    words = np.asarray(record.words, dtype="<u4").tobytes()
+    payload_crc = zlib.crc32(words, zlib.crc32(record.side_info))
+    fields = _BLOCK.pack(
+        record.n_symbols, record.lanes, len(record.side_info), len(record.words),
+        record.nll_bits, record.data_crc32, payload_crc,
+    )
+    return fields + _CRC.pack(zlib.crc32(fields)) + record.side_info + words
+
+
+def encode_end(trailer: Trailer) -> bytes:
+    fields = _END.pack(0, trailer.n_symbols, trailer.original_bytes, trailer.data_crc32)
+    return fields + _CRC.pack(zlib.crc32(fields))
+
+
+def read_block(stream: BinaryIO, header: StreamHeader) -> BlockRecord | Trailer:
+    """The next block, or the trailer at the end. Checks sizes and the payload checksum."""
+    first = _read_exact(stream, 4, "block header")
+    if first == bytes(4):
+        return _read_end(stream, first)
+    fields = first + _read_exact(stream, _BLOCK.size - 4, "block header")
+    (crc,) = _CRC.unpack(_read_exact(stream, _CRC.size, "block header"))
+    if crc != zlib.crc32(fields):
+        raise CorruptStreamError("block header checksum mismatch")
+    n_symbols, lanes, side_length, n_words, nll_bits, data_crc, payload_crc = _BLOCK.unpack(fields)
+    if n_symbols > header.block_size or not 1 <= lanes <= n_symbols:
+        raise CorruptStreamError(f"block of {n_symbols} symbols in {lanes} lanes is out of range")
+    if side_length > MAX_SIDE_BYTES or n_words > 8 * n_symbols + 64:
+        raise CorruptStreamError(f"block sizes out of range ({side_length} side bytes, {n_words} words)")
+    side_info = _read_exact(stream, side_length, "block side info")
+    words = _read_exact(stream, 4 * n_words, "block payload")
+    if zlib.crc32(words, zlib.crc32(side_info)) != payload_crc:
+        raise CorruptStreamError("block payload checksum mismatch")
+    return BlockRecord(n_symbols, lanes, side_info, np.frombuffer(words, dtype="<u4").astype(np.uint32), nll_bits, data_crc)
+
+
+def _read_end(stream: BinaryIO, first: bytes) -> Trailer:
+    fields = first + _read_exact(stream, _END.size - 4, "end of stream")
+    (crc,) = _CRC.unpack(_read_exact(stream, _CRC.size, "end of stream"))
+    if crc != zlib.crc32(fields):
+        raise CorruptStreamError("end-of-stream checksum mismatch")
+    if stream.read(1):
+        raise CorruptStreamError("trailing data after the end of the stream")
+    return Trailer(*_END.unpack(fields)[1:])
