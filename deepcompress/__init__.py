@@ -21,6 +21,7 @@ from deepcompress.errors import (
     TruncatedStreamError,
     UnsupportedVersionError,
 )
+from deepcompress.surprisal import Segment, segment_bits, top_segments
 
 __version__ = "0.1.0"
 
@@ -30,6 +31,7 @@ __all__ = [
     "DeepCompressError",
     "ModelFileError",
     "ModelMismatchError",
+    "Segment",
     "Stats",
     "TruncatedStreamError",
     "UnsupportedVersionError",
@@ -40,5 +42,7 @@ __all__ = [
     "decompress_array",
     "load_model",
     "nll_bits",
+    "segment_bits",
     "symbol_bits",
+    "top_segments",
 ]

@@ -374,14 +374,18 @@ def nll_command(ctx, model, as_json, files) -> None:
     ctx.exit(status)
 
 
-def _nll_record(path: str, model: api.ModelSpec | None) -> dict:
-    with _open_input(path) as source:
-        data = source.read()
-    coded: bytes | np.ndarray = data
+def _coded_data(data: bytes) -> bytes | np.ndarray:
+    """What a measuring command codes: an integer .npy file's array, else the bytes."""
     if data.startswith(symbols.NPY_MAGIC):
         array = np.load(io.BytesIO(data), allow_pickle=False)
         if array.dtype.kind in "iu":
-            coded = array
+            return array
+    return data
+
+
+def _nll_record(path: str, model: api.ModelSpec | None) -> dict:
+    with _open_input(path) as source:
+        coded = _coded_data(source.read())
     nll_bits = api.nll_bits(coded, model)
     n_symbols = coded.size if isinstance(coded, np.ndarray) else len(coded)
     record = {
@@ -426,3 +430,59 @@ def bench_command(ctx, model_names, repeat, json_path, markdown_path, files) -> 
         Path(json_path).write_text(json.dumps(bench.as_dicts(rows), indent=1) + "\n")
     if markdown_path:
         Path(markdown_path).write_text(table)
+
+
+# --- surprisal (issue 7) ---
+
+
+@main.command(name="surprisal")
+@_model_option(None)
+@click.option(
+    "--segment", "segment_length", type=click.IntRange(min=1), default=None,
+    help="segment length in symbols  [default: 1024 for bytes, one record (row) for a 2-D .npy array]",
+)
+@click.option("--top", "top", type=click.IntRange(min=1), default=5, show_default=True, help="how many segments to list")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="write a PNG of bits/byte along the file (needs matplotlib)")
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per segment, one per line")
+@click.option("--out", "bits_path", type=click.Path(dir_okay=False), help="save the per-byte bits here as float64 .npy")
+@click.argument("file", type=click.Path(allow_dash=True))
+@click.pass_context
+def surprisal_command(ctx, model, segment_length, top, plot_path, as_json, bits_path, file) -> None:
+    """List the segments of FILE on which the model spends the most bits.
+
+    An integer .npy file is measured per element, and by default per record (row).
+    """
+    from deepcompress import surprisal
+
+    try:
+        if plot_path is not None:
+            surprisal.check_plotting()  # before the work, not after it
+        with _open_input(file) as source:
+            data = source.read()
+        coded = _coded_data(data)
+        if len(coded) == 0:
+            raise Failure("empty input")
+        if segment_length is None:
+            is_table = isinstance(coded, np.ndarray) and coded.ndim == 2 and not np.isfortran(coded)
+            segment_length = coded.shape[1] if is_table else 1024
+        bits = api.symbol_bits(coded, _resolve_model_option(ctx, model))
+        segments = surprisal.top_segments(bits, segment_length, top)
+        if bits_path is not None:
+            with open(bits_path, "wb") as sink:  # np.save(path) would append ".npy"
+                np.save(sink, bits)
+        if plot_path is not None:
+            unit = "element" if isinstance(coded, np.ndarray) else "byte"
+            title = f"{os.path.basename(_display(file))}: bits per {unit} under {model or 'the default model'}"
+            references = surprisal.baseline_bits_per_byte(data) if unit == "byte" else {}
+            surprisal.plot_surprisal(bits, plot_path, segment_length, segments, references, title, unit=unit)
+    except (Failure, DeepCompressError, ImportError, OSError, ValueError) as error:
+        _report(_display(file), _reason(error))
+        ctx.exit(1)
+    if as_json:
+        for segment in segments:
+            click.echo(json.dumps(segment.as_dict()))
+        return
+    click.echo(f"{_display(file)}: {len(bits)} symbols, mean {bits.mean():.4f} bits/symbol under {model or 'the default model'}")
+    click.echo(f"{'offset':>12} {'length':>8} {'bits':>12} {'bits/symbol':>12}")
+    for segment in segments:
+        click.echo(f"{segment.offset:>12} {segment.length:>8} {segment.bits:>12.1f} {segment.bits_per_symbol:>12.4f}")
