@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from deepcompress.errors import ModelFileError
 from deepcompress.models.mlp import MLPModel
 
 MAGIC = b"DCM\x00"
@@ -27,10 +28,6 @@ VERSION = 1
 ALLOWED_DTYPES = {"|i1", "|u1", "<i2", "<i4", "<i8", "<u4"}
 MODEL_CLASSES = {MLPModel.name: MLPModel}   # models with parameter_arrays / from_parameters
 _PREFIX = struct.Struct("<4sHI")
-
-
-class ModelFileError(ValueError):
-    """A file that is not a readable deepcompress model (damaged, truncated or foreign)."""
 
 
 def model_to_bytes(model: Any, metadata: dict[str, Any] | None = None) -> bytes:

@@ -1,9 +1,11 @@
 """Model-agnostic maximum-likelihood training over context windows.
 
 Any `torch.nn.Module` with integer attributes `context_size` (k, may be 0) and
-`alphabet_size` (K), and a method `log_prob(contexts int64[N, k], targets int64[N]) ->
+`alphabet_size` (K), and a method `log_prob(inputs int64[N, w], targets int64[N]) ->
 float[N]` (natural log) can be trained here: the MLP, and the order-0 histogram (k = 0).
-Windows before a stream's start hold the pad index K.
+A model's inputs are its context windows (the k previous symbols, pad index K before a
+stream's start), or whatever its optional `inputs(symbols int64[n]) -> int64[n, w]`
+method returns, provided the first k columns are that window.
 
 The last `validation_fraction` of every stream is held out (contiguous, so no window
 overlaps the training part); training stops early when validation bits/symbol stop
@@ -23,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from deepcompress.models.context import context_windows
 
 LN2 = math.log(2.0)
 
@@ -65,62 +69,64 @@ class TrainResult:
                 "history": [asdict(p) for p in self.history]}
 
 
-class WindowedRows:
-    """Prediction rows over several streams, each preceded by k pads.
+@dataclass(frozen=True)
+class Rows:
+    """Prediction rows: inputs int64[N, w] and targets int64[N]."""
 
-    stream: int64[total] padded concatenation; targets: int64[rows] indices into it.
-    """
-
-    def __init__(self, streams: Sequence[np.ndarray], context_size: int, pad: int) -> None:
-        parts, targets, offset = [], [], 0
-        for symbols in streams:
-            symbols = np.asarray(symbols, dtype=np.int64)
-            parts += [np.full(context_size, pad, dtype=np.int64), symbols]
-            targets.append(offset + context_size + np.arange(len(symbols)))
-            offset += context_size + len(symbols)
-        self.stream = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-        self.targets = np.concatenate(targets) if targets else np.zeros(0, dtype=np.int64)
-        self.context_size = context_size
-        self.pad = pad
+    inputs: np.ndarray
+    targets: np.ndarray
 
     def __len__(self) -> int:
         return len(self.targets)
 
     def batch(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """rows: int64[B] -> (contexts int64[B, k], targets int64[B])."""
-        at = self.targets[rows]
-        contexts = self.stream[at[:, None] + np.arange(-self.context_size, 0)]
-        return contexts, self.stream[at]
+        """rows: int64[B] -> (inputs int64[B, w] (a copy), targets int64[B])."""
+        return self.inputs[rows], self.targets[rows]
 
 
-def split_streams(streams: Sequence[np.ndarray], validation_fraction: float
-                  ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Hold out the last `validation_fraction` of every stream."""
-    train, validation = [], []
+def model_inputs(model: torch.nn.Module, symbols: np.ndarray) -> np.ndarray:
+    """The model's inputs for every position of one stream: int64[n, w]."""
+    if hasattr(model, "inputs"):
+        return model.inputs(symbols)
+    return context_windows(symbols, model.context_size, model.alphabet_size)
+
+
+def split_rows(model: torch.nn.Module, streams: Sequence[np.ndarray], validation_fraction: float
+               ) -> tuple[Rows, Rows]:
+    """Training and validation rows; the last `validation_fraction` of every stream is held out."""
+    parts: tuple[list, list, list, list] = ([], [], [], [])
     for symbols in streams:
+        symbols = np.asarray(symbols, dtype=np.int64)
+        inputs = model_inputs(model, symbols)
         cut = len(symbols) - int(round(len(symbols) * validation_fraction))
-        train.append(symbols[:cut])
-        validation.append(symbols[cut:])
-    return train, validation
+        for part, values in zip(parts, (inputs[:cut], symbols[:cut], inputs[cut:], symbols[cut:])):
+            part.append(values)
+    width = model_inputs(model, np.zeros(0, dtype=np.int64)).shape[1]
+    joined = [np.concatenate(p) if p else np.zeros((0, width) if i % 2 == 0 else 0, np.int64)
+              for i, p in enumerate(parts)]
+    return Rows(joined[0], joined[1]), Rows(joined[2], joined[3])
 
 
-def truncate_windows(contexts: np.ndarray, rate: float, pad: int, rng: np.random.Generator) -> None:
-    """In place: in a `rate` share of rows, pad the oldest 1..k positions (teaches stream starts)."""
-    n, k = contexts.shape
+def truncate_windows(inputs: np.ndarray, context_size: int, rate: float, pad: int,
+                     rng: np.random.Generator) -> None:
+    """In place: in a `rate` share of rows, pad the oldest 1..k window positions (teaches
+    stream and lane starts)."""
+    n, k = len(inputs), context_size
     if k == 0 or rate <= 0:
         return
     chosen = rng.random(n) < rate
-    keep_from = np.where(chosen, rng.integers(1, k + 1, n), 0)
-    contexts[np.arange(k)[None, :] < keep_from[:, None]] = pad
+    pad_until = np.where(chosen, rng.integers(1, k + 1, n), 0)
+    window = inputs[:, :k]
+    window[np.arange(k)[None, :] < pad_until[:, None]] = pad
 
 
-def mean_bits(model: torch.nn.Module, rows: WindowedRows, device: str, batch_size: int = 8192) -> float:
+def mean_bits(model: torch.nn.Module, rows: Rows, device: str, batch_size: int = 8192) -> float:
     """Mean -log2 p over all rows, without gradient."""
     total = 0.0
     with torch.no_grad():
         for start in range(0, len(rows), batch_size):
-            contexts, targets = rows.batch(np.arange(start, min(start + batch_size, len(rows))))
-            log_probs = model.log_prob(torch.from_numpy(contexts).to(device),
+            inputs, targets = rows.batch(np.arange(start, min(start + batch_size, len(rows))))
+            log_probs = model.log_prob(torch.from_numpy(inputs).to(device),
                                        torch.from_numpy(targets).to(device))
             total -= float(log_probs.double().sum())
     return total / max(len(rows), 1) / LN2
@@ -137,10 +143,7 @@ def train(model: torch.nn.Module, streams: Sequence[np.ndarray], config: TrainCo
         torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    k, pad = model.context_size, model.alphabet_size
-    train_streams, validation_streams = split_streams(streams, config.validation_fraction)
-    train_rows = WindowedRows(train_streams, k, pad)
-    validation_rows = WindowedRows(validation_streams, k, pad)
+    train_rows, validation_rows = split_rows(model, streams, config.validation_fraction)
     if len(train_rows) == 0:
         raise ValueError("no training rows")
 
@@ -161,9 +164,9 @@ def train(model: torch.nn.Module, streams: Sequence[np.ndarray], config: TrainCo
         order = rng.permutation(len(train_rows))
         for start in range(0, len(order), config.batch_size):
             model.train()
-            contexts, targets = train_rows.batch(order[start:start + config.batch_size])
-            truncate_windows(contexts, config.truncate_rate, pad, rng)
-            loss = -model.log_prob(torch.from_numpy(contexts).to(config.device),
+            inputs, targets = train_rows.batch(order[start:start + config.batch_size])
+            truncate_windows(inputs, model.context_size, config.truncate_rate, model.alphabet_size, rng)
+            loss = -model.log_prob(torch.from_numpy(inputs).to(config.device),
                                    torch.from_numpy(targets).to(config.device)).mean()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

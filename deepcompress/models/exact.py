@@ -2,9 +2,10 @@
 
 Post-training quantisation of `MLPNet` into an integer network:
 
-- first layer fused with the embedding into a lookup table: the pre-activation of hidden
-  layer 1 is `first_bias + sum_j first_table[j * (K + 1) + x_j]`, in units of
-  2**-shifts[0] activation steps (int16 table);
+- first layer fused with the embeddings into a lookup table: the pre-activation of hidden
+  layer 1 is `first_bias + sum_c first_table[offset_c + inputs[c]]` over the input columns
+  c (offset_c = sizes of the columns before c), in units of 2**-first_shift activation
+  steps (int16 table);
 - every ReLU activation is a uint8 (0..255); later layers have int8 weights with one scale
   per output unit; an accumulator is requantised by integer multiply + shift:
   `out = floor(((acc + bias) * multiplier + 2**(shift - 1)) / 2**shift)`;
@@ -57,10 +58,11 @@ class IntegerLayer:
 
 @dataclass(frozen=True)
 class ExactMLP:
-    """The integer network. first_table: int16[k * (K + 1), H1]; first_bias: int64[H1];
-    layers: the remaining hidden layers, then the output layer (K units, fixed-point logits)."""
+    """The integer network. column_sizes: values of each input column; first_table:
+    int16[sum(column_sizes), H1]; first_bias: int64[H1]; layers: the remaining hidden
+    layers, then the output layer (K units, fixed-point logits)."""
 
-    context_size: int
+    column_sizes: tuple[int, ...]
     first_table: np.ndarray
     first_bias: np.ndarray
     first_shift: int
@@ -68,7 +70,7 @@ class ExactMLP:
 
     def __post_init__(self) -> None:
         check_exactness_bounds(self)
-        offsets = np.arange(self.context_size, dtype=np.int64) * (self.alphabet_size + 1)
+        offsets = np.concatenate([[0], np.cumsum(self.column_sizes)[:-1]]).astype(np.int64)
         object.__setattr__(self, "_offsets", offsets)
         object.__setattr__(self, "_table", torch.from_numpy(self.first_table.astype(np.float32)))
         object.__setattr__(self, "_bias", torch.from_numpy(self.first_bias.astype(np.float64)))
@@ -82,11 +84,11 @@ class ExactMLP:
     def alphabet_size(self) -> int:
         return len(self.layers[-1].bias)
 
-    def frequencies(self, contexts: np.ndarray) -> np.ndarray:
-        """contexts: int64[N, k] in [0, K] -> freqs: int64[N, K], every entry >= 1."""
+    def frequencies(self, inputs: np.ndarray) -> np.ndarray:
+        """inputs: int64[N, columns], column c in [0, column_sizes[c]) -> freqs: int64[N, K], all >= 1."""
         if torch.get_float32_matmul_precision() != "highest":
             raise RuntimeError("exact inference needs torch.set_float32_matmul_precision('highest')")
-        rows = torch.from_numpy(np.asarray(contexts, dtype=np.int64) + self._offsets)
+        rows = torch.from_numpy(np.asarray(inputs, dtype=np.int64) + self._offsets)
         pre = F.embedding_bag(rows, self._table, mode="sum").double() + self._bias  # (N, H1)
         x = _shift_round(pre, self.first_shift).clamp_(0, ACTIVATION_MAX).float()
         for index, (weight_t, bias, multiplier, shift) in enumerate(self._layers):
@@ -96,10 +98,10 @@ class ExactMLP:
         gap = (y.amax(dim=1, keepdim=True) - y).clamp_(max=EXP_CAP).long()          # (N, K)
         return _EXP_TABLE[gap].numpy()
 
-    def reference_frequencies(self, contexts: np.ndarray) -> np.ndarray:
+    def reference_frequencies(self, inputs: np.ndarray) -> np.ndarray:
         """The definition of `frequencies` in int64 numpy (slow; for tests)."""
-        contexts = np.asarray(contexts, dtype=np.int64)
-        pre = self.first_table[contexts + self._offsets].astype(np.int64).sum(axis=1) + self.first_bias
+        inputs = np.asarray(inputs, dtype=np.int64)
+        pre = self.first_table[inputs + self._offsets].astype(np.int64).sum(axis=1) + self.first_bias
         x = np.clip(_int_shift_round(pre, self.first_shift), 0, ACTIVATION_MAX)
         for index, layer in enumerate(self.layers):
             acc = x @ layer.weight.T.astype(np.int64)
@@ -123,12 +125,12 @@ def check_exactness_bounds(net: ExactMLP) -> None:
     """Raise ValueError unless every float partial sum in `frequencies` is an exact integer."""
     if not net.layers:
         raise ValueError("the integer MLP needs an output layer")
-    k, K = net.context_size, net.alphabet_size
+    columns, K = len(net.column_sizes), net.alphabet_size
     if K << EXP_BITS >= 2**31:
         raise ValueError(f"alphabet of {K} symbols: frequency rows would reach 2**31")
-    if k < 1 or net.first_table.ndim != 2 or net.first_table.shape[0] != k * (K + 1):
-        raise ValueError(f"first_table of shape {net.first_table.shape} does not fit k={k}, K={K}")
-    table_bound = k * int(np.abs(net.first_table.astype(np.int64)).max(initial=0))
+    if net.first_table.ndim != 2 or net.first_table.shape[0] != sum(net.column_sizes):
+        raise ValueError(f"first_table of shape {net.first_table.shape} does not fit columns {net.column_sizes}")
+    table_bound = columns * int(np.abs(net.first_table.astype(np.int64)).max(initial=0))
     if table_bound >= FLOAT32_EXACT:
         raise ValueError("first-layer table sums may exceed 2**24")
     if table_bound + int(np.abs(net.first_bias).max(initial=0)) + 2**net.first_shift >= FLOAT64_EXACT:
@@ -148,20 +150,22 @@ def check_exactness_bounds(net: ExactMLP) -> None:
         n_in = n_out
 
 
-def quantize(net: MLPNet, calibration_contexts: np.ndarray) -> ExactMLP:
+def quantize(net: MLPNet, calibration_inputs: np.ndarray) -> ExactMLP:
     """Post-training quantisation of `net`.
 
-    calibration_contexts: int64[N, k] typical windows; they set each layer's activation
+    calibration_inputs: int64[N, columns] typical rows; they set each layer's activation
     range (the CALIBRATION_QUANTILE of its float ReLU outputs maps to 255).
     """
     config = net.config
     with torch.no_grad():
-        ranges = _activation_ranges(net, torch.from_numpy(calibration_contexts))
+        ranges = _activation_ranges(net, torch.from_numpy(calibration_inputs))
         steps = [r / ACTIVATION_MAX for r in ranges]          # activation value of one uint8 step
         first, *rest = net.hidden
-        embed = net.embed.weight.double()                                       # (K+1, d)
-        w1 = first.weight.double().reshape(len(first.bias), config.context_size, -1)  # (H1, k, d)
-        fused = torch.einsum("sd,hjd->jsh", embed, w1).reshape(-1, len(first.bias)) / steps[0]
+        k, columns = config.context_size, len(config.column_sizes)
+        w1 = first.weight.double().reshape(len(first.bias), columns, -1)       # (H1, columns, d)
+        fused = torch.cat([net.embed.weight.double() @ w1[:, c].T if c < k
+                           else net.embed_feature.weight.double() @ w1[:, c].T
+                           for c in range(columns)]) / steps[0]                   # (rows, H1)
         first_shift = int(np.floor(np.log2(TABLE_MAX / max(float(fused.abs().max()), 1e-9))))
         first_table = torch.round(fused * 2.0**first_shift).numpy().astype(np.int16)
         first_bias = torch.round(first.bias.double() / steps[0] * 2.0**first_shift).numpy().astype(np.int64)
@@ -170,12 +174,12 @@ def quantize(net: MLPNet, calibration_contexts: np.ndarray) -> ExactMLP:
             out_scale = 1.0 / steps[index + 1] if index < len(rest) else float(LOGIT_ONE)
             layers.append(_quantize_linear(linear.weight.double(), linear.bias.double(),
                                            steps[index], out_scale))
-    return ExactMLP(config.context_size, first_table, first_bias, first_shift, tuple(layers))
+    return ExactMLP(config.column_sizes, first_table, first_bias, first_shift, tuple(layers))
 
 
-def _activation_ranges(net: MLPNet, contexts: torch.Tensor) -> list[float]:
-    """The CALIBRATION_QUANTILE of each hidden layer's ReLU output over `contexts`."""
-    x = net.embed(contexts).flatten(1)
+def _activation_ranges(net: MLPNet, inputs: torch.Tensor) -> list[float]:
+    """The CALIBRATION_QUANTILE of each hidden layer's ReLU output over `inputs`."""
+    x = net.embed_inputs(inputs)
     ranges = []
     for layer in net.hidden:
         x = torch.relu(layer(x))
@@ -212,12 +216,12 @@ def network_arrays(net: ExactMLP) -> dict[str, np.ndarray]:
     return arrays
 
 
-def network_from_arrays(context_size: int, arrays: dict[str, np.ndarray]) -> ExactMLP:
-    """Inverse of `network_arrays`; raises ValueError (KeyError included) on missing or bad arrays."""
+def network_from_arrays(column_sizes: tuple[int, ...], arrays: dict[str, np.ndarray]) -> ExactMLP:
+    """Inverse of `network_arrays`: KeyError on a missing array, ValueError on a bad one."""
     shifts = [int(s) for s in arrays["shifts"]]
     layers = tuple(IntegerLayer(arrays[f"layer{i}_weight"].astype(np.int8),
                                 arrays[f"layer{i}_bias"].astype(np.int64),
                                 arrays[f"layer{i}_multiplier"].astype(np.int64), shifts[i + 1])
                    for i in range(len(shifts) - 1))
-    return ExactMLP(context_size, arrays["first_table"].astype(np.int16),
+    return ExactMLP(column_sizes, arrays["first_table"].astype(np.int16),
                     arrays["first_bias"].astype(np.int64), shifts[0], layers)

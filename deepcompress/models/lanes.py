@@ -15,12 +15,13 @@ import numpy as np
 
 from deepcompress.models.base import Chunk, DecodeSteps, Session
 from deepcompress.models.context import context_windows
+from deepcompress.models.followers import FollowerTables
 
 MIN_LANE_LENGTH = 2048       # a lane's cold start (k padded windows) is amortised over >= this
 MAX_LANES = 256              # beyond this, a decode step's cost no longer falls per symbol
 ROWS_PER_CHUNK = 16384       # encoder chunk size: bounds memory (K int64 per row)
 
-Frequencies = Callable[[np.ndarray], np.ndarray]   # contexts int64[N, k] -> freqs int64[N, K]
+Frequencies = Callable[[np.ndarray], np.ndarray]   # inputs int64[N, columns] -> freqs int64[N, K]
 
 
 def choose_lanes(n_symbols: int) -> int:
@@ -38,32 +39,42 @@ def lane_lengths(n_symbols: int, lanes: int) -> np.ndarray:
 
 
 class WindowSession(Session):
-    """Session for a model that predicts each symbol from the previous `context_size` symbols.
+    """Session for a model that predicts each symbol from the previous `context_size` symbols
+    and, optionally, adaptive follower features (one table set per stream, see followers.py).
 
-    frequencies: contexts int64[N, k] -> freqs int64[N, K]; must be exact (batch-independent).
+    frequencies: inputs int64[N, k (+ m)] -> freqs int64[N, K]; must be exact (batch-independent).
     """
 
-    def __init__(self, frequencies: Frequencies, context_size: int, pad: int) -> None:
+    def __init__(self, frequencies: Frequencies, context_size: int, pad: int,
+                 followers: FollowerTables | None = None) -> None:
         self.frequencies = frequencies
         self.context_size = context_size
         self.pad = pad
+        self.followers = followers
         self.history = np.zeros(0, dtype=np.int64)    # last <= k symbols of earlier blocks
 
     def _first_windows(self, lanes: int) -> np.ndarray:
         """int64[lanes, k]: lane 0 continues the history, the others start from pad."""
         windows = np.full((lanes, self.context_size), self.pad, dtype=np.int64)
-        windows[0] = context_windows(np.zeros(1, np.int64), self.context_size, self.pad, self.history)[0]
+        if self.context_size:
+            windows[0] = context_windows(np.zeros(1, np.int64), self.context_size, self.pad, self.history)[0]
         return windows
 
     def _remember(self, symbols: np.ndarray) -> None:
-        self.history = np.concatenate([self.history, symbols])[-self.context_size:] \
-            if self.context_size else self.history
+        if self.context_size:
+            self.history = np.concatenate([self.history, symbols])[-self.context_size:]
+
+    def _inputs(self, windows: np.ndarray, symbols: np.ndarray, step_sizes: np.ndarray) -> np.ndarray:
+        """Network inputs of rows in decode order; learns `symbols` (-1: look up only)."""
+        if self.followers is None:
+            return windows
+        return np.concatenate([windows, self.followers.features(windows, symbols, step_sizes)], axis=1)
 
     def encode_block(self, symbols: np.ndarray, lanes: int) -> Iterator[tuple[np.ndarray, Chunk]]:
         symbols = np.asarray(symbols, dtype=np.int64)
         lengths = lane_lengths(len(symbols), lanes)
         length, k = int(lengths[0]), self.context_size
-        grid = np.full((lanes, k + length), self.pad, dtype=np.int64)   # lane windows + symbols
+        grid = np.empty((lanes, k + length), dtype=np.int64)            # lane windows + symbols
         grid[:, :k] = self._first_windows(lanes)
         padded = np.concatenate([symbols, np.zeros(lanes * length - len(symbols), np.int64)])
         grid[:, k:] = padded.reshape(lanes, length)
@@ -71,9 +82,11 @@ class WindowSession(Session):
         steps_per_chunk = max(1, ROWS_PER_CHUNK // lanes)
         for start in range(0, length, steps_per_chunk):
             stop = min(start + steps_per_chunk, length)
-            windows = np.lib.stride_tricks.sliding_window_view(grid[:, start:stop + k], k + 1, axis=1)
-            windows = windows[:, : stop - start].transpose(1, 0, 2)[active[start:stop]]   # (m, k + 1)
-            yield windows[:, k], Chunk.rows(self.frequencies(windows[:, :k]))
+            rows = np.lib.stride_tricks.sliding_window_view(grid[:, start:stop + k], k + 1, axis=1)
+            rows = rows[:, : stop - start].transpose(1, 0, 2)[active[start:stop]]   # (m, k + 1)
+            decisions = rows[:, k]
+            inputs = self._inputs(rows[:, :k], decisions, active[start:stop].sum(axis=1))
+            yield decisions, Chunk.rows(self.frequencies(inputs))
         self._remember(symbols)
 
     def decode_block(self, n_symbols: int, lanes: int) -> DecodeSteps:
@@ -81,11 +94,15 @@ class WindowSession(Session):
         length, k = int(lengths[0]), self.context_size
         grid = np.empty((lanes, k + length), dtype=np.int64)
         grid[:, :k] = self._first_windows(lanes)
+        no_symbols = np.full(lanes, -1, dtype=np.int64)
         for t in range(length):
             n_active = int(np.count_nonzero(lengths > t))
-            decisions = yield Chunk.rows(self.frequencies(grid[:n_active, t:t + k]))
+            windows = grid[:n_active, t:t + k]
+            inputs = self._inputs(windows, no_symbols[:n_active], np.array([n_active]))
+            decisions = yield Chunk.rows(self.frequencies(inputs))
             grid[:n_active, k + t] = decisions
-        symbols = np.concatenate([grid[i, k:k + lengths[i]] for i in range(lanes)]) \
-            if n_symbols else np.zeros(0, np.int64)
+            if self.followers is not None:
+                self.followers.learn(windows, grid[:n_active, k + t])
+        symbols = np.concatenate([grid[i, k:k + lengths[i]] for i in range(lanes)])
         self._remember(symbols)
         return symbols
