@@ -19,7 +19,7 @@ import copy
 import json
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -132,6 +132,15 @@ def mean_bits(model: torch.nn.Module, rows: Rows, device: str, batch_size: int =
     return total / max(len(rows), 1) / LN2
 
 
+def _minibatches(n_rows: int, batch_size: int, epochs: int, rng: np.random.Generator
+                 ) -> Iterator[np.ndarray]:
+    """Row indices int64[<= batch_size] of each step: a fresh permutation every epoch."""
+    for _ in range(epochs):
+        order = rng.permutation(n_rows)
+        for start in range(0, n_rows, batch_size):
+            yield order[start:start + batch_size]
+
+
 def train(model: torch.nn.Module, streams: Sequence[np.ndarray], config: TrainConfig = TrainConfig(),
           on_progress: Callable[[Progress], None] | None = None) -> TrainResult:
     """Fit `model` in place by maximum likelihood (Adam, cosine learning rate, early stopping).
@@ -158,48 +167,43 @@ def train(model: torch.nn.Module, streams: Sequence[np.ndarray], config: TrainCo
 
     start_time = time.perf_counter()
     result = TrainResult(best_validation_bits=math.inf, seconds=0.0)
-    best_state, evaluations_since_best, step = None, 0, 0
+    best_state, evaluations_since_best = None, 0
     running_nats, running_rows = 0.0, 0
-    for epoch in range(config.epochs):
-        order = rng.permutation(len(train_rows))
-        for start in range(0, len(order), config.batch_size):
-            model.train()
-            inputs, targets = train_rows.batch(order[start:start + config.batch_size])
-            truncate_windows(inputs, model.context_size, config.truncate_rate, model.alphabet_size, rng)
-            loss = -model.log_prob(torch.from_numpy(inputs).to(config.device),
-                                   torch.from_numpy(targets).to(config.device)).mean()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            step += 1
-            running_nats += float(loss.detach()) * len(targets)
-            running_rows += len(targets)
-            if step % evaluate_every and step != total_steps:
-                continue
-            model.eval()
-            validation_bits = (mean_bits(model, validation_rows, config.device)
-                               if len(validation_rows) else running_nats / running_rows / LN2)
-            progress = Progress(epoch=step / steps_per_epoch, step=step,
-                                train_bits=running_nats / running_rows / LN2,
-                                validation_bits=validation_bits,
-                                learning_rate=schedule.get_last_lr()[0],
-                                seconds=time.perf_counter() - start_time)
-            result.history.append(progress)
-            if on_progress:
-                on_progress(progress)
-            running_nats, running_rows = 0.0, 0
-            if validation_bits < result.best_validation_bits:
-                result.best_validation_bits = validation_bits
-                best_state = copy.deepcopy(model.state_dict())
-                evaluations_since_best = 0
-            else:
-                evaluations_since_best += 1
-                if evaluations_since_best >= config.patience:
-                    break
-        else:
+    batches = _minibatches(len(train_rows), config.batch_size, config.epochs, rng)
+    for step, rows in enumerate(batches, start=1):
+        model.train()
+        inputs, targets = train_rows.batch(rows)
+        truncate_windows(inputs, model.context_size, config.truncate_rate, model.alphabet_size, rng)
+        loss = -model.log_prob(torch.from_numpy(inputs).to(config.device),
+                               torch.from_numpy(targets).to(config.device)).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        running_nats += float(loss.detach()) * len(targets)
+        running_rows += len(targets)
+        if step % evaluate_every and step != total_steps:
             continue
-        break
+        model.eval()
+        validation_bits = (mean_bits(model, validation_rows, config.device)
+                           if len(validation_rows) else running_nats / running_rows / LN2)
+        progress = Progress(epoch=step / steps_per_epoch, step=step,
+                            train_bits=running_nats / running_rows / LN2,
+                            validation_bits=validation_bits,
+                            learning_rate=schedule.get_last_lr()[0],
+                            seconds=time.perf_counter() - start_time)
+        result.history.append(progress)
+        if on_progress:
+            on_progress(progress)
+        running_nats, running_rows = 0.0, 0
+        if validation_bits < result.best_validation_bits:
+            result.best_validation_bits = validation_bits
+            best_state = copy.deepcopy(model.state_dict())
+            evaluations_since_best = 0
+        else:
+            evaluations_since_best += 1
+            if evaluations_since_best >= config.patience:
+                break
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()

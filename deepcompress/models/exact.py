@@ -12,9 +12,11 @@ Post-training quantisation of `MLPNet` into an integer network:
 - the output layer yields fixed-point logits in units of 1/LOGIT_ONE nat, and the softmax
   is `freq = EXP_TABLE[min(max(logits) - logit, EXP_CAP)]`, a constant literal table.
 
-`frequencies` runs this in float BLAS on integer-valued operands. It is exact (hence
+`frequencies` runs this in float torch ops on integer-valued operands: the first layer and
+the uint8 x int8 matmuls in float32, requantisation in float64. It is exact (hence
 independent of batch shape, threads, ISA and BLAS vendor) because every partial sum is an
-integer below 2**24 (float32) or 2**53 (float64): `quantize` asserts these bounds.
+integer below 2**24 (float32) or 2**53 (float64): `check_exactness_bounds` proves this
+whenever an `ExactMLP` is built, from training or from a file.
 `reference_frequencies` is the same computation in int64 numpy: the definition.
 """
 
@@ -40,7 +42,7 @@ FLOAT32_EXACT = 2**24
 FLOAT64_EXACT = 2**53
 CALIBRATION_QUANTILE = 0.9999  # activation range: this quantile of the float activations
 
-_EXP_TABLE = torch.tensor(EXP_TABLE, dtype=torch.int64)
+_EXP_TABLE = np.array(EXP_TABLE, dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -72,13 +74,18 @@ class ExactMLP:
         check_exactness_bounds(self)
         offsets = np.concatenate([[0], np.cumsum(self.column_sizes)[:-1]]).astype(np.int64)
         object.__setattr__(self, "_offsets", offsets)
+        # float forms of the integer parameters, with the rounding offsets and the power-of-two
+        # shifts folded in: floor(((acc + b) * m + 2**(s-1)) / 2**s) = floor(acc * m' + o'),
+        # m' = m / 2**s, o' = (b * m + 2**(s-1)) / 2**s, exact since acc * m + ... < 2**53.
         object.__setattr__(self, "_table", torch.from_numpy(self.first_table.astype(np.float32)))
-        object.__setattr__(self, "_bias", torch.from_numpy(self.first_bias.astype(np.float64)))
+        object.__setattr__(self, "_first_offset", torch.from_numpy(
+            (self.first_bias + _half(self.first_shift)).astype(np.float32)))
+        object.__setattr__(self, "_first_scale", 2.0 ** -self.first_shift)
         object.__setattr__(self, "_layers", [
             (torch.from_numpy(layer.weight.T.astype(np.float32)),
-             torch.from_numpy(layer.bias.astype(np.float64)),
-             torch.from_numpy(layer.multiplier.astype(np.float64)),
-             layer.shift) for layer in self.layers])
+             torch.from_numpy(layer.multiplier * 2.0 ** -layer.shift),
+             torch.from_numpy((layer.bias * layer.multiplier + _half(layer.shift)) * 2.0 ** -layer.shift))
+            for layer in self.layers])
 
     @property
     def alphabet_size(self) -> int:
@@ -89,14 +96,14 @@ class ExactMLP:
         if torch.get_float32_matmul_precision() != "highest":
             raise RuntimeError("exact inference needs torch.set_float32_matmul_precision('highest')")
         rows = torch.from_numpy(np.asarray(inputs, dtype=np.int64) + self._offsets)
-        pre = F.embedding_bag(rows, self._table, mode="sum").double() + self._bias  # (N, H1)
-        x = _shift_round(pre, self.first_shift).clamp_(0, ACTIVATION_MAX).float()
-        for index, (weight_t, bias, multiplier, shift) in enumerate(self._layers):
+        pre = F.embedding_bag(rows, self._table, mode="sum")                      # (N, H1) float32
+        x = pre.add_(self._first_offset).mul_(self._first_scale).floor_().clamp_(0, ACTIVATION_MAX)
+        for index, (weight_t, scale, offset) in enumerate(self._layers):
             acc = (x @ weight_t).double()                                          # (N, out)
-            y = _shift_round((acc + bias) * multiplier, shift)
+            y = torch.addcmul(offset, acc, scale).floor_()
             x = y.clamp_(0, ACTIVATION_MAX).float() if index < len(self._layers) - 1 else y
-        gap = (y.amax(dim=1, keepdim=True) - y).clamp_(max=EXP_CAP).long()          # (N, K)
-        return _EXP_TABLE[gap].numpy()
+        gap = torch.sub(y.amax(dim=1, keepdim=True), y, out=y).clamp_(max=EXP_CAP)    # (N, K)
+        return _EXP_TABLE.take(gap.to(torch.int32).numpy())
 
     def reference_frequencies(self, inputs: np.ndarray) -> np.ndarray:
         """The definition of `frequencies` in int64 numpy (slow; for tests)."""
@@ -111,14 +118,13 @@ class ExactMLP:
         return np.asarray(EXP_TABLE, dtype=np.int64)[gap]
 
 
-def _shift_round(values: torch.Tensor, shift: int) -> torch.Tensor:
-    """floor((values + 2**(shift-1)) / 2**shift) on integer-valued float64: exact below 2**53."""
-    half = 2.0 ** (shift - 1) if shift > 0 else 0.0
-    return torch.floor((values + half) * 2.0 ** -shift)
+def _half(shift: int) -> int:
+    """The rounding offset of a right shift: 2**(shift - 1), or 0."""
+    return (1 << shift) >> 1
 
 
 def _int_shift_round(values: np.ndarray, shift: int) -> np.ndarray:
-    return (values + ((1 << shift) >> 1)) >> shift
+    return (values + _half(shift)) >> shift
 
 
 def check_exactness_bounds(net: ExactMLP) -> None:
@@ -131,10 +137,8 @@ def check_exactness_bounds(net: ExactMLP) -> None:
     if net.first_table.ndim != 2 or net.first_table.shape[0] != sum(net.column_sizes):
         raise ValueError(f"first_table of shape {net.first_table.shape} does not fit columns {net.column_sizes}")
     table_bound = columns * int(np.abs(net.first_table.astype(np.int64)).max(initial=0))
-    if table_bound >= FLOAT32_EXACT:
-        raise ValueError("first-layer table sums may exceed 2**24")
-    if table_bound + int(np.abs(net.first_bias).max(initial=0)) + 2**net.first_shift >= FLOAT64_EXACT:
-        raise ValueError("first-layer pre-activations may exceed 2**53")
+    if table_bound + int(np.abs(net.first_bias).max(initial=0)) + 2**net.first_shift >= FLOAT32_EXACT:
+        raise ValueError("first-layer pre-activations may exceed 2**24")
     n_in = net.first_table.shape[1]
     for layer in net.layers:
         n_out = len(layer.bias)
@@ -144,7 +148,7 @@ def check_exactness_bounds(net: ExactMLP) -> None:
         if acc_bound >= FLOAT32_EXACT:
             raise ValueError(f"a {n_in}-wide uint8 x int8 dot product may exceed 2**24")
         scaled_bound = ((acc_bound + int(np.abs(layer.bias).max())) * int(layer.multiplier.max())
-                        + 2**layer.shift)
+                        + 2**layer.shift)   # also bounds the float64 addcmul in `frequencies`
         if scaled_bound >= FLOAT64_EXACT or layer.multiplier.min() < 0:
             raise ValueError("requantisation may exceed 2**53")
         n_in = n_out

@@ -19,7 +19,7 @@ from deepcompress.models.followers import FollowerTables
 
 MIN_LANE_LENGTH = 2048       # a lane's cold start (k padded windows) is amortised over >= this
 MAX_LANES = 256              # beyond this, a decode step's cost no longer falls per symbol
-ROWS_PER_CHUNK = 16384       # encoder chunk size: bounds memory (K int64 per row)
+ROWS_PER_CHUNK = 1024        # encoder chunk: cache-sized batches, bounded memory (K int64 per row)
 
 Frequencies = Callable[[np.ndarray], np.ndarray]   # inputs int64[N, columns] -> freqs int64[N, K]
 
@@ -42,10 +42,11 @@ class WindowSession(Session):
     """Session for a model that predicts each symbol from the previous `context_size` symbols
     and, optionally, adaptive follower features (one table set per stream, see followers.py).
 
-    frequencies: inputs int64[N, k (+ m)] -> freqs int64[N, K]; must be exact (batch-independent).
+    frequencies: inputs int64[N, k (+ m)] -> freqs int64[N, K]; must be exact (batch-independent);
+    None for a session that only builds inputs (`block_inputs`, e.g. for training).
     """
 
-    def __init__(self, frequencies: Frequencies, context_size: int, pad: int,
+    def __init__(self, frequencies: Frequencies | None, context_size: int, pad: int,
                  followers: FollowerTables | None = None) -> None:
         self.frequencies = frequencies
         self.context_size = context_size
@@ -71,6 +72,12 @@ class WindowSession(Session):
         return np.concatenate([windows, self.followers.features(windows, symbols, step_sizes)], axis=1)
 
     def encode_block(self, symbols: np.ndarray, lanes: int) -> Iterator[tuple[np.ndarray, Chunk]]:
+        for decisions, inputs in self.block_inputs(symbols, lanes):
+            yield decisions, Chunk.rows(self.frequencies(inputs))
+
+    def block_inputs(self, symbols: np.ndarray, lanes: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Encoder side without the model call: (decisions int64[m], inputs int64[m, columns])
+        in decode order, advancing the state as `encode_block` does."""
         symbols = np.asarray(symbols, dtype=np.int64)
         lengths = lane_lengths(len(symbols), lanes)
         length, k = int(lengths[0]), self.context_size
@@ -85,8 +92,7 @@ class WindowSession(Session):
             rows = np.lib.stride_tricks.sliding_window_view(grid[:, start:stop + k], k + 1, axis=1)
             rows = rows[:, : stop - start].transpose(1, 0, 2)[active[start:stop]]   # (m, k + 1)
             decisions = rows[:, k]
-            inputs = self._inputs(rows[:, :k], decisions, active[start:stop].sum(axis=1))
-            yield decisions, Chunk.rows(self.frequencies(inputs))
+            yield decisions, self._inputs(rows[:, :k], decisions, active[start:stop].sum(axis=1))
         self._remember(symbols)
 
     def decode_block(self, n_symbols: int, lanes: int) -> DecodeSteps:

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from deepcompress.models.base import Model
+from deepcompress.models.base import Model, lockstep_positions
 from deepcompress.models.context import context_windows
 from deepcompress.models.exact import ExactMLP, network_arrays, network_from_arrays, quantize
 from deepcompress.models.followers import FollowerTables, feature_alphabet
@@ -70,14 +70,23 @@ class MLPConfig:
             return None
         return FollowerTables(self.follower_orders, self.alphabet_size, self.follower_table_bits)
 
-    def inputs(self, symbols: np.ndarray) -> np.ndarray:
-        """Network inputs of every position of one stream coded in one lane: int64[n, k + m]."""
-        windows = context_windows(symbols, self.context_size, self.pad)
-        followers = self.new_followers()
-        if followers is None:
-            return windows
-        features = followers.features(windows, symbols, np.ones(len(symbols), dtype=np.int64))
-        return np.concatenate([windows, features], axis=1)
+    def inputs(self, symbols: np.ndarray, lanes: int = 1) -> np.ndarray:
+        """Network inputs of every position of one stream coded in `lanes` lanes: int64[n, k + m].
+
+        Row i belongs to symbols[i]. Lanes change what the follower tables have seen.
+        """
+        symbols = np.asarray(symbols, dtype=np.int64)
+        if not self.follower_orders or lanes == 1:
+            windows = context_windows(symbols, self.context_size, self.pad)
+            if not self.follower_orders:
+                return windows
+            steps = np.ones(len(symbols), dtype=np.int64)
+            return np.concatenate([windows, self.new_followers().features(windows, symbols, steps)], axis=1)
+        session = WindowSession(None, self.context_size, self.pad, self.new_followers())
+        rows = np.concatenate([inputs for _, inputs in session.block_inputs(symbols, lanes)])
+        ordered = np.empty_like(rows)
+        ordered[lockstep_positions(len(symbols), lanes)] = rows
+        return ordered
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "hidden": list(self.hidden), "follower_orders": list(self.follower_orders)}
@@ -106,7 +115,8 @@ class MLPNet(nn.Module):
         self.output = nn.Linear(widths[-1], config.alphabet_size)
 
     def inputs(self, symbols: np.ndarray) -> np.ndarray:
-        return self.config.inputs(symbols)
+        """Training inputs: as the stream would be coded, in `choose_lanes(n)` lanes."""
+        return self.config.inputs(symbols, choose_lanes(len(symbols)))
 
     def embed_inputs(self, inputs: torch.Tensor) -> torch.Tensor:
         """inputs int64[N, k + m] -> float[N, (k + m) * d]."""
