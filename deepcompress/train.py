@@ -163,7 +163,8 @@ def train(model: torch.nn.Module, streams: Sequence[np.ndarray], config: TrainCo
     total_steps = steps_per_epoch * config.epochs
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(step / total_steps, 1))))
-    evaluate_every = max(1, steps_per_epoch // config.evaluations_per_epoch)
+    n_evaluations = config.epochs * config.evaluations_per_epoch
+    evaluation_steps = {math.ceil(i * total_steps / n_evaluations) for i in range(1, n_evaluations + 1)}
 
     start_time = time.perf_counter()
     result = TrainResult(best_validation_bits=math.inf, seconds=0.0)
@@ -182,7 +183,7 @@ def train(model: torch.nn.Module, streams: Sequence[np.ndarray], config: TrainCo
         schedule.step()
         running_nats += float(loss.detach()) * len(targets)
         running_rows += len(targets)
-        if step % evaluate_every and step != total_steps:
+        if step not in evaluation_steps:
             continue
         model.eval()
         validation_bits = (mean_bits(model, validation_rows, config.device)

@@ -40,4 +40,6 @@ def from_header(name: str, config: dict[str, Any]) -> Model | None:
         if not isinstance(alphabet_size, int) or not 1 <= alphabet_size <= 1 << 24:
             raise ValueError(f"histogram alphabet size {alphabet_size!r} out of range")
         return HistogramModel(alphabet_size, adaptive=mode == "adaptive")
+    if name == "mlp":
+        return None          # its weights live in a .dcm model file (deepcompress.modelfile)
     raise ValueError(f"unknown model {name!r}")

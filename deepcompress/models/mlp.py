@@ -76,14 +76,11 @@ class MLPConfig:
         Row i belongs to symbols[i]. Lanes change what the follower tables have seen.
         """
         symbols = np.asarray(symbols, dtype=np.int64)
-        if not self.follower_orders or lanes == 1:
-            windows = context_windows(symbols, self.context_size, self.pad)
-            if not self.follower_orders:
-                return windows
-            steps = np.ones(len(symbols), dtype=np.int64)
-            return np.concatenate([windows, self.new_followers().features(windows, symbols, steps)], axis=1)
+        if not self.follower_orders:
+            return context_windows(symbols, self.context_size, self.pad)
         session = WindowSession(None, self.context_size, self.pad, self.new_followers())
-        rows = np.concatenate([inputs for _, inputs in session.block_inputs(symbols, lanes)])
+        rows = np.concatenate([np.zeros((0, len(self.column_sizes)), np.int64)]
+                              + [inputs for _, inputs in session.block_inputs(symbols, lanes)])
         ordered = np.empty_like(rows)
         ordered[lockstep_positions(len(symbols), lanes)] = rows
         return ordered
