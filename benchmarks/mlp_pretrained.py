@@ -28,10 +28,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from deepcompress import bench, codec  # noqa: E402
-from deepcompress.modelfile import load_model, save_model  # noqa: E402
-from deepcompress.models.mlp import MLPConfig, MLPModel, MLPNet  # noqa: E402
-from deepcompress.train import TrainConfig, mean_bits, Rows, plot_learning_curve, train, write_log  # noqa: E402
+from deepcompress import bench, codec
+from deepcompress.modelfile import load_model, save_model
+from deepcompress.models.mlp import MLPConfig, MLPModel, MLPNet
+from deepcompress.train import Rows, TrainConfig, mean_bits, plot_learning_curve, train, write_log
 
 CORPUS = ROOT.parent / "shared" / "corpus"
 RESULTS = ROOT / "benchmarks" / "results"
@@ -103,8 +103,8 @@ def measure_file(path: Path, net: MLPNet | None, model: MLPModel, repeats: int) 
 
 
 def markdown(rows: list[dict], summary: dict) -> str:
-    lines = ["| file | bytes | lanes | float | integer | coded | coded − NLL (bits) | order-0 | gzip -9 | bz2 -9 "
-             "| xz -9e | vs xz | vs order-0 | enc KB/s | dec KB/s |",
+    lines = [("| file | bytes | lanes | float | integer | coded | coded − NLL (bits) | order-0 | gzip -9 | bz2 -9 "
+             "| xz -9e | vs xz | vs order-0 | enc KB/s | dec KB/s |"),
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|"]
     for r in rows:
         lines.append(

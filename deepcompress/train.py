@@ -98,7 +98,7 @@ def split_rows(model: torch.nn.Module, streams: Sequence[np.ndarray], validation
     for symbols in streams:
         symbols = np.asarray(symbols, dtype=np.int64)
         inputs = model_inputs(model, symbols)
-        cut = len(symbols) - int(round(len(symbols) * validation_fraction))
+        cut = len(symbols) - round(len(symbols) * validation_fraction)
         for part, values in zip(parts, (inputs[:cut], symbols[:cut], inputs[cut:], symbols[cut:])):
             part.append(values)
     width = model_inputs(model, np.zeros(0, dtype=np.int64)).shape[1]

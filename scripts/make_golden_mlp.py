@@ -15,10 +15,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from deepcompress import codec  # noqa: E402
-from deepcompress.modelfile import save_model  # noqa: E402
-from deepcompress.models.mlp import MLPConfig, MLPModel, MLPNet  # noqa: E402
-from deepcompress.train import TrainConfig, train  # noqa: E402
+from deepcompress import codec
+from deepcompress.modelfile import save_model
+from deepcompress.models.mlp import MLPConfig, MLPModel, MLPNet
+from deepcompress.train import TrainConfig, train
 
 GOLDEN = ROOT / "tests" / "golden" / "mlp_toy_k1.dcm"
 

@@ -17,8 +17,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from deepcompress import codec  # noqa: E402
-from deepcompress.modelfile import load_model  # noqa: E402
+from deepcompress import codec
+from deepcompress.modelfile import load_model
 
 
 class FixedLanes:

@@ -15,6 +15,7 @@ Training fits the float `MLPNet`; coding runs `MLPModel`, its integer quantisati
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
@@ -108,7 +109,7 @@ class MLPNet(nn.Module):
         self.embed = nn.Embedding(config.alphabet_size + 1, config.embed_dim)
         self.embed_feature = nn.Embedding(feature_alphabet(config.alphabet_size), config.embed_dim)
         widths = [len(config.column_sizes) * config.embed_dim, *config.hidden]
-        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(widths))
         self.output = nn.Linear(widths[-1], config.alphabet_size)
 
     def inputs(self, symbols: np.ndarray) -> np.ndarray:
