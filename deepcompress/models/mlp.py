@@ -1,0 +1,205 @@
+"""Autoregressive MLP over the previous k symbols (plus adaptive follower features).
+
+    p(x_i | inputs_i) = softmax(W_L relu(... relu(W_1 [e(x_{i-k}); ...; e(x_{i-1}); f(g_i1); ...] + b_1) ...) + b_L)
+
+Inputs of position i: the window of the k previous symbols (oldest first; positions before
+the stream start hold the pad index K = alphabet_size), then one follower feature per
+order in `follower_orders` (see `followers.py`: what followed this context earlier in the
+stream), which make the pretrained network adapt to the stream it codes. With
+`context_size=1` and no follower orders this is the lecture's toy model: p(x_1) is a
+learned histogram (the pad row) and p(x_i | x_{i-1}) an MLP.
+
+Training fits the float `MLPNet`; coding runs `MLPModel`, its integer quantisation
+(`exact.py`), whose frequency tables are bit-identical on every machine.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from torch import nn
+
+from deepcompress.models.base import Model, lockstep_positions
+from deepcompress.models.context import context_windows
+from deepcompress.models.exact import ExactMLP, network_arrays, network_from_arrays, quantize
+from deepcompress.models.followers import FollowerTables, feature_alphabet
+from deepcompress.models.lanes import WindowSession, choose_lanes
+
+
+@dataclass(frozen=True)
+class MLPConfig:
+    """Shape of the network. `hidden` lists the widths of the ReLU layers (at least one);
+    `follower_orders` the context lengths of the adaptive features (ascending, <= k)."""
+
+    alphabet_size: int = 256
+    context_size: int = 16
+    embed_dim: int = 32
+    hidden: tuple[int, ...] = (512,)
+    follower_orders: tuple[int, ...] = ()
+    follower_table_bits: int = 20
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hidden", tuple(int(w) for w in self.hidden))
+        object.__setattr__(self, "follower_orders", tuple(int(n) for n in self.follower_orders))
+        if self.alphabet_size < 2 or self.context_size < 1 or self.embed_dim < 1:
+            raise ValueError(f"invalid MLP config {self}")
+        if not self.hidden or min(self.hidden) < 1:
+            raise ValueError(f"MLP needs at least one hidden layer, got hidden={self.hidden}")
+        orders = self.follower_orders
+        if orders and (list(orders) != sorted(set(orders)) or orders[0] < 1 or orders[-1] > self.context_size):
+            raise ValueError(f"follower orders must be ascending in [1, {self.context_size}], got {orders}")
+        if not 8 <= self.follower_table_bits <= 26:
+            raise ValueError(f"follower_table_bits must lie in [8, 26], got {self.follower_table_bits}")
+
+    @property
+    def pad(self) -> int:
+        """The start-of-sequence symbol: one past the alphabet."""
+        return self.alphabet_size
+
+    @property
+    def column_sizes(self) -> tuple[int, ...]:
+        """Number of values of each input column: k window symbols, then the features."""
+        return ((self.alphabet_size + 1,) * self.context_size
+                + (feature_alphabet(self.alphabet_size),) * len(self.follower_orders))
+
+    def new_followers(self) -> FollowerTables | None:
+        if not self.follower_orders:
+            return None
+        return FollowerTables(self.follower_orders, self.alphabet_size, self.follower_table_bits)
+
+    def inputs(self, symbols: np.ndarray, lanes: int = 1) -> np.ndarray:
+        """Network inputs of every position of one stream coded in `lanes` lanes: int64[n, k + m].
+
+        Row i belongs to symbols[i]. Lanes change what the follower tables have seen.
+        """
+        symbols = np.asarray(symbols, dtype=np.int64)
+        if not self.follower_orders:
+            return context_windows(symbols, self.context_size, self.pad)
+        session = WindowSession(None, self.context_size, self.pad, self.new_followers())
+        rows = np.concatenate([np.zeros((0, len(self.column_sizes)), np.int64)]
+                              + [inputs for _, inputs in session.block_inputs(symbols, lanes)])
+        ordered = np.empty_like(rows)
+        ordered[lockstep_positions(len(symbols), lanes)] = rows
+        return ordered
+
+    def to_json(self) -> dict[str, Any]:
+        return {**asdict(self), "hidden": list(self.hidden), "follower_orders": list(self.follower_orders)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> MLPConfig:
+        return cls(**data)
+
+
+class MLPNet(nn.Module):
+    """Float network: inputs int64[N, k + m] (see `MLPConfig.inputs`) -> logits float32[N, K].
+
+    dropout: training-time dropout on the embeddings and hidden activations (not coded).
+    """
+
+    def __init__(self, config: MLPConfig, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.config = config
+        self.context_size = config.context_size
+        self.alphabet_size = config.alphabet_size
+        self.dropout = nn.Dropout(dropout)
+        self.embed = nn.Embedding(config.alphabet_size + 1, config.embed_dim)
+        self.embed_feature = nn.Embedding(feature_alphabet(config.alphabet_size), config.embed_dim)
+        widths = [len(config.column_sizes) * config.embed_dim, *config.hidden]
+        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in itertools.pairwise(widths))
+        self.output = nn.Linear(widths[-1], config.alphabet_size)
+
+    def inputs(self, symbols: np.ndarray) -> np.ndarray:
+        """Training inputs: as the stream would be coded, in `choose_lanes(n)` lanes."""
+        return self.config.inputs(symbols, choose_lanes(len(symbols)))
+
+    def embed_inputs(self, inputs: torch.Tensor) -> torch.Tensor:
+        """inputs int64[N, k + m] -> float[N, (k + m) * d]."""
+        k = self.context_size
+        window = self.embed(inputs[:, :k])                               # (N, k, d)
+        features = self.embed_feature(inputs[:, k:])                     # (N, m, d)
+        return torch.cat([window, features], dim=1).flatten(1)
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        x = self.dropout(self.embed_inputs(inputs))                      # (N, (k + m) * d)
+        for layer in self.hidden:
+            x = self.dropout(torch.relu(layer(x)))                       # (N, h)
+        return self.output(x)                                            # (N, K)
+
+    def log_prob(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Natural-log likelihood of each target: inputs int64[N, k + m], targets int64[N] -> float[N]."""
+        log_probs = torch.log_softmax(self(inputs), dim=-1)
+        return log_probs.gather(1, targets[:, None]).squeeze(1)
+
+
+class MLPModel(Model):
+    """The coding model: an `ExactMLP` (integer parameters) behind the `Model` contract."""
+
+    name: ClassVar[str] = "mlp"
+
+    def __init__(self, config: MLPConfig, network: ExactMLP) -> None:
+        if network.column_sizes != config.column_sizes or network.alphabet_size != config.alphabet_size:
+            raise ValueError("integer network does not match the config")
+        self.mlp_config = config
+        self.network = network
+        self.alphabet_size = config.alphabet_size
+
+    @classmethod
+    def from_net(cls, net: MLPNet, calibration_inputs: np.ndarray) -> MLPModel:
+        """Quantise a trained float network; calibration_inputs: int64[N, k + m] typical rows."""
+        return cls(net.config, quantize(net, calibration_inputs))
+
+    def config(self) -> dict[str, Any]:
+        return self.mlp_config.to_json()
+
+    def parameter_arrays(self) -> dict[str, np.ndarray]:
+        """The exact coding parameters, by name (what a model file stores)."""
+        return network_arrays(self.network)
+
+    @classmethod
+    def from_parameters(cls, config: dict[str, Any], arrays: dict[str, np.ndarray]) -> MLPModel:
+        mlp_config = MLPConfig.from_json(config)
+        return cls(mlp_config, network_from_arrays(mlp_config.column_sizes, arrays))
+
+    def parameter_bytes(self) -> bytes:
+        return b"".join(name.encode() + array.tobytes()
+                        for name, array in sorted(self.parameter_arrays().items()))
+
+    def frequencies(self, inputs: np.ndarray) -> np.ndarray:
+        """inputs: int64[N, k + m] -> freqs: int64[N, K], all >= 1."""
+        return self.network.frequencies(inputs)
+
+    def choose_lanes(self, n_symbols: int) -> int:
+        return choose_lanes(n_symbols)
+
+    def session(self) -> WindowSession:
+        config = self.mlp_config
+        return WindowSession(self.network.frequencies, config.context_size, config.pad,
+                             config.new_followers())
+
+    def nll_bits(self, symbols: np.ndarray, lanes: int = 1) -> float:
+        """Σ -log2 p(x_i | inputs_i) of a stream under the integer tables, coded in `lanes` lanes."""
+        total = 0.0
+        for decisions, chunk in self.session().encode_block(np.asarray(symbols, dtype=np.int64), lanes):
+            chosen = np.take_along_axis(chunk.freqs, decisions[:, None], axis=1)[:, 0]
+            total += float(np.sum(np.log2(chunk.freqs.sum(axis=1)) - np.log2(chosen)))
+        return total
+
+    def sample(self, n_symbols: int, seed: int) -> np.ndarray:
+        """Ancestral sampling from the integer tables, inverse CDF per step: int64[n_symbols].
+
+        Deterministic for a seed on every machine (numpy's PCG64 and integer tables).
+        """
+        rng = np.random.default_rng(seed)
+        steps = self.session().decode_block(n_symbols, lanes=1)
+        try:
+            chunk = next(steps)
+            while True:
+                cumulative = np.cumsum(chunk.freqs, axis=1)                        # (1, K)
+                draw = rng.integers(cumulative[:, -1])
+                chunk = steps.send(np.array([np.searchsorted(cumulative[0], draw[0], side="right")]))
+        except StopIteration as stop:
+            return stop.value

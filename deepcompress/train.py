@@ -1,0 +1,238 @@
+"""Model-agnostic maximum-likelihood training over context windows.
+
+Any `torch.nn.Module` with integer attributes `context_size` (k, may be 0) and
+`alphabet_size` (K), and a method `log_prob(inputs int64[N, w], targets int64[N]) ->
+float[N]` (natural log) can be trained here: the MLP, and the order-0 histogram (k = 0).
+A model's inputs are its context windows (the k previous symbols, pad index K before a
+stream's start), or whatever its optional `inputs(symbols int64[n]) -> int64[n, w]`
+method returns, provided the first k columns are that window.
+
+The last `validation_fraction` of every stream is held out (contiguous, so no window
+overlaps the training part); training stops early when validation bits/symbol stop
+improving, and the best weights are restored. Progress goes to a callback: library code
+never prints.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from deepcompress.models.context import context_windows
+
+LN2 = math.log(2.0)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 4
+    batch_size: int = 512
+    learning_rate: float = 2e-3
+    weight_decay: float = 0.0
+    validation_fraction: float = 0.05
+    evaluations_per_epoch: int = 4
+    patience: int = 3                # evaluations without improvement before stopping
+    truncate_rate: float = 0.05      # share of windows whose oldest part is replaced by pad
+    seed: int = 0
+    threads: int | None = None       # torch CPU threads; None leaves torch's setting
+    device: str = "cpu"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One evaluation: mean bits/symbol on the training rows since the last one, and on validation."""
+
+    epoch: float
+    step: int
+    train_bits: float
+    validation_bits: float
+    learning_rate: float
+    seconds: float
+
+
+@dataclass
+class TrainResult:
+    best_validation_bits: float
+    seconds: float
+    history: list[Progress] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {"best_validation_bits": self.best_validation_bits, "seconds": self.seconds,
+                "history": [asdict(p) for p in self.history]}
+
+
+@dataclass(frozen=True)
+class Rows:
+    """Prediction rows: inputs int64[N, w] and targets int64[N]."""
+
+    inputs: np.ndarray
+    targets: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def batch(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """rows: int64[B] -> (inputs int64[B, w] (a copy), targets int64[B])."""
+        return self.inputs[rows], self.targets[rows]
+
+
+def model_inputs(model: torch.nn.Module, symbols: np.ndarray) -> np.ndarray:
+    """The model's inputs for every position of one stream: int64[n, w]."""
+    if hasattr(model, "inputs"):
+        return model.inputs(symbols)
+    return context_windows(symbols, model.context_size, model.alphabet_size)
+
+
+def split_rows(model: torch.nn.Module, streams: Sequence[np.ndarray], validation_fraction: float
+               ) -> tuple[Rows, Rows]:
+    """Training and validation rows; the last `validation_fraction` of every stream is held out."""
+    parts: tuple[list, list, list, list] = ([], [], [], [])
+    for symbols in streams:
+        symbols = np.asarray(symbols, dtype=np.int64)
+        inputs = model_inputs(model, symbols)
+        cut = len(symbols) - round(len(symbols) * validation_fraction)
+        for part, values in zip(parts, (inputs[:cut], symbols[:cut], inputs[cut:], symbols[cut:])):
+            part.append(values)
+    width = model_inputs(model, np.zeros(0, dtype=np.int64)).shape[1]
+    joined = [np.concatenate(p) if p else np.zeros((0, width) if i % 2 == 0 else 0, np.int64)
+              for i, p in enumerate(parts)]
+    return Rows(joined[0], joined[1]), Rows(joined[2], joined[3])
+
+
+def truncate_windows(inputs: np.ndarray, context_size: int, rate: float, pad: int,
+                     rng: np.random.Generator) -> None:
+    """In place: in a `rate` share of rows, pad the oldest 1..k window positions (teaches
+    stream and lane starts)."""
+    n, k = len(inputs), context_size
+    if k == 0 or rate <= 0:
+        return
+    chosen = rng.random(n) < rate
+    pad_until = np.where(chosen, rng.integers(1, k + 1, n), 0)
+    window = inputs[:, :k]
+    window[np.arange(k)[None, :] < pad_until[:, None]] = pad
+
+
+def mean_bits(model: torch.nn.Module, rows: Rows, device: str, batch_size: int = 8192) -> float:
+    """Mean -log2 p over all rows, without gradient."""
+    total = 0.0
+    with torch.no_grad():
+        for start in range(0, len(rows), batch_size):
+            inputs, targets = rows.batch(np.arange(start, min(start + batch_size, len(rows))))
+            log_probs = model.log_prob(torch.from_numpy(inputs).to(device),
+                                       torch.from_numpy(targets).to(device))
+            total -= float(log_probs.double().sum())
+    return total / max(len(rows), 1) / LN2
+
+
+def _minibatches(n_rows: int, batch_size: int, epochs: int, rng: np.random.Generator
+                 ) -> Iterator[np.ndarray]:
+    """Row indices int64[<= batch_size] of each step: a fresh permutation every epoch."""
+    for _ in range(epochs):
+        order = rng.permutation(n_rows)
+        for start in range(0, n_rows, batch_size):
+            yield order[start:start + batch_size]
+
+
+def train(model: torch.nn.Module, streams: Sequence[np.ndarray], config: TrainConfig = TrainConfig(),
+          on_progress: Callable[[Progress], None] | None = None) -> TrainResult:
+    """Fit `model` in place by maximum likelihood (Adam, cosine learning rate, early stopping).
+
+    streams: int64[n_i] symbol arrays in [0, model.alphabet_size). Deterministic for a seed
+    on a given device and thread count.
+    """
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    train_rows, validation_rows = split_rows(model, streams, config.validation_fraction)
+    if len(train_rows) == 0:
+        raise ValueError("no training rows")
+
+    model.to(config.device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate,
+                                 weight_decay=config.weight_decay)
+    steps_per_epoch = math.ceil(len(train_rows) / config.batch_size)
+    total_steps = steps_per_epoch * config.epochs
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(step / total_steps, 1))))
+    n_evaluations = config.epochs * config.evaluations_per_epoch
+    evaluation_steps = {math.ceil(i * total_steps / n_evaluations) for i in range(1, n_evaluations + 1)}
+
+    start_time = time.perf_counter()
+    result = TrainResult(best_validation_bits=math.inf, seconds=0.0)
+    best_state, evaluations_since_best = None, 0
+    running_nats, running_rows = 0.0, 0
+    batches = _minibatches(len(train_rows), config.batch_size, config.epochs, rng)
+    for step, rows in enumerate(batches, start=1):
+        model.train()
+        inputs, targets = train_rows.batch(rows)
+        truncate_windows(inputs, model.context_size, config.truncate_rate, model.alphabet_size, rng)
+        loss = -model.log_prob(torch.from_numpy(inputs).to(config.device),
+                               torch.from_numpy(targets).to(config.device)).mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        running_nats += float(loss.detach()) * len(targets)
+        running_rows += len(targets)
+        if step not in evaluation_steps:
+            continue
+        model.eval()
+        validation_bits = (mean_bits(model, validation_rows, config.device)
+                           if len(validation_rows) else running_nats / running_rows / LN2)
+        progress = Progress(epoch=step / steps_per_epoch, step=step,
+                            train_bits=running_nats / running_rows / LN2,
+                            validation_bits=validation_bits,
+                            learning_rate=schedule.get_last_lr()[0],
+                            seconds=time.perf_counter() - start_time)
+        result.history.append(progress)
+        if on_progress:
+            on_progress(progress)
+        running_nats, running_rows = 0.0, 0
+        if validation_bits < result.best_validation_bits:
+            result.best_validation_bits = validation_bits
+            best_state = copy.deepcopy(model.state_dict())
+            evaluations_since_best = 0
+        else:
+            evaluations_since_best += 1
+            if evaluations_since_best >= config.patience:
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    model.eval()
+    result.seconds = time.perf_counter() - start_time
+    return result
+
+
+def write_log(result: TrainResult, config: TrainConfig, path: str | Path, extra: dict | None = None) -> None:
+    """JSON training log: the config, every evaluation, the best validation bits/symbol."""
+    record = {"train_config": asdict(config), **result.to_json(), **(extra or {})}
+    Path(path).write_text(json.dumps(record, indent=2))
+
+
+def plot_learning_curve(result: TrainResult, path: str | Path) -> bool:
+    """Learning-curve PNG; returns False (writes nothing) when matplotlib is not installed."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    epochs = [p.epoch for p in result.history]
+    figure, axes = plt.subplots(figsize=(6, 4))
+    axes.plot(epochs, [p.train_bits for p in result.history], label="train")
+    axes.plot(epochs, [p.validation_bits for p in result.history], label="validation")
+    axes.set_xlabel("epoch")
+    axes.set_ylabel("bits / symbol")
+    axes.legend()
+    figure.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(figure)
+    return True
