@@ -82,9 +82,11 @@ def load_model(spec: ModelSpec, alphabet_size: int = 256) -> Model:
     if isinstance(spec, str) and spec in models.BUILTIN_MODELS:
         return models.builtin(spec, alphabet_size)
     path = os.fspath(spec)
-    if not os.path.exists(path):
-        raise ModelFileError(f"{path}: no such model file (built-in models: {', '.join(models.BUILTIN_MODELS)})")
-    raise ModelFileError(f"{path}: model files are not supported yet")
+    if not os.path.isfile(path):
+        raise ModelFileError(f"no such model file {path!r} (built-in models: {', '.join(models.BUILTIN_MODELS)})")
+    from deepcompress import modelfile  # imports torch: only when a model file is used
+
+    return modelfile.load_model(path)[0]
 
 
 class _CountingReader:

@@ -54,13 +54,18 @@ def _atomic_output(path: str, force: bool, like: str | None) -> Iterator[BinaryI
             yield sink
             sink.flush()
             os.fsync(sink.fileno())
-        if like is not None:
-            os.chmod(temporary, os.stat(like).st_mode & 0o7777)
+        os.chmod(temporary, os.stat(like).st_mode & 0o7777 if like is not None else 0o666 & ~_umask())
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _refuse_terminal(stream: BinaryIO, what: str) -> None:
@@ -493,3 +498,112 @@ def surprisal_command(ctx, model, segment_length, top, plot_path, as_json, bits_
     click.echo(f"{'offset':>12} {'length':>8} {'bits':>12} {'bits/symbol':>12}")
     for segment in segments:
         click.echo(f"{segment.offset:>12} {segment.length:>8} {segment.bits:>12.1f} {segment.bits_per_symbol:>12.4f}")
+
+
+# --- training and sampling ---
+
+
+def _read_training_streams(paths: tuple[str, ...]) -> list[np.ndarray]:
+    streams = []
+    for path in paths:
+        with _open_input(path) as source:
+            streams.append(np.frombuffer(source.read(), dtype=np.uint8).astype(np.int64))
+    return streams
+
+
+def _parse_orders(text: str) -> tuple[int, ...]:
+    if text.strip().lower() in ("", "none"):
+        return ()
+    try:
+        return tuple(int(order) for order in text.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers or 'none', got {text!r}") from None
+
+
+@main.command(name="train")
+@click.option("--model", "kind", type=click.Choice(["mlp", "histogram"]), default="mlp", show_default=True)
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="model file to write (.dcm)")
+@click.option("--context", "context_size", type=click.IntRange(0, 64), default=16, show_default=True, help="previous symbols the MLP sees")
+@click.option("--hidden", type=click.IntRange(1, 518), default=512, show_default=True, help="hidden units (exactness bound: 518)")
+@click.option("--embed", "embed_dim", type=click.IntRange(1, 256), default=32, show_default=True, help="embedding width per input")
+@click.option("--followers", default="2,3,4,6,8,12", show_default=True, help="context orders of the adaptive follower inputs, or 'none'")
+@click.option("--epochs", type=click.IntRange(1), default=2, show_default=True)
+@click.option("--batch-size", type=click.IntRange(1), default=1024, show_default=True)
+@click.option("--lr", "learning_rate", type=click.FloatRange(min=0, min_open=True), default=3e-3, show_default=True)
+@click.option("--validation", "validation_fraction", type=click.FloatRange(0, 0.5), default=0.05, show_default=True, help="held-out tail of each file")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--threads", type=click.IntRange(1), default=1, show_default=True, help="torch CPU threads")
+@click.option("--device", default="cpu", show_default=True, help="torch device for training, e.g. cuda (coding stays exact on CPU)")
+@click.option("--log", "log_path", type=click.Path(dir_okay=False), help="write the training log as JSON here")
+@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="write the learning curve PNG here (needs matplotlib)")
+@click.option("-f", "--force", is_flag=True, help="overwrite an existing model file")
+@click.option("-q", "--quiet", is_flag=True, help="print nothing but errors")
+@click.argument("data", nargs=-1, required=True, type=click.Path(allow_dash=True))
+@click.pass_context
+def train_command(ctx, kind, output, context_size, hidden, embed_dim, followers, epochs, batch_size, learning_rate,
+                  validation_fraction, seed, threads, device, log_path, plot_path, force, quiet, data) -> None:
+    """Fit a model to DATA files by maximum likelihood and save it as a model file."""
+    from deepcompress import modelfile, train
+
+    config = train.TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
+                               validation_fraction=validation_fraction, seed=seed, threads=threads, device=device)
+
+    def report(progress: train.Progress) -> None:
+        if not quiet:
+            click.echo(f"epoch {progress.epoch:5.2f}: train {progress.train_bits:.4f}, validation "
+                       f"{progress.validation_bits:.4f} bits/symbol ({progress.seconds:.0f} s)", err=True)
+
+    try:
+        streams = _read_training_streams(data)
+        if kind == "histogram":
+            fitted = train.fit_histogram(streams, 256, config)
+        else:
+            from deepcompress.models.mlp import MLPConfig
+
+            mlp_config = MLPConfig(alphabet_size=256, context_size=context_size, embed_dim=embed_dim,
+                                   hidden=(hidden,), follower_orders=_parse_orders(followers))
+            fitted = train.fit_mlp(streams, mlp_config, config, report)
+        metadata = {"training": {**fitted.result.to_json(), "integer_validation_bits": fitted.integer_validation_bits,
+                                 "files": [os.path.basename(path) for path in data]}}
+        with _atomic_output(output, force, None) as sink:
+            sink.write(modelfile.model_to_bytes(fitted.model, metadata))
+        if log_path:
+            train.write_log(fitted.result, config, log_path, metadata["training"])
+        if plot_path and not train.plot_learning_curve(fitted.result, plot_path):
+            raise Failure("--plot needs matplotlib: pip install 'deepcompress[plot]'")
+    except (Failure, DeepCompressError, OSError, ValueError) as error:
+        _report(output, _reason(error))
+        ctx.exit(1)
+    if not quiet:
+        click.echo(
+            f"{output}: {fitted.model.name} model {fitted.model.fingerprint()[:16]}; validation "
+            f"{fitted.result.best_validation_bits:.4f} bits/symbol (float), "
+            f"{fitted.integer_validation_bits:.4f} (exact integer)",
+            err=True,
+        )
+
+
+@main.command(name="sample")
+@click.option("-m", "--model", required=True, help="a trained model file (.dcm)")
+@click.option("-n", "n_symbols", type=click.IntRange(0), required=True, help="how many symbols to generate")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default="-", help="file to write (default: stdout)")
+@click.option("-f", "--force", is_flag=True, help="overwrite an existing file")
+@click.pass_context
+def sample_command(ctx, model, n_symbols, seed, output, force) -> None:
+    """Draw N symbols from a model by ancestral sampling (inverse CDF of its exact tables)."""
+    try:
+        resolved = api.load_model(model)
+        if not hasattr(resolved, "sample"):
+            raise Failure(f"a {resolved.name} model cannot be sampled")
+        if resolved.alphabet_size > 256:
+            raise Failure("only byte models can be sampled to a file")
+        data = np.asarray(resolved.sample(n_symbols, seed)).astype(np.uint8).tobytes()
+        if output == "-":
+            click.get_binary_stream("stdout").write(data)
+        else:
+            with _atomic_output(output, force, None) as sink:
+                sink.write(data)
+    except (Failure, DeepCompressError, OSError, ValueError) as error:
+        _report(model, _reason(error))
+        ctx.exit(1)

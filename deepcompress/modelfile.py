@@ -21,12 +21,13 @@ from typing import Any
 import numpy as np
 
 from deepcompress.errors import ModelFileError
+from deepcompress.models.histogram import HistogramModel
 from deepcompress.models.mlp import MLPModel
 
 MAGIC = b"DCM\x00"
 VERSION = 1
 ALLOWED_DTYPES = {"|i1", "|u1", "<i2", "<i4", "<i8", "<u4"}
-MODEL_CLASSES = {MLPModel.name: MLPModel}   # models with parameter_arrays / from_parameters
+MODEL_CLASSES = {MLPModel.name: MLPModel, HistogramModel.name: HistogramModel}  # with parameter_arrays / from_parameters
 _PREFIX = struct.Struct("<4sHI")
 
 

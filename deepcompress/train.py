@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -236,3 +237,64 @@ def plot_learning_curve(result: TrainResult, path: str | Path) -> bool:
     figure.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(figure)
     return True
+
+
+# --- recipes: train a model of each kind and return its exact coding model ---------------
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """A trained coding model and how training went.
+
+    validation_bits: float model's held-out bits/symbol; integer_validation_bits: the exact
+    integer model's on the same rows (the cost of quantisation is their difference).
+    """
+
+    model: Any
+    result: TrainResult
+    integer_validation_bits: float
+
+
+def held_out(streams: Sequence[np.ndarray], validation_fraction: float) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Split every stream into its leading (training) and trailing (validation) part, as `split_rows` does."""
+    cuts = [len(s) - round(len(s) * validation_fraction) for s in streams]
+    return [s[:cut] for s, cut in zip(streams, cuts)], [s[cut:] for s, cut in zip(streams, cuts)]
+
+
+def integer_bits(frequencies: Callable[[np.ndarray], np.ndarray], rows: Rows, batch_size: int = 8192) -> float:
+    """Mean bits/symbol of exact integer tables (inputs int64[N, w] -> int64[N, K]) on `rows`."""
+    total = 0.0
+    for start in range(0, len(rows), batch_size):
+        freqs = frequencies(rows.inputs[start : start + batch_size])
+        chosen = np.take_along_axis(freqs, rows.targets[start : start + batch_size, None], axis=1)[:, 0]
+        total += float(np.sum(np.log2(freqs.sum(axis=1)) - np.log2(chosen)))
+    return total / len(rows) if len(rows) else math.nan
+
+
+def fit_histogram(streams: Sequence[np.ndarray], alphabet_size: int, config: TrainConfig) -> Fitted:
+    """Maximum likelihood for the histogram is counting (+1 so no symbol is impossible)."""
+    from deepcompress.models.histogram import HistogramModel
+
+    start = time.perf_counter()
+    training, validation = held_out(streams, config.validation_fraction)
+    model = HistogramModel.fit(np.concatenate(training) if training else np.zeros(0, np.int64), alphabet_size)
+    log2_probs = np.log2(model.probs())
+    mean = (lambda parts: -float(np.concatenate(parts).size and log2_probs[np.concatenate(parts)].mean()))
+    bits = mean(validation) if sum(len(v) for v in validation) else mean(training)
+    progress = Progress(1.0, 1, mean(training), bits, 0.0, time.perf_counter() - start)
+    result = TrainResult(bits, progress.seconds, [progress])
+    return Fitted(model, result, bits)
+
+
+def fit_mlp(
+    streams: Sequence[np.ndarray], mlp_config: Any, config: TrainConfig, on_progress: Callable[[Progress], None] | None = None
+) -> Fitted:
+    """Train an `MLPNet` by maximum likelihood, then quantise it to the exact `MLPModel`."""
+    from deepcompress.models.mlp import MLPModel, MLPNet
+
+    torch.manual_seed(config.seed)
+    net = MLPNet(mlp_config)
+    result = train(net, streams, config, on_progress)
+    training_rows, validation_rows = split_rows(net, streams, config.validation_fraction)
+    model = MLPModel.from_net(net, training_rows.inputs[::7])
+    return Fitted(model, result, integer_bits(model.frequencies, validation_rows))

@@ -272,11 +272,24 @@ def test_load_model():
         deepcompress.load_model("no-such-model")
 
 
-def test_load_model_file_not_supported(tmp_path):
+def test_load_model_file_refuses_a_non_model(tmp_path):
     path = tmp_path / "model.bin"
     path.write_bytes(b"\x00")
-    with pytest.raises(ModelFileError, match="not supported"):
+    with pytest.raises(ModelFileError, match="not a deepcompress model file"):
         deepcompress.load_model(path)
+    with pytest.raises(ModelFileError, match="no such model file"):
+        deepcompress.load_model(tmp_path / "missing.dcm")
+
+
+def test_trained_histogram_model_file_round_trip(tmp_path):
+    from deepcompress import modelfile
+
+    model = HistogramModel.fit(np.frombuffer(b"model files keep the counts" * 50, np.uint8))
+    modelfile.save_model(model, tmp_path / "h.dcm")
+    loaded = deepcompress.load_model(tmp_path / "h.dcm")
+    assert loaded.fingerprint() == model.fingerprint()
+    data = b"the counts are the model"
+    assert deepcompress.decompress(deepcompress.compress(data, tmp_path / "h.dcm"), tmp_path / "h.dcm") == data
 
 
 # ---------------------------------------------------------------- model mismatch

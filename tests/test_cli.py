@@ -221,7 +221,7 @@ def test_refuses_to_write_compressed_data_to_a_terminal(tmp_path):
 
 def test_unknown_model(tmp_path, sample):
     result = cli("compress", "-m", "gpt", "sample.txt", cwd=tmp_path, ok=1)
-    assert error_line(result).startswith("deepcompress: gpt: gpt: no such model file")
+    assert error_line(result).startswith("deepcompress: gpt: no such model file 'gpt'")
     assert listing(tmp_path) == ["sample.txt"]
 
 

@@ -139,6 +139,18 @@ class HistogramModel(Model):
     def parameter_bytes(self) -> bytes:
         return b"" if self.counts is None else self.counts.astype("<i8").tobytes()
 
+    def parameter_arrays(self) -> dict[str, np.ndarray]:
+        """What a model file stores: the trained counts (only trained histograms have any)."""
+        if self.counts is None:
+            raise ValueError(f"a {self.mode} histogram has no parameters to save")
+        return {"counts": self.counts}
+
+    @classmethod
+    def from_parameters(cls, config: dict[str, Any], arrays: dict[str, np.ndarray]) -> HistogramModel:
+        if config.get("mode") != "trained" or set(arrays) != {"counts"}:
+            raise ValueError("a histogram model file holds the counts of a trained histogram")
+        return cls(int(config["alphabet_size"]), counts=arrays["counts"])
+
     def probs(self) -> np.ndarray:
         """Trained distribution: float64[K] (for reports and sampling; coding uses counts)."""
         if self.counts is None:
