@@ -218,6 +218,11 @@ def decompress_stream(source: BinaryIO, sink: BinaryIO | None, model: ModelSpec 
     nll_bits, payload_bits = 0.0, 0
     while isinstance(record := container.read_block(source, header), container.BlockRecord):
         block = codec.EncodedBlock(record.n_symbols, record.lanes, record.side_info, record.words, record.nll_bits)
+        # The encoder always takes the model's lane count; a forged one (say 1 lane for a
+        # whole block) would only make decoding slow before the checksum can fail.
+        if record.lanes != codec.choose_lanes(resolved, record.n_symbols):
+            raise CorruptStreamError(f"block at symbol {n_symbols} declares {record.lanes} lanes, the model codes it in "
+                                     f"{codec.choose_lanes(resolved, record.n_symbols)}")
         try:
             symbols = codec.decode_block(session, block, header.coder)
         except ValueError as error:  # malformed side info or words
