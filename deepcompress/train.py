@@ -253,6 +253,7 @@ class Fitted:
     model: Any
     result: TrainResult
     integer_validation_bits: float
+    network: torch.nn.Module | None = None  # the float model, where there is one
 
 
 def held_out(streams: Sequence[np.ndarray], validation_fraction: float) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -297,4 +298,4 @@ def fit_mlp(
     result = train(net, streams, config, on_progress)
     training_rows, validation_rows = split_rows(net, streams, config.validation_fraction)
     model = MLPModel.from_net(net, training_rows.inputs[::7])
-    return Fitted(model, result, integer_bits(model.frequencies, validation_rows))
+    return Fitted(model, result, integer_bits(model.frequencies, validation_rows), net)
