@@ -10,6 +10,7 @@ import contextlib
 import io
 import json
 import os
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -133,12 +134,12 @@ def _verbose_line(path: str, stats: api.Stats) -> None:
 
 
 def _process_one(job: FileJob, path: str) -> api.Stats:
-    stdout = click.get_binary_stream("stdout")
+    stdout = sys.stdout.buffer
     if path != "-" and os.path.isdir(path):
         raise Failure("is a directory")
     if path == "-" and job.output is not None:
         with _atomic_output(job.output, job.force, None) as sink:
-            return job.run(click.get_binary_stream("stdin"), sink)
+            return job.run(sys.stdin.buffer, sink)
     if path == "-" or job.to_stdout:
         if job.binary_output:
             _refuse_terminal(stdout, "write compressed data to")
@@ -297,7 +298,7 @@ def test_command(ctx, model, quiet, files) -> None:
 @contextlib.contextmanager
 def _open_input(path: str) -> Iterator[BinaryIO]:
     if path == "-":
-        yield click.get_binary_stream("stdin")
+        yield sys.stdin.buffer
     else:
         with open(path, "rb") as source:
             yield source
@@ -600,7 +601,7 @@ def sample_command(ctx, model, n_symbols, seed, output, force) -> None:
             raise Failure("only byte models can be sampled to a file")
         data = np.asarray(resolved.sample(n_symbols, seed)).astype(np.uint8).tobytes()
         if output == "-":
-            click.get_binary_stream("stdout").write(data)
+            sys.stdout.buffer.write(data)
         else:
             with _atomic_output(output, force, None) as sink:
                 sink.write(data)

@@ -51,6 +51,9 @@ def start_cli(*args: str, cwd: Path) -> subprocess.Popen:
         cwd=cwd,
         stderr=subprocess.PIPE,
         env=environment,
+        # A job started in the background inherits SIGINT ignored, and Python then keeps
+        # ignoring it: restore the default so the test sends what a user's Ctrl-C sends.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
