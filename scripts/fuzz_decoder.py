@@ -57,6 +57,7 @@ from deepcompress import api, models
 
 REGRESSION_DIR = ROOT / "tests" / "golden" / "fuzz-regressions"
 TRAINED = "trained-histogram"
+TRAINED_MLP = "trained-mlp"
 HEADER = "header"  # decode argument None: the model is rebuilt from the stream header
 ORIGINAL, DONOR, CRASH, HANG, WRONG = "original", "donor", "crash", "hang", "wrong-output"
 FAILURES = (CRASH, HANG, WRONG)
@@ -193,20 +194,36 @@ def trained_histogram() -> models.HistogramModel:
     return models.HistogramModel.fit(np.frombuffer(training, dtype=np.uint8))
 
 
+def trained_mlp() -> Any:
+    """A small MLP with follower features (seeded weights: fuzzing needs its code paths, not skill)."""
+    import torch
+
+    from deepcompress.models.mlp import MLPConfig, MLPModel, MLPNet
+
+    config = MLPConfig(context_size=4, embed_dim=4, hidden=(16,), follower_orders=(2, 3), follower_table_bits=12)
+    torch.manual_seed(11)
+    net = MLPNet(config)
+    calibration = net.inputs(np.frombuffer(_text(300, random.Random(5)), dtype=np.uint8).astype(np.int64))
+    return MLPModel.from_net(net, calibration)
+
+
+TRAINED_MODELS = {TRAINED: trained_histogram, TRAINED_MLP: trained_mlp}
+
+
 def fuzz_models() -> list[str]:
-    """Every built-in model, plus a trained histogram."""
-    return [*models.BUILTIN_MODELS, TRAINED]
+    """Every built-in model, plus a trained histogram and a trained MLP (passed as models)."""
+    return [*models.BUILTIN_MODELS, *TRAINED_MODELS]
 
 
 def decode_argument(key: str) -> Any:
-    """What `decompress(..., model=)` gets for a decode key: None, a built-in name or the trained model."""
+    """What `decompress(..., model=)` gets for a decode key: None, a built-in name or a trained model."""
     if key == HEADER:
         return None
-    return trained_histogram() if key == TRAINED else key
+    return TRAINED_MODELS[key]() if key in TRAINED_MODELS else key
 
 
 def default_decode_key(model: str) -> str:
-    return TRAINED if model == TRAINED else HEADER
+    return model if model in TRAINED_MODELS else HEADER
 
 
 @dataclass(frozen=True)
@@ -219,7 +236,7 @@ class Seed:
 
 
 def make_seeds(model: str) -> list[Seed]:
-    spec = trained_histogram() if model == TRAINED else model
+    spec = TRAINED_MODELS[model]() if model in TRAINED_MODELS else model
     seeds = []
     for name, (data, coder, block_size) in seed_inputs().items():
         sink = io.BytesIO()
@@ -483,7 +500,7 @@ def make_mutant(
         donor = rng.choice(all_seeds)
         return Mutant(_splice(rng, seed, donor), kind, seed, donor, decode_key)
     if kind == "wrong-model":
-        others = [key for key in [HEADER, *models.BUILTIN_MODELS, TRAINED] if key != decode_key]
+        others = [key for key in [HEADER, *models.BUILTIN_MODELS, *TRAINED_MODELS] if key != decode_key]
         return Mutant(seed.blob, kind, seed, decode_key=rng.choice(others))
     return Mutant(MUTATIONS[kind](rng, seed), kind, seed, decode_key=decode_key)
 
@@ -538,7 +555,7 @@ class Fuzzer:
         self.cuts = {name: boundary_cuts(seeds) for name, seeds in self.seeds.items()}
         self.all_seeds = [seed for seeds in self.seeds.values() for seed in seeds]
         self.decode_arguments = {
-            key: decode_argument(key) for key in [HEADER, *models.BUILTIN_MODELS, TRAINED]
+            key: decode_argument(key) for key in [HEADER, *models.BUILTIN_MODELS, *TRAINED_MODELS]
         }
 
     def mutant(self, model: str, index: int) -> Mutant:
