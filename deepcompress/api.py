@@ -346,7 +346,7 @@ def nll_stream(
     n_symbols, bits = 0, 0.0
     for raw in _raw_blocks(source, layout, block_size):
         symbols = layout.to_symbols(raw)
-        bits += float(codec.block_symbol_bits(resolved, session, symbols).sum())
+        bits += codec.block_nll_bits(resolved, session, symbols)
         n_symbols += len(symbols)
     return n_symbols, bits
 

@@ -60,6 +60,17 @@ def decode_block(session: Session, block: EncodedBlock, coder: str = "range") ->
             return stop.value
 
 
+def block_nll_bits(model: Model, session: Session, symbols: np.ndarray) -> float:
+    """The exact code length of a block in bits, as `encode_block` would spend (side info excluded).
+
+    Advances the session like `encode_block`; cheaper than summing `block_symbol_bits`
+    (no per-symbol bookkeeping).
+    """
+    session.block_side_info(symbols)
+    lanes = choose_lanes(model, len(symbols))
+    return sum(coding.nll_bits(decisions, chunk.freqs) for decisions, chunk in session.encode_block(symbols, lanes))
+
+
 def block_symbol_bits(model: Model, session: Session, symbols: np.ndarray) -> np.ndarray:
     """Exact bits the coder spends on each symbol of a block: float64[n] (its decisions summed).
 
