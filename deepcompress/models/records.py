@@ -343,13 +343,13 @@ def record_size_of(array: np.ndarray) -> int:
     return int(np.prod(array.shape[1:], dtype=np.int64)) if array.ndim >= 2 else 1
 
 
-def fit_record_mlp(streams: Sequence[np.ndarray], config: RecordConfig, train_config: Any,
-                   on_progress: Callable | None = None, dropout: float = 0.0) -> Any:
-    """Train a `RecordNet` by maximum likelihood and quantise it: a `train.Fitted`.
+def train_record_net(streams: Sequence[np.ndarray], config: RecordConfig, train_config: Any,
+                     on_progress: Callable | None = None, dropout: float = 0.0) -> tuple[RecordNet, Any]:
+    """Train a float `RecordNet` by maximum likelihood: (net on the CPU, `train.TrainResult`).
 
-    streams: int64[n_i] element streams of whole records (see `record_streams`).
+    streams: int64[n_i] element streams of whole records (see `record_streams`), values in [0, K).
     """
-    from deepcompress.train import Fitted, integer_bits, split_rows, train
+    from deepcompress.train import train
 
     for stream in streams:
         if len(stream) and (stream.min() < 0 or stream.max() >= config.alphabet_size):
@@ -358,7 +358,15 @@ def fit_record_mlp(streams: Sequence[np.ndarray], config: RecordConfig, train_co
     torch.manual_seed(train_config.seed)
     net = RecordNet(config, dropout)
     result = train(net, streams, train_config, on_progress)
-    net = net.cpu().eval()
+    return net.cpu().eval(), result
+
+
+def fit_record_mlp(streams: Sequence[np.ndarray], config: RecordConfig, train_config: Any,
+                   on_progress: Callable | None = None, dropout: float = 0.0) -> Any:
+    """Train a `RecordNet` and quantise it: a `train.Fitted` holding the exact `RecordModel`."""
+    from deepcompress.train import Fitted, integer_bits, split_rows
+
+    net, result = train_record_net(streams, config, train_config, on_progress, dropout)
     training_rows, validation_rows = split_rows(net, streams, train_config.validation_fraction)
     model = RecordModel.from_net(net, training_rows.inputs[:: max(1, len(training_rows) // 200_000)])
     return Fitted(model, result, integer_bits(model.frequencies, validation_rows))
