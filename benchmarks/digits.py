@@ -36,11 +36,11 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from deepcompress import api  # noqa: E402
-from deepcompress.modelfile import model_to_bytes, save_model  # noqa: E402
-from deepcompress.models.histogram import HistogramModel  # noqa: E402
-from deepcompress.models.records import RecordConfig, RecordModel, train_record_net  # noqa: E402
-from deepcompress.train import Rows, TrainConfig, integer_bits, mean_bits, split_rows  # noqa: E402
+from deepcompress import api
+from deepcompress.modelfile import model_to_bytes, save_model
+from deepcompress.models.histogram import HistogramModel
+from deepcompress.models.records import RecordConfig, RecordModel, train_record_net
+from deepcompress.train import Rows, TrainConfig, integer_bits, mean_bits, split_rows
 
 RESULTS = ROOT / "benchmarks" / "results"
 LEVELS = 17
@@ -174,11 +174,11 @@ def main() -> None:
              "| method | kind | bits/dim | bits/record | note |", "|---|---|---:|---:|---|"]
     lines += [f"| {r['method']} | {r['kind']} | {r['bits_per_dim']:.4f} | {r['bits_per_record']:.2f} | {r['note']} |"
               for r in rows]
-    lines += ["", f"record-mlp: hidden {list(CONFIG.hidden)}, embed {CONFIG.embed_dim}, dropout {DROPOUT}; "
-              f"model file {summary['model']['model_file_bytes']} bytes; trained in {train_seconds:.0f} s; "
-              f"encode {encode_seconds:.2f} s, decode {decode_seconds:.2f} s.",
-              f"Coder payload - NLL = {stats.payload_bits - stats.nll_bits:.1f} bits "
-              f"(limit {1e-4 * stats.nll_bits + 128:.1f}): {'OK' if overhead_ok else 'FAIL'}.",
+    lines += ["", (f"record-mlp: hidden {list(CONFIG.hidden)}, embed {CONFIG.embed_dim}, dropout {DROPOUT}; "
+                   f"model file {summary['model']['model_file_bytes']} bytes; trained in {train_seconds:.0f} s; "
+                   f"encode {encode_seconds:.2f} s, decode {decode_seconds:.2f} s."),
+              (f"Coder payload - NLL = {stats.payload_bits - stats.nll_bits:.1f} bits "
+               f"(limit {1e-4 * stats.nll_bits + 128:.1f}): {'OK' if overhead_ok else 'FAIL'}."),
               "", "| record-mlp / baseline | ratio |", "|---|---:|"]
     lines += [f"| {name} | {ratio:.3f} |" for name, ratio in checks.items()]
     (RESULTS / "digits.md").write_text("\n".join(lines) + "\n")

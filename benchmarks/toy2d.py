@@ -16,6 +16,7 @@ Writes benchmarks/results/toy2d.{md,json,png}; with --docs also docs/toy2d.png.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 import time
@@ -27,9 +28,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from deepcompress import api  # noqa: E402
-from deepcompress.models.records import RecordConfig, RecordModel, train_record_net  # noqa: E402
-from deepcompress.train import Rows, TrainConfig, integer_bits, mean_bits, split_rows  # noqa: E402
+from deepcompress import api
+from deepcompress.models.records import RecordConfig, RecordModel, train_record_net
+from deepcompress.train import Rows, TrainConfig, integer_bits, mean_bits, split_rows
 
 RESULTS = ROOT / "benchmarks" / "results"
 LEVELS = 64
@@ -132,7 +133,7 @@ def main() -> None:
     kl = float((pmf * np.log2(pmf / learned)).sum())
     blob = api.compress_array(test.astype(np.uint8), model)
     assert np.array_equal(api.decompress_array(blob, model), test.astype(np.uint8))
-    stats = api.read_info(__import__("io").BytesIO(blob)).stats
+    stats = api.read_info(io.BytesIO(blob)).stats
     samples = model.sample(args.test, seed=args.seed + 1)
 
     gap = int_bits / entropy - 1
@@ -151,8 +152,8 @@ def main() -> None:
              f"| record-mlp, coded payload (range coder) | {stats.payload_bits / args.test:.4f} |",
              f"| empirical joint histogram (Laplace), test NLL | {histogram_bits:.4f} |",
              f"| KL(true, learned) | {kl:.4f} |", "",
-             f"Integer test NLL is {100 * gap:+.2f}% of the entropy (acceptance: within 2%). "
-             f"Trained in {seconds:.0f} s (hidden {list(CONFIG.hidden)}, embed {CONFIG.embed_dim})."]
+             (f"Integer test NLL is {100 * gap:+.2f}% of the entropy (acceptance: within 2%). "
+              f"Trained in {seconds:.0f} s (hidden {list(CONFIG.hidden)}, embed {CONFIG.embed_dim}).")]
     (RESULTS / "toy2d.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     title = f"H = {entropy:.3f} bits; model test NLL {int_bits:.3f} bits ({100 * gap:+.2f}%)"

@@ -661,7 +661,12 @@ def train_command(ctx, kind, output, context_size, hidden, embed_dim, dropout, a
 
 
 def _fit_record_mlp(arrays, hidden, embed_dim, dropout, alphabet, config, report):
-    from deepcompress.models.records import RecordConfig, fit_record_mlp, record_size_of, record_streams
+    from deepcompress.models.records import (
+        RecordConfig,
+        fit_record_mlp,
+        record_size_of,
+        record_streams,
+    )
 
     if arrays is None:
         raise Failure("--model record-mlp trains on integer .npy arrays only")

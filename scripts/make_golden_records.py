@@ -19,11 +19,11 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from deepcompress import api  # noqa: E402
-from deepcompress.modelfile import save_model  # noqa: E402
-from deepcompress.models.records import RecordConfig, fit_record_mlp  # noqa: E402
-from deepcompress.symbols import array_layout, storage_order_bytes  # noqa: E402
-from deepcompress.train import TrainConfig  # noqa: E402
+from deepcompress import api
+from deepcompress.modelfile import save_model
+from deepcompress.models.records import RecordConfig, fit_record_mlp
+from deepcompress.symbols import array_layout, storage_order_bytes
+from deepcompress.train import TrainConfig
 
 GOLDEN = ROOT / "tests" / "golden"
 

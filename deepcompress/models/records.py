@@ -26,14 +26,12 @@ the group's records, so decoding costs d calls per G records.
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from deepcompress.models.base import Chunk, DecodeSteps, Model, Session
