@@ -7,8 +7,10 @@ Errors are one line on stderr, `deepcompress: FILE: reason`; exit status 0 on su
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
+import math
 import os
 import sys
 import tempfile
@@ -195,8 +197,22 @@ def _resolve_model_option(ctx: click.Context, model: str | None) -> api.ModelSpe
         ctx.exit(1)
 
 
-def _input_layout(source: BinaryIO, data_kind: str) -> tuple[BinaryIO, Layout | None]:
-    """What to code: raw bytes, or an integer .npy array (auto: when the input is one)."""
+def _input_layout(source: BinaryIO, data_kind: str, model: api.ModelSpec | None = None) -> tuple[BinaryIO, Layout | None]:
+    """What to code: raw bytes, or an integer .npy array (auto: when the input is one).
+
+    With a model file (a loaded model) an array's alphabet is the model's, 0..K-1, as in
+    `api.compress_array`; values outside it are refused.
+    """
+    source, layout = _data_layout(source, data_kind)
+    if layout is None or model is None or isinstance(model, str):
+        return source, layout
+    low, high = layout.offset, layout.offset + layout.alphabet_size - 1
+    if math.prod(layout.shape) and (low < 0 or high >= model.alphabet_size):
+        raise ValueError(f"array values [{low}, {high}] lie outside the model's alphabet [0, {model.alphabet_size})")
+    return source, dataclasses.replace(layout, offset=0, alphabet_size=model.alphabet_size)
+
+
+def _data_layout(source: BinaryIO, data_kind: str) -> tuple[BinaryIO, Layout | None]:
     if data_kind == "bytes":
         return source, None
     if data_kind == "npy" and not source.seekable():
@@ -233,7 +249,7 @@ def compress_command(ctx, model, coder, data_kind, output, to_stdout, keep, remo
     resolved = _resolve_model_option(ctx, model)
 
     def run(source: BinaryIO, sink: BinaryIO) -> api.Stats:
-        source, layout = _input_layout(source, data_kind)
+        source, layout = _input_layout(source, data_kind, resolved)
         default = api.default_model(layout.alphabet_size if layout is not None else 256)
         return api.compress_stream(source, sink, resolved or default, coder, layout=layout)
 
@@ -399,7 +415,7 @@ def _coded_data(data: bytes) -> bytes | np.ndarray:
 def _nll_record(path: str, model: api.ModelSpec | None) -> dict:
     """NLL of a file or stdin, block by block (bounded memory); per record for .npy arrays."""
     with _open_input(path) as source:
-        source, layout = _input_layout(source, "auto")
+        source, layout = _input_layout(source, "auto", model)
         n_symbols, nll_bits = api.nll_stream(source, model, layout=layout)
     record = {
         "file": _display(path),
@@ -512,6 +528,46 @@ def _read_training_streams(paths: tuple[str, ...]) -> list[np.ndarray]:
     return streams
 
 
+def _read_training_arrays(paths: tuple[str, ...]) -> list[np.ndarray] | None:
+    """The integer arrays of DATA when every file is an integer .npy file, else None."""
+    arrays = []
+    for path in paths:
+        with _open_input(path) as source:
+            data = source.read()
+        coded = _coded_data(data)
+        if not isinstance(coded, np.ndarray):
+            return None
+        arrays.append(coded)
+    return arrays
+
+
+def _array_alphabet(arrays: list[np.ndarray], alphabet: int | None) -> int:
+    """K of a model of `arrays`: values 0..K-1 (default: the largest value + 1)."""
+    low = min((int(a.min()) for a in arrays if a.size), default=0)
+    high = max((int(a.max()) for a in arrays if a.size), default=0)
+    if low < 0:
+        raise Failure(f"training arrays hold negative values (down to {low}); array models code values 0..K-1")
+    if alphabet is not None and high >= alphabet:
+        raise Failure(f"training arrays hold values up to {high}, outside --alphabet {alphabet}")
+    return alphabet if alphabet is not None else high + 1
+
+
+def _parse_widths(text: str) -> tuple[int, ...]:
+    try:
+        widths = tuple(int(width) for width in text.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers, got {text!r}") from None
+    if not widths or not all(1 <= width <= 518 for width in widths):
+        raise click.BadParameter(f"hidden widths must lie in [1, 518] (the exactness bound), got {text!r}")
+    return widths
+
+
+# per-model defaults of the train options left unset: mlp (bytes), record-mlp (integer arrays)
+_TRAIN_DEFAULTS = {"mlp": {"hidden": "512", "embed_dim": 32, "epochs": 2, "batch_size": 1024},
+                   "histogram": {"hidden": "512", "embed_dim": 32, "epochs": 1, "batch_size": 1024},
+                   "record-mlp": {"hidden": "256,128", "embed_dim": 4, "epochs": 20, "batch_size": 256}}
+
+
 def _parse_orders(text: str) -> tuple[int, ...]:
     if text.strip().lower() in ("", "none"):
         return ()
@@ -522,14 +578,17 @@ def _parse_orders(text: str) -> tuple[int, ...]:
 
 
 @main.command(name="train")
-@click.option("--model", "kind", type=click.Choice(["mlp", "histogram"]), default="mlp", show_default=True)
+@click.option("--model", "kind", type=click.Choice(["mlp", "histogram", "record-mlp"]), default="mlp", show_default=True,
+              help="mlp: bytes; record-mlp: integer .npy arrays of records (rows); histogram: either")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="model file to write (.dcm)")
 @click.option("--context", "context_size", type=click.IntRange(0, 64), default=16, show_default=True, help="previous symbols the MLP sees")
-@click.option("--hidden", type=click.IntRange(1, 518), default=512, show_default=True, help="hidden units (exactness bound: 518)")
-@click.option("--embed", "embed_dim", type=click.IntRange(1, 256), default=32, show_default=True, help="embedding width per input")
+@click.option("--hidden", help="hidden widths, comma-separated (exactness bound: 518)  [default: 512; record-mlp: 256,128]")
+@click.option("--embed", "embed_dim", type=click.IntRange(1, 256), help="embedding width per input  [default: 32; record-mlp: 4]")
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.2, show_default=True, help="record-mlp: training dropout")
+@click.option("--alphabet", type=click.IntRange(1, 1 << 16), help="arrays: model values 0..K-1  [default: largest training value + 1]")
 @click.option("--followers", default="2,3,4,6,8,12", show_default=True, help="context orders of the adaptive follower inputs, or 'none'")
-@click.option("--epochs", type=click.IntRange(1), default=2, show_default=True)
-@click.option("--batch-size", type=click.IntRange(1), default=1024, show_default=True)
+@click.option("--epochs", type=click.IntRange(1), help="[default: 2; record-mlp: 20]")
+@click.option("--batch-size", type=click.IntRange(1), help="[default: 1024; record-mlp: 256]")
 @click.option("--lr", "learning_rate", type=click.FloatRange(min=0, min_open=True), default=3e-3, show_default=True)
 @click.option("--validation", "validation_fraction", type=click.FloatRange(0, 0.5), default=0.05, show_default=True, help="held-out tail of each file")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -541,10 +600,21 @@ def _parse_orders(text: str) -> tuple[int, ...]:
 @click.option("-q", "--quiet", is_flag=True, help="print nothing but errors")
 @click.argument("data", nargs=-1, required=True, type=click.Path(allow_dash=True))
 @click.pass_context
-def train_command(ctx, kind, output, context_size, hidden, embed_dim, followers, epochs, batch_size, learning_rate,
-                  validation_fraction, seed, threads, device, log_path, plot_path, force, quiet, data) -> None:
-    """Fit a model to DATA files by maximum likelihood and save it as a model file."""
+def train_command(ctx, kind, output, context_size, hidden, embed_dim, dropout, alphabet, followers, epochs, batch_size,
+                  learning_rate, validation_fraction, seed, threads, device, log_path, plot_path, force, quiet, data) -> None:
+    """Fit a model to DATA files by maximum likelihood and save it as a model file.
+
+    Integer .npy arrays: `--model record-mlp` models each row (record) of an (N, d) array
+    autoregressively over its d dimensions; `--model histogram` fits an order-0 histogram
+    over values 0..K-1.
+    """
     from deepcompress import modelfile, train
+
+    defaults = _TRAIN_DEFAULTS[kind]
+    hidden = _parse_widths(hidden if hidden is not None else defaults["hidden"])
+    embed_dim = embed_dim if embed_dim is not None else defaults["embed_dim"]
+    epochs = epochs if epochs is not None else defaults["epochs"]
+    batch_size = batch_size if batch_size is not None else defaults["batch_size"]
 
     config = train.TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
                                validation_fraction=validation_fraction, seed=seed, threads=threads, device=device)
@@ -555,14 +625,21 @@ def train_command(ctx, kind, output, context_size, hidden, embed_dim, followers,
                        f"{progress.validation_bits:.4f} bits/symbol ({progress.seconds:.0f} s)", err=True)
 
     try:
-        streams = _read_training_streams(data)
-        if kind == "histogram":
-            fitted = train.fit_histogram(streams, 256, config)
+        arrays = _read_training_arrays(data) if kind != "mlp" else None
+        if kind == "record-mlp":
+            fitted = _fit_record_mlp(arrays, hidden, embed_dim, dropout, alphabet, config, report)
+        elif kind == "histogram" and arrays is not None:
+            from deepcompress.models.records import record_streams
+
+            fitted = train.fit_histogram(record_streams(arrays), _array_alphabet(arrays, alphabet), config)
+        elif kind == "histogram":
+            fitted = train.fit_histogram(_read_training_streams(data), 256, config)
         else:
+            streams = _read_training_streams(data)
             from deepcompress.models.mlp import MLPConfig
 
             mlp_config = MLPConfig(alphabet_size=256, context_size=context_size, embed_dim=embed_dim,
-                                   hidden=(hidden,), follower_orders=_parse_orders(followers))
+                                   hidden=hidden, follower_orders=_parse_orders(followers))
             fitted = train.fit_mlp(streams, mlp_config, config, report)
         metadata = {"training": {**fitted.result.to_json(), "integer_validation_bits": fitted.integer_validation_bits,
                                  "files": [os.path.basename(path) for path in data]}}
@@ -584,22 +661,47 @@ def train_command(ctx, kind, output, context_size, hidden, embed_dim, followers,
         )
 
 
+def _fit_record_mlp(arrays, hidden, embed_dim, dropout, alphabet, config, report):
+    from deepcompress.models.records import (
+        RecordConfig,
+        fit_record_mlp,
+        record_size_of,
+        record_streams,
+    )
+
+    if arrays is None:
+        raise Failure("--model record-mlp trains on integer .npy arrays only")
+    sizes = {record_size_of(array) for array in arrays}
+    if len(sizes) != 1:
+        raise Failure(f"training arrays have different record sizes {sorted(sizes)} (elements per row)")
+    record_config = RecordConfig(max(_array_alphabet(arrays, alphabet), 2), sizes.pop(), hidden, embed_dim)
+    return fit_record_mlp(record_streams(arrays), record_config, config, report, dropout)
+
+
 @main.command(name="sample")
 @click.option("-m", "--model", required=True, help="a trained model file (.dcm)")
-@click.option("-n", "n_symbols", type=click.IntRange(0), required=True, help="how many symbols to generate")
+@click.option("-n", "n_symbols", type=click.IntRange(0), required=True, help="how many symbols (record-mlp: records) to generate")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default="-", help="file to write (default: stdout)")
 @click.option("-f", "--force", is_flag=True, help="overwrite an existing file")
 @click.pass_context
 def sample_command(ctx, model, n_symbols, seed, output, force) -> None:
-    """Draw N symbols from a model by ancestral sampling (inverse CDF of its exact tables)."""
+    """Draw N symbols from a model by ancestral sampling (inverse CDF of its exact tables).
+
+    A record model draws N records and writes them as an (N, d) .npy array.
+    """
     try:
         resolved = api.load_model(model)
         if not hasattr(resolved, "sample"):
             raise Failure(f"a {resolved.name} model cannot be sampled")
-        if resolved.alphabet_size > 256:
-            raise Failure("only byte models can be sampled to a file")
-        data = np.asarray(resolved.sample(n_symbols, seed)).astype(np.uint8).tobytes()
+        if hasattr(resolved, "record_size"):
+            buffer = io.BytesIO()
+            np.save(buffer, resolved.sample(n_symbols, seed).astype(np.min_scalar_type(resolved.alphabet_size - 1)))
+            data = buffer.getvalue()
+        elif resolved.alphabet_size > 256:
+            raise Failure("only byte and record models can be sampled to a file")
+        else:
+            data = np.asarray(resolved.sample(n_symbols, seed)).astype(np.uint8).tobytes()
         if output == "-":
             sys.stdout.buffer.write(data)
         else:

@@ -23,11 +23,13 @@ import numpy as np
 from deepcompress.errors import ModelFileError
 from deepcompress.models.histogram import HistogramModel
 from deepcompress.models.mlp import MLPModel
+from deepcompress.models.records import RecordModel
 
 MAGIC = b"DCM\x00"
 VERSION = 1
 ALLOWED_DTYPES = {"|i1", "|u1", "<i2", "<i4", "<i8", "<u4"}
-MODEL_CLASSES = {MLPModel.name: MLPModel, HistogramModel.name: HistogramModel}  # with parameter_arrays / from_parameters
+MODEL_CLASSES = {MLPModel.name: MLPModel, HistogramModel.name: HistogramModel,  # with parameter_arrays / from_parameters
+                 RecordModel.name: RecordModel}
 _PREFIX = struct.Struct("<4sHI")
 
 

@@ -58,6 +58,6 @@ def from_header(name: str, config: dict[str, Any]) -> Model | None:
         if not all(isinstance(v, int) for v in config.values()):
             raise ValueError("adaptive config values must be integers")
         return _adaptive(256, **config)
-    if name == "mlp":
+    if name in ("mlp", "record-mlp"):
         return None  # its weights live in a .dcm model file (deepcompress.modelfile)
     raise ValueError(f"unknown model {name!r}")

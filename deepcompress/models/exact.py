@@ -10,7 +10,13 @@ Post-training quantisation of `MLPNet` into an integer network:
   per output unit; an accumulator is requantised by integer multiply + shift:
   `out = floor(((acc + bias) * multiplier + 2**(shift - 1)) / 2**shift)`;
 - the output layer yields fixed-point logits in units of 1/LOGIT_ONE nat, and the softmax
-  is `freq = EXP_TABLE[min(max(logits) - logit, EXP_CAP)]`, a constant literal table.
+  is `freq = EXP_TABLE[min(max(logits) - logit, EXP_CAP)]`, a constant literal table
+  (right-shifted by `exp_shift(K)` bits, floored at 1, for alphabets of 512 or more symbols,
+  so that a row of K frequencies always sums below 2**31).
+
+The network is any stack of this shape: `quantize` builds it from the byte MLP
+(`mlp.MLPNet`), `quantize_stack` from any float first-layer table plus linear layers (the
+record model of `records.py` uses it).
 
 `frequencies` runs this in float torch ops on integer-valued operands: the first layer and
 the uint8 x int8 matmuls in float32, requantisation in float64. It is exact (hence
@@ -41,8 +47,24 @@ MULTIPLIER_BITS = 16          # requantisation multipliers are < 2**16
 FLOAT32_EXACT = 2**24
 FLOAT64_EXACT = 2**53
 CALIBRATION_QUANTILE = 0.9999  # activation range: this quantile of the float activations
+ROW_SUM_LIMIT = 2**31          # a frequency row sums below this (the `models.base` contract)
+MAX_NETWORK_ALPHABET = 1 << 16  # larger alphabets: histograms
 
 _EXP_TABLE = np.array(EXP_TABLE, dtype=np.int64)
+
+
+def exp_shift(alphabet_size: int) -> int:
+    """Right shift of EXP_TABLE for K symbols: the least s >= 0 with K * (2**EXP_BITS >> s) < 2**31
+    (0 for K < 512, so byte models use the table as it is)."""
+    shift = 0
+    while alphabet_size * (2**EXP_BITS >> shift) >= ROW_SUM_LIMIT:
+        shift += 1
+    return shift
+
+
+def exp_table(alphabet_size: int) -> np.ndarray:
+    """int64[EXP_CAP + 1]: the softmax table for K symbols, max(1, EXP_TABLE >> exp_shift(K))."""
+    return np.maximum(_EXP_TABLE >> exp_shift(alphabet_size), 1)
 
 
 @dataclass(frozen=True)
@@ -86,6 +108,7 @@ class ExactMLP:
              torch.from_numpy(layer.multiplier * 2.0 ** -layer.shift),
              torch.from_numpy((layer.bias * layer.multiplier + _half(layer.shift)) * 2.0 ** -layer.shift))
             for layer in self.layers])
+        object.__setattr__(self, "_exp_table", exp_table(self.alphabet_size))
 
     @property
     def alphabet_size(self) -> int:
@@ -103,7 +126,7 @@ class ExactMLP:
             y = torch.addcmul(offset, acc, scale).floor_()
             x = y.clamp_(0, ACTIVATION_MAX).float() if index < len(self._layers) - 1 else y
         gap = torch.sub(y.amax(dim=1, keepdim=True), y, out=y).clamp_(max=EXP_CAP)    # (N, K)
-        return _EXP_TABLE.take(gap.to(torch.int32).numpy())
+        return self._exp_table.take(gap.to(torch.int32).numpy())
 
     def reference_frequencies(self, inputs: np.ndarray) -> np.ndarray:
         """The definition of `frequencies` in int64 numpy (slow; for tests)."""
@@ -115,7 +138,7 @@ class ExactMLP:
             y = _int_shift_round((acc + layer.bias) * layer.multiplier, layer.shift)
             x = np.clip(y, 0, ACTIVATION_MAX) if index < len(self.layers) - 1 else y
         gap = np.minimum(y.max(axis=1, keepdims=True) - y, EXP_CAP)
-        return np.asarray(EXP_TABLE, dtype=np.int64)[gap]
+        return np.maximum(np.asarray(EXP_TABLE, dtype=np.int64) >> exp_shift(self.alphabet_size), 1)[gap]
 
 
 def _half(shift: int) -> int:
@@ -132,7 +155,7 @@ def check_exactness_bounds(net: ExactMLP) -> None:
     if not net.layers:
         raise ValueError("the integer MLP needs an output layer")
     columns, K = len(net.column_sizes), net.alphabet_size
-    if K << EXP_BITS >= 2**31:
+    if not 1 <= K <= MAX_NETWORK_ALPHABET or K * int(exp_table(K)[0]) >= ROW_SUM_LIMIT:
         raise ValueError(f"alphabet of {K} symbols: frequency rows would reach 2**31")
     if net.first_table.ndim != 2 or net.first_table.shape[0] != sum(net.column_sizes):
         raise ValueError(f"first_table of shape {net.first_table.shape} does not fit columns {net.column_sizes}")
@@ -163,22 +186,47 @@ def quantize(net: MLPNet, calibration_inputs: np.ndarray) -> ExactMLP:
     config = net.config
     with torch.no_grad():
         ranges = _activation_ranges(net, torch.from_numpy(calibration_inputs))
-        steps = [r / ACTIVATION_MAX for r in ranges]          # activation value of one uint8 step
         first, *rest = net.hidden
         k, columns = config.context_size, len(config.column_sizes)
         w1 = first.weight.double().reshape(len(first.bias), columns, -1)       # (H1, columns, d)
         fused = torch.cat([net.embed.weight.double() @ w1[:, c].T if c < k
                            else net.embed_feature.weight.double() @ w1[:, c].T
-                           for c in range(columns)]) / steps[0]                   # (rows, H1)
-        first_shift = int(np.floor(np.log2(TABLE_MAX / max(float(fused.abs().max()), 1e-9))))
-        first_table = torch.round(fused * 2.0**first_shift).numpy().astype(np.int16)
-        first_bias = torch.round(first.bias.double() / steps[0] * 2.0**first_shift).numpy().astype(np.int64)
+                           for c in range(columns)])                             # (rows, H1)
+        linears = [(linear.weight.double(), linear.bias.double()) for linear in [*rest, net.output]]
+        return quantize_stack(config.column_sizes, fused, first.bias.double(), linears, ranges)
+
+
+def quantize_stack(column_sizes: tuple[int, ...], first_table: torch.Tensor, first_bias: torch.Tensor,
+                   linears: list[tuple[torch.Tensor, torch.Tensor]], ranges: list[float]) -> ExactMLP:
+    """Quantise a float network of the `ExactMLP` shape.
+
+    first_table: float[sum(column_sizes), H1], the first pre-activation's contribution of
+    each value of each input column; first_bias: float[H1]; linears: (weight float[out, in],
+    bias float[out]) of the later hidden layers, then of the output layer (logits in nats);
+    ranges: the float activation range of each hidden layer (its uint8 255).
+    The first-layer scale keeps `columns * max|table| + max|bias|` below 2**23, so any
+    number of input columns stays within float32's exact range.
+    """
+    with torch.no_grad():
+        steps = [r / ACTIVATION_MAX for r in ranges]          # activation value of one uint8 step
+        fused = first_table.double() / steps[0]
+        bias = first_bias.double() / steps[0]
+        table_max = max(float(fused.abs().max()), 1e-9)
+        total_max = len(column_sizes) * table_max + float(bias.abs().max())
+        first_shift = min(22, int(np.floor(np.log2(min(TABLE_MAX / table_max, FLOAT32_EXACT / 2 / total_max)))))
+        table_q = torch.round(fused * 2.0**first_shift).numpy().astype(np.int16)
+        bias_q = torch.round(bias * 2.0**first_shift).numpy().astype(np.int64)
         layers = []
-        for index, linear in enumerate([*rest, net.output]):
-            out_scale = 1.0 / steps[index + 1] if index < len(rest) else float(LOGIT_ONE)
-            layers.append(_quantize_linear(linear.weight.double(), linear.bias.double(),
-                                           steps[index], out_scale))
-    return ExactMLP(config.column_sizes, first_table, first_bias, first_shift, tuple(layers))
+        for index, (weight, layer_bias) in enumerate(linears):
+            out_scale = 1.0 / steps[index + 1] if index < len(linears) - 1 else float(LOGIT_ONE)
+            layers.append(_quantize_linear(weight.double(), layer_bias.double(), steps[index], out_scale))
+    return ExactMLP(tuple(column_sizes), table_q, bias_q, first_shift, tuple(layers))
+
+
+def activation_range(activations: torch.Tensor) -> float:
+    """The CALIBRATION_QUANTILE of a hidden layer's float ReLU outputs (its uint8 255)."""
+    sample = activations.flatten()[:: max(1, activations.numel() // 2_000_000)]
+    return max(float(torch.quantile(sample.double(), CALIBRATION_QUANTILE)), 1e-6)
 
 
 def _activation_ranges(net: MLPNet, inputs: torch.Tensor) -> list[float]:
@@ -187,8 +235,7 @@ def _activation_ranges(net: MLPNet, inputs: torch.Tensor) -> list[float]:
     ranges = []
     for layer in net.hidden:
         x = torch.relu(layer(x))
-        sample = x.flatten()[:: max(1, x.numel() // 2_000_000)]
-        ranges.append(max(float(torch.quantile(sample.double(), CALIBRATION_QUANTILE)), 1e-6))
+        ranges.append(activation_range(x))
     return ranges
 
 
