@@ -39,8 +39,15 @@ sys.path.insert(0, str(ROOT))
 from deepcompress import api
 from deepcompress.modelfile import model_to_bytes, save_model
 from deepcompress.models.histogram import HistogramModel
-from deepcompress.models.records import RecordConfig, RecordModel, train_record_net
-from deepcompress.train import Rows, TrainConfig, integer_bits, mean_bits, split_rows
+from deepcompress.models.records import RecordConfig, RecordModel
+from deepcompress.train import (
+    Rows,
+    TrainConfig,
+    integer_bits,
+    mean_bits,
+    split_rows,
+    train_record_net,
+)
 
 RESULTS = ROOT / "benchmarks" / "results"
 LEVELS = 17

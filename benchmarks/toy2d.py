@@ -29,8 +29,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from deepcompress import api
-from deepcompress.models.records import RecordConfig, RecordModel, train_record_net
-from deepcompress.train import Rows, TrainConfig, integer_bits, mean_bits, split_rows
+from deepcompress.models.records import RecordConfig, RecordModel
+from deepcompress.train import (
+    Rows,
+    TrainConfig,
+    integer_bits,
+    mean_bits,
+    split_rows,
+    train_record_net,
+)
 
 RESULTS = ROOT / "benchmarks" / "results"
 LEVELS = 64

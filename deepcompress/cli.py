@@ -23,7 +23,7 @@ import numpy as np
 
 from deepcompress import __version__, api, coding, models, symbols
 from deepcompress.errors import DeepCompressError
-from deepcompress.symbols import Layout
+from deepcompress.symbols import Layout, record_size_of, record_streams
 
 SUFFIX = ".dcz"
 PROGRAM = "deepcompress"
@@ -629,8 +629,6 @@ def train_command(ctx, kind, output, context_size, hidden, embed_dim, dropout, a
         if kind == "record-mlp":
             fitted = _fit_record_mlp(arrays, hidden, embed_dim, dropout, alphabet, config, report)
         elif kind == "histogram" and arrays is not None:
-            from deepcompress.models.records import record_streams
-
             fitted = train.fit_histogram(record_streams(arrays), _array_alphabet(arrays, alphabet), config)
         elif kind == "histogram":
             fitted = train.fit_histogram(_read_training_streams(data), 256, config)
@@ -662,12 +660,8 @@ def train_command(ctx, kind, output, context_size, hidden, embed_dim, dropout, a
 
 
 def _fit_record_mlp(arrays, hidden, embed_dim, dropout, alphabet, config, report):
-    from deepcompress.models.records import (
-        RecordConfig,
-        fit_record_mlp,
-        record_size_of,
-        record_streams,
-    )
+    from deepcompress.models.records import RecordConfig
+    from deepcompress.train import fit_record_mlp
 
     if arrays is None:
         raise Failure("--model record-mlp trains on integer .npy arrays only")

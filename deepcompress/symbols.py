@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import io
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
@@ -181,3 +182,19 @@ def _scan_alphabet(stream: BinaryIO, dtype: np.dtype, count: int, chunk_bytes: i
         high = int(values.max()) if high is None else max(high, int(values.max()))
         remaining -= len(values)
     return (0, 1) if low is None else _alphabet(low, high)
+
+
+def record_streams(arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Training streams of integer arrays: their elements in storage order, as int64 (as coded)."""
+    streams = []
+    for array in arrays:
+        array = np.asarray(array)
+        if array.dtype.kind not in "iu":
+            raise ValueError(f"only integer arrays can be modelled, got dtype {array.dtype}")
+        streams.append(np.frombuffer(storage_order_bytes(array), dtype=array.dtype).astype(np.int64))
+    return streams
+
+
+def record_size_of(array: np.ndarray) -> int:
+    """Dimensions per record of an array: the product of its trailing axes (1 for 0-d and 1-D)."""
+    return int(np.prod(array.shape[1:], dtype=np.int64)) if array.ndim >= 2 else 1

@@ -299,3 +299,32 @@ def fit_mlp(
     training_rows, validation_rows = split_rows(net, streams, config.validation_fraction)
     model = MLPModel.from_net(net, training_rows.inputs[::7])
     return Fitted(model, result, integer_bits(model.frequencies, validation_rows), net)
+
+
+def train_record_net(streams: Sequence[np.ndarray], config: Any, train_config: TrainConfig,
+                     on_progress: Callable | None = None, dropout: float = 0.0) -> tuple[torch.nn.Module, TrainResult]:
+    """Train a float `RecordNet` by maximum likelihood: (net on the CPU, `train.TrainResult`).
+
+    streams: int64[n_i] element streams of whole records (see `record_streams`), values in [0, K).
+    """
+    for stream in streams:
+        if len(stream) and (stream.min() < 0 or stream.max() >= config.alphabet_size):
+            raise ValueError(f"training values [{stream.min()}, {stream.max()}] lie outside the model's "
+                             f"alphabet [0, {config.alphabet_size})")
+    from deepcompress.models.records import RecordNet
+
+    torch.manual_seed(train_config.seed)
+    net = RecordNet(config, dropout)
+    result = train(net, streams, train_config, on_progress)
+    return net.cpu().eval(), result
+
+
+def fit_record_mlp(streams: Sequence[np.ndarray], config: Any, train_config: TrainConfig,
+                   on_progress: Callable | None = None, dropout: float = 0.0) -> Fitted:
+    """Train a `RecordNet` (config: `RecordConfig`) and quantise it to the exact `RecordModel`."""
+    from deepcompress.models.records import RecordModel
+
+    net, result = train_record_net(streams, config, train_config, on_progress, dropout)
+    training_rows, validation_rows = split_rows(net, streams, train_config.validation_fraction)
+    model = RecordModel.from_net(net, training_rows.inputs[:: max(1, len(training_rows) // 200_000)])
+    return Fitted(model, result, integer_bits(model.frequencies, validation_rows), net)

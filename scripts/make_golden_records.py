@@ -21,9 +21,9 @@ sys.path.insert(0, str(ROOT))
 
 from deepcompress import api
 from deepcompress.modelfile import save_model
-from deepcompress.models.records import RecordConfig, fit_record_mlp
+from deepcompress.models.records import RecordConfig
 from deepcompress.symbols import array_layout, storage_order_bytes
-from deepcompress.train import TrainConfig
+from deepcompress.train import TrainConfig, fit_record_mlp
 
 GOLDEN = ROOT / "tests" / "golden"
 

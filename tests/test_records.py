@@ -27,9 +27,9 @@ from deepcompress.models.exact import (
     exp_shift,
     quantize_stack,
 )
-from deepcompress.models.records import RecordConfig, RecordModel, RecordNet, fit_record_mlp
+from deepcompress.models.records import RecordConfig, RecordModel, RecordNet
 from deepcompress.symbols import array_layout, storage_order_bytes
-from deepcompress.train import TrainConfig
+from deepcompress.train import TrainConfig, fit_record_mlp
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "golden"

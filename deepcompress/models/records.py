@@ -26,7 +26,7 @@ the group's records, so decoding costs d calls per G records.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -318,53 +318,3 @@ class RecordSession(Session):
         full = grid.reshape(-1)[: prefix + n_symbols]
         self._finish(full)
         return full[prefix:].copy()
-
-
-# --- training -------------------------------------------------------------------------------
-
-
-def record_streams(arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """Training streams of integer arrays: their elements in storage order, as int64 (as coded)."""
-    from deepcompress.symbols import storage_order_bytes
-
-    streams = []
-    for array in arrays:
-        array = np.asarray(array)
-        if array.dtype.kind not in "iu":
-            raise ValueError(f"only integer arrays can be modelled, got dtype {array.dtype}")
-        streams.append(np.frombuffer(storage_order_bytes(array), dtype=array.dtype).astype(np.int64))
-    return streams
-
-
-def record_size_of(array: np.ndarray) -> int:
-    """Dimensions per record of an array: the product of its trailing axes (1 for 0-d and 1-D)."""
-    return int(np.prod(array.shape[1:], dtype=np.int64)) if array.ndim >= 2 else 1
-
-
-def train_record_net(streams: Sequence[np.ndarray], config: RecordConfig, train_config: Any,
-                     on_progress: Callable | None = None, dropout: float = 0.0) -> tuple[RecordNet, Any]:
-    """Train a float `RecordNet` by maximum likelihood: (net on the CPU, `train.TrainResult`).
-
-    streams: int64[n_i] element streams of whole records (see `record_streams`), values in [0, K).
-    """
-    from deepcompress.train import train
-
-    for stream in streams:
-        if len(stream) and (stream.min() < 0 or stream.max() >= config.alphabet_size):
-            raise ValueError(f"training values [{stream.min()}, {stream.max()}] lie outside the model's "
-                             f"alphabet [0, {config.alphabet_size})")
-    torch.manual_seed(train_config.seed)
-    net = RecordNet(config, dropout)
-    result = train(net, streams, train_config, on_progress)
-    return net.cpu().eval(), result
-
-
-def fit_record_mlp(streams: Sequence[np.ndarray], config: RecordConfig, train_config: Any,
-                   on_progress: Callable | None = None, dropout: float = 0.0) -> Any:
-    """Train a `RecordNet` and quantise it: a `train.Fitted` holding the exact `RecordModel`."""
-    from deepcompress.train import Fitted, integer_bits, split_rows
-
-    net, result = train_record_net(streams, config, train_config, on_progress, dropout)
-    training_rows, validation_rows = split_rows(net, streams, train_config.validation_fraction)
-    model = RecordModel.from_net(net, training_rows.inputs[:: max(1, len(training_rows) // 200_000)])
-    return Fitted(model, result, integer_bits(model.frequencies, validation_rows))
