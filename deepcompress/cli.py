@@ -339,8 +339,14 @@ def info_command(ctx, as_json, files) -> None:
         if as_json:
             click.echo(json.dumps(record))
         else:
-            click.echo("\n".join(f"{key:>18}: {value}" for key, value in record.items()))
+            click.echo("\n".join(f"{key:>18}: {_printable(value)}" for key, value in record.items()))
     ctx.exit(status)
+
+
+def _printable(value: object) -> str:
+    """A header value for the terminal: strings from a (possibly forged) file are escaped."""
+    text = str(value)
+    return text if text.isprintable() else ascii(text)
 
 
 def _info_record(path: str, info: api.StreamInfo) -> dict:
