@@ -146,6 +146,8 @@ def compress_stream(
         raise ValueError(f"the data needs a model over {layout.alphabet_size} symbols, got {model.alphabet_size}")
     if not 0 < block_size <= container.MAX_BLOCK_SYMBOLS:
         raise ValueError(f"block_size must be in [1, {container.MAX_BLOCK_SYMBOLS}], got {block_size}")
+    if coder not in codec.coding.CODERS:
+        raise ValueError(f"unknown coder {coder!r}; choose one of {', '.join(codec.coding.CODERS)}")
     header = container.StreamHeader(
         model.name, model.config(), model.fingerprint(), coder, block_size, layout.kind, layout.to_extra()
     )
@@ -154,7 +156,10 @@ def compress_stream(
     n_symbols, original_bytes, crc = 0, len(layout.npy_header), zlib.crc32(layout.npy_header)
     nll_bits, payload_bits = 0.0, 0
     for raw in _raw_blocks(source, layout, block_size):
-        block = codec.encode_block(model, session, layout.to_symbols(raw), coder)
+        symbols = layout.to_symbols(raw)
+        if len(symbols) and (symbols.min() < 0 or symbols.max() >= layout.alphabet_size):
+            raise ValueError(f"data values lie outside the stream's alphabet of {layout.alphabet_size} values")
+        block = codec.encode_block(model, session, symbols, coder)
         record = container.BlockRecord(block.n_symbols, block.lanes, block.side_info, block.words, block.nll_bits, zlib.crc32(raw))
         written += sink.write(container.encode_block(record))
         n_symbols += block.n_symbols
@@ -257,6 +262,7 @@ def read_info(source: BinaryIO) -> StreamInfo:
     """Header, sizes and stored NLL of a stream, reading every record but decoding nothing."""
     source = _CountingReader(source)
     header = container.read_header(source)
+    read_layout(header)
     n_blocks, lanes, nll_bits, payload_bits = 0, [], 0.0, 0
     while isinstance(record := container.read_block(source, header), container.BlockRecord):
         n_blocks += 1
@@ -328,7 +334,13 @@ def decompress_array(blob: bytes, model: ModelSpec | None = None) -> np.ndarray:
 
 
 def nll_bits(data: bytes | np.ndarray, model: ModelSpec | None = None) -> float:
-    """The model's exact code length of `data` in bits (side information excluded)."""
+    """The model's exact code length of `data` in bits (side information excluded).
+
+    data: bytes, or an integer array (coded per element, alphabet as `compress_array` infers it).
+    """
+    if isinstance(data, np.ndarray):
+        layout = _array_layout(data, model, None)
+        return nll_stream(io.BytesIO(storage_order_bytes(data)), model, layout=layout)[1]
     return nll_stream(io.BytesIO(data), model)[1]
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from deepcompress import api
+from deepcompress.errors import CorruptStreamError
 from deepcompress.models.base import Model
 
 
@@ -74,7 +75,7 @@ def measure(path: Path, model: str | Model, repeats: int = 3) -> Row:
         restored = api.decompress(blob, model if isinstance(model, Model) else None)
         decompress_times.append(time.perf_counter() - start)
         if restored != data:
-            raise AssertionError(f"{path}: round trip under {stats.model} changed the data")
+            raise CorruptStreamError(f"round trip under {stats.model} changed the data")
     baselines = baseline_sizes(data)
     megabytes = len(data) / 1e6
     return Row(

@@ -438,7 +438,7 @@ def _nll_record(path: str, model: api.ModelSpec | None) -> dict:
 
 @main.command(name="bench")
 @click.option("-m", "--model", "model_names", multiple=True, default=(api.DEFAULT_MODEL,), show_default=True, help="model to measure (repeatable)")
-@click.option("--repeat", default=3, show_default=True, help="timed runs per file (median reported)")
+@click.option("--repeat", type=click.IntRange(min=1), default=3, show_default=True, help="timed runs per file (median reported)")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="also write the rows as JSON here")
 @click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False), help="also write the table here")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
@@ -454,17 +454,27 @@ def bench_command(ctx, model_names, repeat, json_path, markdown_path, files) -> 
     except (DeepCompressError, ValueError) as error:
         _report("bench", str(error))
         ctx.exit(1)
-    rows = []
+    rows, status = [], 0
     for model in resolved:
         for path in files:
-            rows.append(bench.measure(Path(path), model, repeat))
+            try:
+                rows.append(bench.measure(Path(path), model, repeat))
+            except (DeepCompressError, OSError, ValueError) as error:
+                _report(path, _reason(error))
+                status = 1
+                continue
             click.echo(f"{path}: {model.name} {rows[-1].bits_per_byte:.3f} bits/byte", err=True)
     table = bench.markdown_table(rows)
     click.echo(table)
-    if json_path:
-        Path(json_path).write_text(json.dumps(bench.as_dicts(rows), indent=1) + "\n")
-    if markdown_path:
-        Path(markdown_path).write_text(table)
+    try:
+        if json_path:
+            Path(json_path).write_text(json.dumps(bench.as_dicts(rows), indent=1) + "\n")
+        if markdown_path:
+            Path(markdown_path).write_text(table)
+    except OSError as error:
+        _report(json_path or markdown_path, _reason(error))
+        status = 1
+    ctx.exit(status)
 
 
 # --- surprisal (issue 7) ---
@@ -526,25 +536,25 @@ def surprisal_command(ctx, model, segment_length, top, plot_path, as_json, bits_
 # --- training and sampling ---
 
 
-def _read_training_streams(paths: tuple[str, ...]) -> list[np.ndarray]:
-    streams = []
-    for path in paths:
-        with _open_input(path) as source:
-            streams.append(np.frombuffer(source.read(), dtype=np.uint8).astype(np.int64))
-    return streams
-
-
-def _read_training_arrays(paths: tuple[str, ...]) -> list[np.ndarray] | None:
-    """The integer arrays of DATA when every file is an integer .npy file, else None."""
-    arrays = []
+def _read_training_data(paths: tuple[str, ...]) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+    """Each DATA file read once: (its bytes as int64 symbols, and its integer arrays when
+    every file is an integer .npy file, else None)."""
+    streams, arrays = [], []
     for path in paths:
         with _open_input(path) as source:
             data = source.read()
+        streams.append(np.frombuffer(data, dtype=np.uint8).astype(np.int64))
         coded = _coded_data(data)
-        if not isinstance(coded, np.ndarray):
-            return None
-        arrays.append(coded)
-    return arrays
+        arrays.append(coded if isinstance(coded, np.ndarray) else None)
+    return streams, (arrays if all(array is not None for array in arrays) else None)
+
+
+def _check_matplotlib() -> None:
+    """Fail before the work, not after it, when a plot is asked for and cannot be drawn."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise Failure("--plot needs matplotlib: pip install 'deepcompress[plot]'") from None
 
 
 def _array_alphabet(arrays: list[np.ndarray], alphabet: int | None) -> int:
@@ -631,15 +641,16 @@ def train_command(ctx, kind, output, context_size, hidden, embed_dim, dropout, a
                        f"{progress.validation_bits:.4f} bits/symbol ({progress.seconds:.0f} s)", err=True)
 
     try:
-        arrays = _read_training_arrays(data) if kind != "mlp" else None
+        if plot_path:
+            _check_matplotlib()
+        streams, arrays = _read_training_data(data)  # the byte MLP uses the streams, even of .npy files
         if kind == "record-mlp":
             fitted = _fit_record_mlp(arrays, hidden, embed_dim, dropout, alphabet, config, report)
         elif kind == "histogram" and arrays is not None:
             fitted = train.fit_histogram(record_streams(arrays), _array_alphabet(arrays, alphabet), config)
         elif kind == "histogram":
-            fitted = train.fit_histogram(_read_training_streams(data), 256, config)
+            fitted = train.fit_histogram(streams, 256, config)
         else:
-            streams = _read_training_streams(data)
             from deepcompress.models.mlp import MLPConfig
 
             mlp_config = MLPConfig(alphabet_size=256, context_size=context_size, embed_dim=embed_dim,
@@ -651,8 +662,8 @@ def train_command(ctx, kind, output, context_size, hidden, embed_dim, dropout, a
             sink.write(modelfile.model_to_bytes(fitted.model, metadata))
         if log_path:
             train.write_log(fitted.result, config, log_path, metadata["training"])
-        if plot_path and not train.plot_learning_curve(fitted.result, plot_path):
-            raise Failure("--plot needs matplotlib: pip install 'deepcompress[plot]'")
+        if plot_path:
+            train.plot_learning_curve(fitted.result, plot_path)
     except (Failure, DeepCompressError, OSError, ValueError) as error:
         _report(output, _reason(error))
         ctx.exit(1)

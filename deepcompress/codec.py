@@ -49,6 +49,8 @@ def encode_block(model: Model, session: Session, symbols: np.ndarray, coder: str
 def decode_block(session: Session, block: EncodedBlock, coder: str = "range") -> np.ndarray:
     """Inverse of `encode_block`: symbols int64[n]. Wrong words or tables give garbage, not errors."""
     session.load_side_info(block.side_info)
+    if block.n_symbols == 0:
+        return np.zeros(0, dtype=np.int64)
     decoder = coding.Decoder(block.words, coder)
     steps = session.decode_block(block.n_symbols, block.lanes)
     chunk = next(steps)

@@ -59,11 +59,12 @@ def model_from_bytes(blob: bytes) -> tuple[Any, dict[str, Any]]:
         arrays = _read_arrays(header["arrays"], blob[_PREFIX.size + header_len:-4])
         model_class = MODEL_CLASSES[header["model"]]
         model = model_class.from_parameters(header["config"], arrays)
-    except (ValueError, KeyError, TypeError) as error:
+        fingerprint, metadata = header["fingerprint"], header["metadata"]
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise ModelFileError(f"invalid model file: {error!r}") from error
-    if model.fingerprint() != header["fingerprint"]:
+    if model.fingerprint() != fingerprint:
         raise ModelFileError("model file fingerprint does not match its parameters")
-    return model, header["metadata"]
+    return model, metadata
 
 
 def _read_arrays(layout: list, payload: bytes) -> dict[str, np.ndarray]:

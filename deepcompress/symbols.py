@@ -38,11 +38,6 @@ class Layout:
     def item_size(self) -> int:
         return np.dtype(self.dtype).itemsize
 
-    @property
-    def record_size(self) -> int:
-        """Symbols per record: the last dimension of a 2-D (N, d) array, else 1."""
-        return self.shape[1] if self.kind == "npy" and len(self.shape) == 2 and not self.fortran_order else 1
-
     def to_symbols(self, raw: bytes) -> np.ndarray:
         """Raw element bytes (a whole number of elements) -> int64 symbols."""
         if self.kind == "bytes":
@@ -164,8 +159,13 @@ def read_npy_layout(stream: BinaryIO, alphabet: tuple[int, int] | None = None, c
     header = stream.read(data_start - start)
     if dtype.kind not in "iu" or dtype.hasobject:
         raise ValueError(f"only integer arrays can be coded, got dtype {dtype}")
+    count = int(np.prod(shape, dtype=np.int64))
+    stream.seek(0, io.SEEK_END)
+    if stream.tell() != data_start + count * dtype.itemsize:  # truncated, or bytes after the array
+        raise ValueError(f".npy data is {stream.tell() - data_start} bytes, its header declares {count * dtype.itemsize}")
+    stream.seek(data_start)
     if alphabet is None:
-        alphabet = _scan_alphabet(stream, dtype, int(np.prod(shape, dtype=np.int64)), chunk_bytes)
+        alphabet = _scan_alphabet(stream, dtype, count, chunk_bytes)
     stream.seek(data_start)
     return _layout(dtype, shape, fortran, header, alphabet)
 

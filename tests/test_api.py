@@ -430,3 +430,17 @@ def test_dropped_or_reordered_blocks_are_corrupt():
     blob, _ = compress_with_stats(data + b"x" * 100, "histogram-adaptive", block_size=256)
     with pytest.raises(CorruptStreamError):
         deepcompress.decompress(forge(blob, lambda h, r, t: (h, [r[1], r[0]] + r[2:], t)))
+
+
+def test_unknown_coder_is_refused_before_anything_is_written():
+    sink = io.BytesIO()
+    with pytest.raises(ValueError, match="unknown coder"):
+        api.compress_stream(io.BytesIO(b"data"), sink, "histogram", coder="huffman")
+    assert sink.getvalue() == b""
+
+
+def test_nll_bits_of_an_array_counts_elements_not_bytes():
+    array = np.random.default_rng(3).integers(0, 5, size=(40, 8)).astype(np.int64)
+    assert deepcompress.nll_bits(array, "histogram-adaptive") == pytest.approx(
+        deepcompress.symbol_bits(array, "histogram-adaptive").sum(), rel=1e-9
+    )

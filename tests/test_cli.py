@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -375,3 +376,30 @@ def test_version_and_help(tmp_path):
 def test_real_process_usage_error(tmp_path):
     result = proc("compress", "--bogus", cwd=tmp_path, ok=2)
     assert "No such option" in result.stderr.decode()
+
+
+# ---------------------------------------------------------------- review regressions
+
+
+def test_npy_with_trailing_bytes_is_coded_as_bytes_and_round_trips(tmp_path):
+    buffer = io.BytesIO()
+    np.save(buffer, np.arange(12, dtype=np.int16).reshape(3, 4))
+    original = buffer.getvalue() + b"trailing bytes the header does not declare"
+    (tmp_path / "t.npy").write_bytes(original)
+    cli("compress", "-m", "histogram", "t.npy", cwd=tmp_path)
+    (tmp_path / "t.npy").unlink()
+    cli("decompress", "t.npy.dcz", cwd=tmp_path)
+    assert (tmp_path / "t.npy").read_bytes() == original
+    result = cli("compress", "-f", "--as", "npy", "-o", "u.dcz", "t.npy", cwd=tmp_path, ok=1)
+    assert "header declares" in error_line(result)
+
+
+def test_train_reads_stdin_once(tmp_path):
+    cli("train", "--model", "histogram", "-q", "-o", "h.dcm", "-", cwd=tmp_path, stdin=DATA)
+    model = deepcompress.load_model(tmp_path / "h.dcm")
+    assert model.counts.sum() > len(DATA) * 0.9  # trained on the data, not on an empty second read
+
+
+def test_bench_refuses_zero_repeats(tmp_path, sample):
+    result = cli("bench", "--repeat", "0", "sample.txt", cwd=tmp_path, ok=2)
+    assert "Traceback" not in result.stderr.decode()

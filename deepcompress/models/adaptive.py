@@ -60,8 +60,13 @@ class AdaptiveModel(Model):
             raise ValueError("match_min must be in [5, 8]")
         if not (0 <= c["limit_low"] <= 1023 and 0 <= c["limit_high"] <= 1023):
             raise ValueError("counter limits must be in [0, 1023]")
-        if c["lane_bytes"] < 1 or c["max_lanes"] < 1:
-            raise ValueError("lane_bytes and max_lanes must be positive")
+        if not (1 <= c["lane_bytes"] <= 1 << 30 and 1 <= c["max_lanes"] <= 4096):
+            raise ValueError("lane_bytes must be in [1, 2**30] and max_lanes in [1, 4096]")
+        # Bounded so that every shift and product in the kernels stays well defined.
+        if not (0 <= c["mix_lr"] <= 64 and 0 <= c["final_lr"] <= 64 and 1 <= c["apm_rate"] <= 15):
+            raise ValueError("mix_lr and final_lr must be in [0, 64], apm_rate in [1, 15]")
+        if not 1 <= c["record_repeats"] <= 255:
+            raise ValueError("record_repeats must be in [1, 255]")
 
     def config(self) -> dict[str, Any]:
         """The preset and the settings that differ from it (what a stream header stores)."""

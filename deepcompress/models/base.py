@@ -16,7 +16,7 @@ Chunks. A session yields its tables as `Chunk`s, in *decode order*:
 - `Chunk(freqs, count=m)` with `freqs: int64[K]`: m i.i.d. decisions from one table
   (the fast path of counting models).
 
-Frequencies are non-negative integers, every row sums to at least 1 and below 2**31
+Frequencies are non-negative integers, every row sums to at least 1 and below 2**53
 (`coding` checks). A zero frequency is still encodable (the coder floors it at
 2**-24), but costs ~24 bits: models should give every symbol a count.
 
