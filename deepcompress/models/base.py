@@ -125,9 +125,16 @@ class Model:
         """JSON-serialisable hyper-parameters: everything needed to rebuild the model's shape."""
         raise NotImplementedError
 
+    def parameter_arrays(self) -> dict[str, np.ndarray]:
+        """The exact coding parameters by name (what a model file stores); {} for parameter-free models."""
+        return {}
+
     def parameter_bytes(self) -> bytes:
-        """The exact coding parameters (quantised weights, counts); b'' for parameter-free models."""
-        return b""
+        """The exact coding parameters as bytes: each array's name and little-endian values, by name."""
+        return b"".join(
+            name.encode() + array.astype(array.dtype.newbyteorder("<")).tobytes()
+            for name, array in sorted(self.parameter_arrays().items())
+        )
 
     def fingerprint(self) -> str:
         """128-bit hex digest (sha256, truncated) of name, config and exact coding parameters.

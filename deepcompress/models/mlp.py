@@ -164,10 +164,6 @@ class MLPModel(Model):
         mlp_config = MLPConfig.from_json(config)
         return cls(mlp_config, network_from_arrays(mlp_config.column_sizes, arrays))
 
-    def parameter_bytes(self) -> bytes:
-        return b"".join(name.encode() + array.tobytes()
-                        for name, array in sorted(self.parameter_arrays().items()))
-
     def frequencies(self, inputs: np.ndarray) -> np.ndarray:
         """inputs: int64[N, k + m] -> freqs: int64[N, K], all >= 1."""
         return self.network.frequencies(inputs)

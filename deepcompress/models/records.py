@@ -215,9 +215,6 @@ class RecordModel(Model):
         record_config = RecordConfig.from_json(config)
         return cls(record_config, network_from_arrays(record_config.column_sizes, arrays))
 
-    def parameter_bytes(self) -> bytes:
-        return b"".join(name.encode() + array.tobytes() for name, array in sorted(self.parameter_arrays().items()))
-
     def frequencies(self, inputs: np.ndarray) -> np.ndarray:
         """inputs: int64[N, d + 1] -> freqs: int64[N, K], all >= 1 (exact: any batch, any machine)."""
         return self.network.frequencies(inputs)
