@@ -14,13 +14,10 @@ instead of training (float NLL is then not available).
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import math
 import resource
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +26,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from deepcompress import api, bench
+from deepcompress import bench
 from deepcompress.modelfile import load_model, save_model
 from deepcompress.models.mlp import MLPConfig, MLPModel, MLPNet
 from deepcompress.train import Rows, TrainConfig, fit_mlp, mean_bits, plot_learning_curve, write_log
@@ -70,34 +67,20 @@ def train_model(epochs: int, threads: int) -> tuple[MLPNet, MLPModel, dict]:
 
 
 def measure_file(path: Path, net: MLPNet | None, model: MLPModel, repeats: int) -> dict:
-    """One test file through the real container (api), round trip checked; median speeds."""
-    data = path.read_bytes()
-    symbols = as_symbols(data)
+    """One test file through the real container (`bench.measure`: round trip checked, median
+    speeds), plus the float network's NLL and the one-lane integer NLL."""
+    row = bench.measure(path, model, repeats)
+    symbols = as_symbols(path.read_bytes())
     n = len(symbols)
-    lanes = model.choose_lanes(n)
     float_bits = (mean_bits(net, Rows(net.inputs(symbols), symbols), "cpu") * n) if net is not None else math.nan
-    encode_times, decode_times = [], []
-    for _ in range(repeats):
-        sink = io.BytesIO()
-        start = time.perf_counter()
-        stats = api.compress_stream(io.BytesIO(data), sink, model)
-        encode_times.append(time.perf_counter() - start)
-        start = time.perf_counter()
-        decoded = api.decompress(sink.getvalue(), model)
-        decode_times.append(time.perf_counter() - start)
-        if decoded != data:
-            raise AssertionError(f"{path.name}: round trip failed")
-    baselines = bench.baseline_sizes(data)
     return {
-        "file": path.name, "bytes": n, "lanes": lanes,
-        "float_bpb": float_bits / n, "integer_bpb": stats.nll_bits / n,
+        "file": path.name, "bytes": n, "lanes": model.choose_lanes(n),
+        "float_bpb": float_bits / n, "integer_bpb": row.nll_bits / n,
         "integer_one_lane_bpb": model.nll_bits(symbols, 1) / n,
-        "coded_bpb": 8 * stats.compressed_bytes / n, "payload_minus_nll_bits": stats.payload_bits - stats.nll_bits,
-        "header_bytes": stats.header_bytes,
-        "order0_bpb": bench.order0_bits(data) / n,
-        **{f"{name}_bpb": 8 * size / n for name, size in baselines.items()},
-        "encode_kb_s": n / 1000 / statistics.median(encode_times),
-        "decode_kb_s": n / 1000 / statistics.median(decode_times),
+        "coded_bpb": row.bits_per_byte, "payload_minus_nll_bits": row.overhead_bits,
+        "header_bytes": row.header_bytes, "order0_bpb": row.order0_bits / n,
+        "gzip_bpb": 8 * row.gzip_bytes / n, "bz2_bpb": 8 * row.bz2_bytes / n, "xz_bpb": 8 * row.xz_bytes / n,
+        "encode_kb_s": 1000 * row.compress_mb_s, "decode_kb_s": 1000 * row.decompress_mb_s,
     }
 
 
