@@ -256,13 +256,20 @@ class StreamInfo:
     stats: Stats
     n_blocks: int
     lanes: tuple[int, ...]
+    layout: Layout
+    hyperparameters: dict[str, int] | None  # every setting of a built-in model with presets, expanded
 
 
 def read_info(source: BinaryIO) -> StreamInfo:
     """Header, sizes and stored NLL of a stream, reading every record but decoding nothing."""
     source = _CountingReader(source)
     header = container.read_header(source)
-    read_layout(header)
+    layout = read_layout(header)
+    try:
+        rebuilt = models.from_header(header.model, header.config)
+    except ValueError:
+        rebuilt = None
+    hyperparameters = rebuilt.hyperparameters() if hasattr(rebuilt, "hyperparameters") else None
     n_blocks, lanes, nll_bits, payload_bits = 0, [], 0.0, 0
     while isinstance(record := container.read_block(source, header), container.BlockRecord):
         n_blocks += 1
@@ -270,7 +277,7 @@ def read_info(source: BinaryIO) -> StreamInfo:
         nll_bits += record.nll_bits
         payload_bits += 32 * len(record.words)
     stats = Stats(header.model, record.original_bytes, source.bytes_read, record.n_symbols, nll_bits, payload_bits)
-    return StreamInfo(header, stats, n_blocks, tuple(lanes))
+    return StreamInfo(header, stats, n_blocks, tuple(lanes), layout, hyperparameters)
 
 
 def compress(data: bytes, model: ModelSpec = DEFAULT_MODEL, coder: str = DEFAULT_CODER) -> bytes:

@@ -369,12 +369,12 @@ def _info_record(path: str, info: api.StreamInfo) -> dict:
         "header_bytes": stats.header_bytes,
         "bits_per_byte": stats.bits_per_byte,
     }
-    with contextlib.suppress(ValueError):  # a model file's model cannot be rebuilt from the header
-        rebuilt = models.from_header(info.header.model, info.header.config)
-        if hasattr(rebuilt, "hyperparameters"):
-            record["hyperparameters"] = rebuilt.hyperparameters()
-    if info.header.kind == "npy":
-        record |= {key: info.header.extra[key] for key in ("dtype", "shape", "fortran_order", "offset", "alphabet_size")}
+    if info.hyperparameters is not None:
+        record["hyperparameters"] = info.hyperparameters
+    if info.layout.kind == "npy":
+        layout = info.layout
+        record |= {"dtype": layout.dtype, "shape": list(layout.shape), "fortran_order": layout.fortran_order,
+                   "offset": layout.offset, "alphabet_size": layout.alphabet_size}
     return record
 
 
