@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deepcompress import api
+from deepcompress import api, codec
 from deepcompress.cli import main
 from deepcompress.errors import ModelFileError
 from deepcompress.modelfile import load_model, model_from_bytes, model_to_bytes, save_model
@@ -184,6 +184,11 @@ def test_record_model_round_trip_across_blocks(peaked, block_size, coder):
     # the NLL of the coded stream is the model's, whatever the blocks
     assert stats.nll_bits == pytest.approx(float(peaked.symbol_bits(data.reshape(-1)).sum()), rel=1e-3)
     assert stats.payload_bits - stats.nll_bits <= 1e-4 * stats.nll_bits + 128 * (-(-data.size // block_size))
+
+
+def test_check_inverse_with_records_split_across_blocks(peaked):
+    data = records(45, 3, d=10, levels=17).reshape(-1)[:447]      # 44.7 records: the last one partial
+    codec.check_inverse(peaked, data, blocks=4)                    # blocks of 112 elements split records
 
 
 def test_record_model_codes_any_shape_and_order(peaked):

@@ -183,19 +183,3 @@ class MLPModel(Model):
             chosen = np.take_along_axis(chunk.freqs, decisions[:, None], axis=1)[:, 0]
             total += float(np.sum(np.log2(chunk.freqs.sum(axis=1)) - np.log2(chosen)))
         return total
-
-    def sample(self, n_symbols: int, seed: int) -> np.ndarray:
-        """Ancestral sampling from the integer tables, inverse CDF per step: int64[n_symbols].
-
-        Deterministic for a seed on every machine (numpy's PCG64 and integer tables).
-        """
-        rng = np.random.default_rng(seed)
-        steps = self.session().decode_block(n_symbols, lanes=1)
-        try:
-            chunk = next(steps)
-            while True:
-                cumulative = np.cumsum(chunk.freqs, axis=1)                        # (1, K)
-                draw = rng.integers(cumulative[:, -1])
-                chunk = steps.send(np.array([np.searchsorted(cumulative[0], draw[0], side="right")]))
-        except StopIteration as stop:
-            return stop.value

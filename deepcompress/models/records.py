@@ -234,23 +234,6 @@ class RecordModel(Model):
             bits[start:start + step] = np.log2(freqs.sum(axis=1)) - np.log2(chosen)
         return bits
 
-    def sample(self, n_records: int, seed: int = 0) -> np.ndarray:
-        """Ancestral sampling, inverse CDF of the integer tables: int64[n_records, d].
-
-        Deterministic for a seed on every machine (numpy's PCG64 and integer tables).
-        """
-        config = self.record_config
-        rng = np.random.default_rng(seed)
-        grid = np.zeros((n_records, config.record_size), dtype=np.int64)
-        for j in range(config.record_size):
-            for start in range(0, n_records, config.call_rows):
-                records = np.arange(start, min(start + config.call_rows, n_records))
-                freqs = self.frequencies(config.element_inputs(grid, records, np.full(len(records), j)))
-                cumulative = np.cumsum(freqs, axis=1)
-                draws = rng.integers(0, cumulative[:, -1])
-                grid[records, j] = (cumulative <= draws[:, None]).sum(axis=1)
-        return grid
-
 
 def _steps(prefix: int, total: int, d: int, group: int) -> Iterator[tuple[np.ndarray, int]]:
     """Decode order of the elements [prefix, total) of a record stream: (records int64[m], dim j).
