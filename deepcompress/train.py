@@ -26,6 +26,8 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from deepcompress.models.base import table_code_bits
+
 LN2 = math.log(2.0)
 
 
@@ -275,8 +277,7 @@ def integer_bits(frequencies: Callable[[np.ndarray], np.ndarray], rows: Rows, ba
     total = 0.0
     for start in range(0, len(rows), batch_size):
         freqs = frequencies(rows.inputs[start : start + batch_size])
-        chosen = np.take_along_axis(freqs, rows.targets[start : start + batch_size, None], axis=1)[:, 0]
-        total += float(np.sum(np.log2(freqs.sum(axis=1)) - np.log2(chosen)))
+        total += float(np.sum(table_code_bits(freqs, rows.targets[start : start + batch_size])))
     return total / len(rows) if len(rows) else math.nan
 
 

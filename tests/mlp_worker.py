@@ -35,7 +35,7 @@ def main(command: str, model_path: str, *args: str) -> None:
     if command == "tables":
         data, out = np.load(args[0]), args[1]
         batch = int(args[2]) if len(args) > 2 else len(data)
-        inputs = model.mlp_config.inputs(data)
+        inputs = model.net_config.inputs(data)
         tables = [model.frequencies(inputs[i:i + batch]) for i in range(0, len(inputs), batch)]
         np.save(out, np.concatenate(tables))
     elif command == "encode":

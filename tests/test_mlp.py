@@ -57,7 +57,7 @@ def test_exp_table_is_its_definition():
 
 
 def test_frequencies_equal_integer_reference_for_any_batch(peaked_model, peaked_data):
-    inputs = peaked_model.mlp_config.inputs(peaked_data)
+    inputs = peaked_model.net_config.inputs(peaked_data)
     batched = peaked_model.frequencies(inputs)
     assert batched.dtype == np.int64 and batched.shape == (len(inputs), 256) and batched.min() >= 1
     assert batched.sum(axis=1).max() < 2**31
@@ -145,7 +145,7 @@ def saved_peaked(peaked_model, peaked_data, tmp_path_factory):
 
 
 def test_tables_identical_across_processes_and_environments(peaked_model, peaked_data, saved_peaked):
-    expected = peaked_model.frequencies(peaked_model.mlp_config.inputs(peaked_data))
+    expected = peaked_model.frequencies(peaked_model.net_config.inputs(peaked_data))
     for index, (name, environment) in enumerate(ENVIRONMENTS.items()):
         out = saved_peaked / f"tables{index}.npy"
         run_worker(environment, "tables", saved_peaked / "model.dcm", saved_peaked / "data.npy", out,
@@ -201,7 +201,7 @@ def test_model_file_round_trip(peaked_model, tmp_path):
     save_model(peaked_model, tmp_path / "m.dcm", metadata={"note": "test"})
     loaded, metadata = load_model(tmp_path / "m.dcm")
     assert metadata == {"note": "test"} and loaded.fingerprint() == peaked_model.fingerprint()
-    inputs = peaked_model.mlp_config.inputs(text_symbols())
+    inputs = peaked_model.net_config.inputs(text_symbols())
     assert np.array_equal(loaded.frequencies(inputs), peaked_model.frequencies(inputs))
 
 
