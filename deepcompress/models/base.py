@@ -99,7 +99,7 @@ def table_code_bits(freqs: np.ndarray, symbols: np.ndarray) -> np.ndarray:
 
     freqs: int64[N, K] (one row per symbol); symbols: int64[N]. The model's own bits,
     before the coder quantises the tables (`coding.nll_bits` / `coding.symbol_bits` give
-    what the coder spends).
+    what the coder spends). Float: for reports and training only, never fed to a coder.
     """
     chosen = np.take_along_axis(freqs, np.asarray(symbols, dtype=np.int64)[:, None], axis=1)[:, 0]
     return np.log2(freqs.sum(axis=1)) - np.log2(chosen)

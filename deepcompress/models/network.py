@@ -4,6 +4,10 @@ A `NetworkModel` is an `exact.ExactMLP` (integer parameters, bit-exact tables) p
 config of the float network it was quantised from. The config class says how inputs are
 built; this base does what both models share: validation, config and model-file
 round trips, quantisation of a trained float network, the table function.
+
+Exactness: an `ExactMLP` proves its float partial sums stay integers below 2**24 / 2**53
+when it is built (`exact.check_exactness_bounds`), whether from training or from a file,
+so `frequencies` gives the same integers on every machine and batch shape.
 """
 
 from __future__ import annotations
