@@ -167,6 +167,9 @@ class StreamWriter:
     def push(self, raw: bytes, last: bool = False) -> container.BlockRecord:
         """Code one block: raw holds 1..block_size whole elements. last: no block follows."""
         layout = self.layout
+        if not 0 < len(raw) <= self.block_size * layout.item_size or len(raw) % layout.item_size:
+            raise ValueError(f"a block holds 1 to {self.block_size} whole {layout.item_size}-byte elements, "
+                             f"not {len(raw)} bytes")
         if self._session is None:
             self._write_header(self._n_symbols if self._n_symbols is not None or not last
                                else len(raw) // layout.item_size)

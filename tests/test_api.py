@@ -465,6 +465,9 @@ def test_stream_writer_and_reader_are_the_pieces_of_the_stream_functions():
     assert reader.stats is None and reader.header.coder == "ans"
     assert list(reader.blocks()) == [data[:2000], data[2000:4000], data[4000:]]
     assert reader.stats == api.decompress_stream(io.BytesIO(sink.getvalue()), None)
+    for bad in (b"", bytes(2001)):
+        with pytest.raises(ValueError, match="a block holds 1 to 2000 whole 1-byte elements"):
+            api.StreamWriter(io.BytesIO(), model, block_size=2000).push(bad)
 
 
 class SizeRecordingHistogram(HistogramModel):
