@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import zlib
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -473,7 +474,7 @@ def test_stream_writer_and_reader_are_the_pieces_of_the_stream_functions():
 class SizeRecordingHistogram(HistogramModel):
     """A histogram that records what it was sized for (the adaptive model shrinks its tables)."""
 
-    asked: list = []
+    asked: ClassVar[list] = []
 
     def sized_for(self, n_symbols):
         SizeRecordingHistogram.asked.append(n_symbols)
