@@ -44,7 +44,7 @@ def code_file(model: AdaptiveModel, data: bytes) -> dict:
     block = codec.encode_block(model, model.session(), symbols)
     encode_s = time.perf_counter() - start
     start = time.perf_counter()
-    decoded = codec.decode_block(model.session(), block)
+    decoded = codec.decode_block(model, model.session(), block)
     decode_s = time.perf_counter() - start
     if not np.array_equal(decoded, symbols):
         raise RuntimeError("round trip failed")

@@ -8,16 +8,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import BinaryIO, Union
+from typing import Any, BinaryIO, Union
 
 import numpy as np
 
-from deepcompress import codec, container, models
+from deepcompress import codec, container, modelfile, models
 from deepcompress import symbols as symbols_module
 from deepcompress.errors import (
     CorruptStreamError,
@@ -25,7 +26,7 @@ from deepcompress.errors import (
     ModelFileError,
     ModelMismatchError,
 )
-from deepcompress.models.base import Model
+from deepcompress.models.base import InexactTableError, Model, Session
 from deepcompress.symbols import Layout, storage_order_bytes
 
 ModelSpec = Union[str, "os.PathLike[str]", Model]
@@ -84,8 +85,6 @@ def load_model(spec: ModelSpec, alphabet_size: int = 256) -> Model:
     path = os.fspath(spec)
     if not os.path.isfile(path):
         raise ModelFileError(f"no such model file {path!r} (built-in models: {', '.join(models.BUILTIN_MODELS)})")
-    from deepcompress import modelfile  # imports torch: only when a model file is used
-
     return modelfile.load_model(path)[0]
 
 
@@ -126,6 +125,77 @@ def _fits(model_alphabet: int, data_alphabet: int) -> bool:
     return model_alphabet == data_alphabet or (model_alphabet == 256 and data_alphabet <= 256)
 
 
+class StreamWriter:
+    """Writes one stream piece by piece: `push` blocks of raw bytes, then `finish` -> Stats.
+
+    The header is written with the first block (or by `finish`), so that a model sized for
+    its input (`Model.sized_for`) can be built once the input's length is known: when the
+    caller passes `n_symbols`, or the first block is the last.
+    model: a resolved model; layout: what the data is (default: bytes).
+    """
+
+    def __init__(self, sink: BinaryIO, model: Model, coder: str = DEFAULT_CODER,
+                 block_size: int = DEFAULT_BLOCK_SIZE, layout: Layout | None = None,
+                 n_symbols: int | None = None) -> None:
+        self.layout = layout or Layout()
+        if not _fits(model.alphabet_size, self.layout.alphabet_size):
+            raise ValueError(f"the data needs a model over {self.layout.alphabet_size} symbols, got {model.alphabet_size}")
+        if not 0 < block_size <= container.MAX_BLOCK_SYMBOLS:
+            raise ValueError(f"block_size must be in [1, {container.MAX_BLOCK_SYMBOLS}], got {block_size}")
+        self.coder = codec.stream_coder(model, coder)
+        self.block_size = block_size
+        self._sink = sink
+        self._model = model
+        self._n_symbols = n_symbols
+        self._session: Session | None = None
+        self._totals = container.StreamTotals.starting_with(self.layout.npy_header)
+        self._written = 0
+
+    @property
+    def model(self) -> Model:
+        """The model coding the stream (sized for the input once the header is written)."""
+        return self._model
+
+    def _write_header(self, n_symbols: int | None) -> None:
+        self._model = self._model.sized_for(n_symbols)
+        model, layout = self._model, self.layout
+        header = container.StreamHeader(model.name, model.config(), model.fingerprint(), self.coder,
+                                        self.block_size, layout.kind, layout.to_extra())
+        self._written += self._sink.write(container.encode_header(header))
+        self._session = model.session()
+
+    def push(self, raw: bytes, last: bool = False) -> container.BlockRecord:
+        """Code one block: raw holds 1..block_size whole elements. last: no block follows."""
+        layout = self.layout
+        if not 0 < len(raw) <= self.block_size * layout.item_size or len(raw) % layout.item_size:
+            raise ValueError(f"a block holds 1 to {self.block_size} whole {layout.item_size}-byte elements, "
+                             f"not {len(raw)} bytes")
+        if self._session is None:
+            self._write_header(self._n_symbols if self._n_symbols is not None or not last
+                               else len(raw) // layout.item_size)
+        symbols = layout.to_symbols(raw)
+        if len(symbols) and (symbols.min() < 0 or symbols.max() >= layout.alphabet_size):
+            raise ValueError(f"data values lie outside the stream's alphabet of {layout.alphabet_size} values")
+        block = codec.encode_block(self._model, self._session, symbols, self.coder)
+        record = dataclasses.replace(block, data_crc32=zlib.crc32(raw))
+        self._written += self._sink.write(container.encode_block(record))
+        self._totals.add_record(record)
+        self._totals.add_data(raw)
+        return record
+
+    def finish(self) -> Stats:
+        """Write the end record; the stream's Stats."""
+        if self._session is None:
+            self._write_header(0)
+        self._written += self._sink.write(container.encode_end(self._totals.trailer()))
+        return _stats(self._model.name, self._totals, self._written)
+
+
+def _stats(model_name: str, totals: container.StreamTotals, compressed_bytes: int) -> Stats:
+    return Stats(model_name, totals.original_bytes, compressed_bytes, totals.n_symbols, totals.nll_bits,
+                 totals.payload_bits)
+
+
 def compress_stream(
     source: BinaryIO,
     sink: BinaryIO,
@@ -141,34 +211,10 @@ def compress_stream(
     so inputs of any length (pipes too) work.
     """
     layout = layout or Layout()
-    model = load_model(model, layout.alphabet_size)
-    if not _fits(model.alphabet_size, layout.alphabet_size):
-        raise ValueError(f"the data needs a model over {layout.alphabet_size} symbols, got {model.alphabet_size}")
-    if not 0 < block_size <= container.MAX_BLOCK_SYMBOLS:
-        raise ValueError(f"block_size must be in [1, {container.MAX_BLOCK_SYMBOLS}], got {block_size}")
-    if coder not in codec.coding.CODERS:
-        raise ValueError(f"unknown coder {coder!r}; choose one of {', '.join(codec.coding.CODERS)}")
-    header = container.StreamHeader(
-        model.name, model.config(), model.fingerprint(), coder, block_size, layout.kind, layout.to_extra()
-    )
-    written = sink.write(container.encode_header(header))
-    session = model.session()
-    n_symbols, original_bytes, crc = 0, len(layout.npy_header), zlib.crc32(layout.npy_header)
-    nll_bits, payload_bits = 0.0, 0
+    writer = StreamWriter(sink, load_model(model, layout.alphabet_size), coder, block_size, layout)
     for raw in _raw_blocks(source, layout, block_size):
-        symbols = layout.to_symbols(raw)
-        if len(symbols) and (symbols.min() < 0 or symbols.max() >= layout.alphabet_size):
-            raise ValueError(f"data values lie outside the stream's alphabet of {layout.alphabet_size} values")
-        block = codec.encode_block(model, session, symbols, coder)
-        record = container.BlockRecord(block.n_symbols, block.lanes, block.side_info, block.words, block.nll_bits, zlib.crc32(raw))
-        written += sink.write(container.encode_block(record))
-        n_symbols += block.n_symbols
-        original_bytes += len(raw)
-        crc = zlib.crc32(raw, crc)
-        nll_bits += block.nll_bits
-        payload_bits += block.payload_bits
-    written += sink.write(container.encode_end(container.Trailer(n_symbols, original_bytes, crc)))
-    return Stats(model.name, original_bytes, written, n_symbols, nll_bits, payload_bits)
+        writer.push(raw, last=len(raw) < block_size * layout.item_size)
+    return writer.finish()
 
 
 def _model_for(header: container.StreamHeader, model: ModelSpec | None) -> Model:
@@ -202,50 +248,72 @@ def read_layout(header: container.StreamHeader) -> Layout:
         raise CorruptStreamError(str(error)) from None
 
 
+class StreamReader:
+    """Reads one stream: the header on construction, then `blocks()` yields verified raw bytes.
+
+    `prefix` holds the bytes that precede the first block's data (an array's .npy header);
+    `stats` is set once `blocks()` has checked the end record. Every block is checked
+    (payload checksum before decoding, data checksum after) before it is yielded.
+    """
+
+    def __init__(self, source: BinaryIO, model: ModelSpec | None = None) -> None:
+        self._source = _CountingReader(source)
+        self.header = container.read_header(self._source)
+        self.layout = read_layout(self.header)
+        self.model = _model_for(self.header, model)
+        try:
+            codec.check_coder(self.model, self.header.coder)
+        except ValueError as error:
+            raise CorruptStreamError(str(error)) from None
+        if not _fits(self.model.alphabet_size, self.layout.alphabet_size):
+            raise CorruptStreamError(
+                f"a model over {self.model.alphabet_size} symbols cannot code data over {self.layout.alphabet_size}")
+        self.prefix = self.layout.npy_header
+        self.stats: Stats | None = None
+
+    def blocks(self) -> Iterator[bytes]:
+        """The original bytes of each block in order; then the end record's totals are checked."""
+        header, model, layout = self.header, self.model, self.layout
+        session = model.session()
+        totals = container.StreamTotals.starting_with(self.prefix)
+        while isinstance(record := container.read_block(self._source, header), container.BlockRecord):
+            at = totals.n_symbols
+            # The encoder always takes the model's lane count; a forged one (say 1 lane for a
+            # whole block) would only make decoding slow before the checksum can fail.
+            expected_lanes = codec.choose_lanes(model, record.n_symbols)
+            if record.lanes != expected_lanes:
+                raise CorruptStreamError(f"block at symbol {at} declares {record.lanes} lanes, the model codes it in "
+                                         f"{expected_lanes}")
+            try:
+                symbols = codec.decode_block(model, session, record, header.coder)
+            except InexactTableError:
+                raise
+            except ValueError as error:  # malformed side info or words
+                raise CorruptStreamError(f"cannot decode block at symbol {at}: {error}") from None
+            raw = layout.to_raw(symbols)
+            if zlib.crc32(raw) != record.data_crc32:
+                raise CorruptStreamError(f"checksum mismatch in the block at symbol {at} (wrong model or damaged data)")
+            totals.add_record(record)
+            totals.add_data(raw)
+            yield raw
+        if record != totals.trailer():
+            raise CorruptStreamError("stream length or checksum does not match its end record")
+        self.stats = _stats(header.model, totals, self._source.bytes_read)
+
+
 def decompress_stream(source: BinaryIO, sink: BinaryIO | None, model: ModelSpec | None = None) -> Stats:
     """Decompress a stream from `source` into `sink` (None: verify only, write nothing).
 
     Every block is checked (payload checksum before decoding, data checksum after) before
     it is written; the end record's totals and checksum are checked at the end.
     """
-    source = _CountingReader(source)
-    header = container.read_header(source)
-    layout = read_layout(header)
-    resolved = _model_for(header, model)
-    if header.coder not in codec.coding.CODERS:
-        raise CorruptStreamError(f"unknown coder {header.coder!r}")
-    if not _fits(resolved.alphabet_size, layout.alphabet_size):
-        raise CorruptStreamError(f"a model over {resolved.alphabet_size} symbols cannot code data over {layout.alphabet_size}")
+    reader = StreamReader(source, model)
     if sink is not None:
-        sink.write(layout.npy_header)
-    session = resolved.session()
-    n_symbols, original_bytes, crc = 0, len(layout.npy_header), zlib.crc32(layout.npy_header)
-    nll_bits, payload_bits = 0.0, 0
-    while isinstance(record := container.read_block(source, header), container.BlockRecord):
-        block = codec.EncodedBlock(record.n_symbols, record.lanes, record.side_info, record.words, record.nll_bits)
-        # The encoder always takes the model's lane count; a forged one (say 1 lane for a
-        # whole block) would only make decoding slow before the checksum can fail.
-        if record.lanes != codec.choose_lanes(resolved, record.n_symbols):
-            raise CorruptStreamError(f"block at symbol {n_symbols} declares {record.lanes} lanes, the model codes it in "
-                                     f"{codec.choose_lanes(resolved, record.n_symbols)}")
-        try:
-            symbols = codec.decode_block(session, block, header.coder)
-        except ValueError as error:  # malformed side info or words
-            raise CorruptStreamError(f"cannot decode block at symbol {n_symbols}: {error}") from None
-        raw = layout.to_raw(symbols)
-        if zlib.crc32(raw) != record.data_crc32:
-            raise CorruptStreamError(f"checksum mismatch in the block at symbol {n_symbols} (wrong model or damaged data)")
+        sink.write(reader.prefix)
+    for raw in reader.blocks():
         if sink is not None:
             sink.write(raw)
-        n_symbols += record.n_symbols
-        original_bytes += len(raw)
-        crc = zlib.crc32(raw, crc)
-        nll_bits += record.nll_bits
-        payload_bits += block.payload_bits
-    trailer = record
-    if (trailer.n_symbols, trailer.original_bytes, trailer.data_crc32) != (n_symbols, original_bytes, crc):
-        raise CorruptStreamError("stream length or checksum does not match its end record")
-    return Stats(header.model, original_bytes, source.bytes_read, n_symbols, nll_bits, payload_bits)
+    return reader.stats
 
 
 @dataclass(frozen=True)
@@ -257,7 +325,7 @@ class StreamInfo:
     n_blocks: int
     lanes: tuple[int, ...]
     layout: Layout
-    hyperparameters: dict[str, int] | None  # every setting of a built-in model with presets, expanded
+    hyperparameters: dict[str, Any] | None  # every setting in force (None: the model needs a model file)
 
 
 def read_info(source: BinaryIO) -> StreamInfo:
@@ -269,15 +337,14 @@ def read_info(source: BinaryIO) -> StreamInfo:
         rebuilt = models.from_header(header.model, header.config)
     except ValueError:
         rebuilt = None
-    hyperparameters = rebuilt.hyperparameters() if hasattr(rebuilt, "hyperparameters") else None
-    n_blocks, lanes, nll_bits, payload_bits = 0, [], 0.0, 0
+    hyperparameters = rebuilt.hyperparameters() if rebuilt is not None else None
+    totals, lanes = container.StreamTotals(), []
     while isinstance(record := container.read_block(source, header), container.BlockRecord):
-        n_blocks += 1
         lanes.append(record.lanes)
-        nll_bits += record.nll_bits
-        payload_bits += 32 * len(record.words)
-    stats = Stats(header.model, record.original_bytes, source.bytes_read, record.n_symbols, nll_bits, payload_bits)
-    return StreamInfo(header, stats, n_blocks, tuple(lanes), layout, hyperparameters)
+        totals.add_record(record)
+    stats = Stats(header.model, record.original_bytes, source.bytes_read, record.n_symbols, totals.nll_bits,
+                  totals.payload_bits)
+    return StreamInfo(header, stats, len(lanes), tuple(lanes), layout, hyperparameters)
 
 
 def compress(data: bytes, model: ModelSpec = DEFAULT_MODEL, coder: str = DEFAULT_CODER) -> bytes:
@@ -397,6 +464,8 @@ __all__ = [
     "DeepCompressError",
     "Stats",
     "StreamInfo",
+    "StreamReader",
+    "StreamWriter",
     "compress",
     "compress_array",
     "compress_stream",

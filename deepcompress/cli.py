@@ -703,9 +703,7 @@ def sample_command(ctx, model, n_symbols, seed, output, force) -> None:
     """
     try:
         resolved = api.load_model(model)
-        if not hasattr(resolved, "sample"):
-            raise Failure(f"a {resolved.name} model cannot be sampled")
-        if hasattr(resolved, "record_size"):
+        if resolved.record_size is not None:
             buffer = io.BytesIO()
             np.save(buffer, resolved.sample(n_symbols, seed).astype(np.min_scalar_type(resolved.alphabet_size - 1)))
             data = buffer.getvalue()

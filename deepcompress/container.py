@@ -63,14 +63,22 @@ _HEADER_DEFAULTS = {"kind": "bytes", "extra": {}}
 
 @dataclass(frozen=True)
 class BlockRecord:
-    """One block as stored. words: uint32[n_words]."""
+    """One coded block, as `codec` makes it and the container stores it. words: uint32[n_words].
+
+    nll_bits: the model's exact code length of the block; data_crc32: CRC-32 of the block's
+    original bytes (set by whoever knows them: `codec` sees symbols only and leaves 0).
+    """
 
     n_symbols: int
     lanes: int
     side_info: bytes
     words: np.ndarray
     nll_bits: float
-    data_crc32: int
+    data_crc32: int = 0
+
+    @property
+    def payload_bits(self) -> int:
+        return 32 * len(self.words)
 
 
 @dataclass(frozen=True)
@@ -78,6 +86,38 @@ class Trailer:
     n_symbols: int
     original_bytes: int
     data_crc32: int
+
+
+@dataclass
+class StreamTotals:
+    """Running sums over a stream's blocks: what the trailer records, plus NLL and payload.
+
+    Start from the bytes that precede the first block's data (an array's .npy header).
+    """
+
+    n_symbols: int = 0
+    original_bytes: int = 0
+    data_crc32: int = 0
+    nll_bits: float = 0.0
+    payload_bits: int = 0
+
+    @classmethod
+    def starting_with(cls, prefix: bytes) -> StreamTotals:
+        return cls(original_bytes=len(prefix), data_crc32=zlib.crc32(prefix))
+
+    def add_record(self, record: BlockRecord) -> None:
+        """Count a block's symbols, stored NLL and payload."""
+        self.n_symbols += record.n_symbols
+        self.nll_bits += record.nll_bits
+        self.payload_bits += record.payload_bits
+
+    def add_data(self, raw: bytes) -> None:
+        """Count a block's original bytes and extend the running CRC."""
+        self.original_bytes += len(raw)
+        self.data_crc32 = zlib.crc32(raw, self.data_crc32)
+
+    def trailer(self) -> Trailer:
+        return Trailer(self.n_symbols, self.original_bytes, self.data_crc32)
 
 
 def _read_exact(stream: BinaryIO, size: int, what: str) -> bytearray:

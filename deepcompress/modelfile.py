@@ -7,7 +7,9 @@ Layout (integers little-endian):
 The header holds the model name, its config, the fingerprint, the name/dtype/shape of each
 array (stored back to back, C order) and free-form metadata (e.g. training log). The CRC-32
 covers every byte before it. Loading parses JSON and raw integer arrays only (no pickle),
-rebuilds the model through `MODEL_CLASSES` and checks the recomputed fingerprint.
+rebuilds the model through the registry (`models.model_class(name).from_parameters`) and
+checks the recomputed fingerprint. Importing this module imports no model: a model's
+module (torch, for the networks) is imported when a file naming it is loaded.
 """
 
 from __future__ import annotations
@@ -20,21 +22,18 @@ from typing import Any
 
 import numpy as np
 
+from deepcompress import models
 from deepcompress.errors import ModelFileError
-from deepcompress.models.histogram import HistogramModel
-from deepcompress.models.mlp import MLPModel
-from deepcompress.models.records import RecordModel
+from deepcompress.models.base import Model
 
 MAGIC = b"DCM\x00"
 VERSION = 1
 ALLOWED_DTYPES = {"|i1", "|u1", "<i2", "<i4", "<i8", "<u4"}
-MODEL_CLASSES = {MLPModel.name: MLPModel, HistogramModel.name: HistogramModel,  # with parameter_arrays / from_parameters
-                 RecordModel.name: RecordModel}
 _PREFIX = struct.Struct("<4sHI")
 
 
-def model_to_bytes(model: Any, metadata: dict[str, Any] | None = None) -> bytes:
-    """Serialise a model that has `parameter_arrays()` (see `MODEL_CLASSES`)."""
+def model_to_bytes(model: Model, metadata: dict[str, Any] | None = None) -> bytes:
+    """Serialise a model's config and `parameter_arrays()`; it loads back by its registered name."""
     arrays = model.parameter_arrays()
     header = {"model": model.name, "config": model.config(), "fingerprint": model.fingerprint(),
               "arrays": [[name, array.dtype.str, list(array.shape)] for name, array in arrays.items()],
@@ -45,7 +44,7 @@ def model_to_bytes(model: Any, metadata: dict[str, Any] | None = None) -> bytes:
     return body + struct.pack("<I", zlib.crc32(body))
 
 
-def model_from_bytes(blob: bytes) -> tuple[Any, dict[str, Any]]:
+def model_from_bytes(blob: bytes) -> tuple[Model, dict[str, Any]]:
     """Parse a model file: returns (model, metadata). Raises ModelFileError on any defect."""
     if len(blob) < _PREFIX.size + 4 or blob[:4] != MAGIC:
         raise ModelFileError(f"not a deepcompress model file (starts with {blob[:4]!r})")
@@ -57,7 +56,9 @@ def model_from_bytes(blob: bytes) -> tuple[Any, dict[str, Any]]:
     try:
         header = json.loads(blob[_PREFIX.size:_PREFIX.size + header_len])
         arrays = _read_arrays(header["arrays"], blob[_PREFIX.size + header_len:-4])
-        model_class = MODEL_CLASSES[header["model"]]
+        model_class = models.model_class(header["model"])
+        if model_class.name != header["model"]:
+            raise ValueError(f"unknown model {header['model']!r}")
         model = model_class.from_parameters(header["config"], arrays)
         fingerprint, metadata = header["fingerprint"], header["metadata"]
     except (ValueError, KeyError, TypeError, AttributeError) as error:
@@ -83,10 +84,10 @@ def _read_arrays(layout: list, payload: bytes) -> dict[str, np.ndarray]:
     return arrays
 
 
-def save_model(model: Any, path: str | Path, metadata: dict[str, Any] | None = None) -> None:
+def save_model(model: Model, path: str | Path, metadata: dict[str, Any] | None = None) -> None:
     Path(path).write_bytes(model_to_bytes(model, metadata))
 
 
-def load_model(path: str | Path) -> tuple[Any, dict[str, Any]]:
+def load_model(path: str | Path) -> tuple[Model, dict[str, Any]]:
     """(model, metadata) from a `.dcm` file; ModelFileError if it is not a valid one."""
     return model_from_bytes(Path(path).read_bytes())

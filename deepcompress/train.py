@@ -1,11 +1,10 @@
 """Model-agnostic maximum-likelihood training over context windows.
 
-Any `torch.nn.Module` with integer attributes `context_size` (k, may be 0) and
-`alphabet_size` (K), and a method `log_prob(inputs int64[N, w], targets int64[N]) ->
-float[N]` (natural log) can be trained here: the MLP, and the order-0 histogram (k = 0).
-A model's inputs are its context windows (the k previous symbols, pad index K before a
-stream's start), or whatever its optional `inputs(symbols int64[n]) -> int64[n, w]`
-method returns, provided the first k columns are that window.
+Any `torch.nn.Module` that is a `Trainable` can be trained here (the byte MLP and the
+record network are): integer attributes `context_size` (k, may be 0) and `alphabet_size`
+(K), `inputs(symbols int64[n]) -> int64[n, w]` (the first k columns are the window of the
+k previous symbols, pad index K before a stream's start) and `log_prob(inputs int64[N, w],
+targets int64[N]) -> float[N]` (natural log).
 
 The last `validation_fraction` of every stream is held out (contiguous, so no window
 overlaps the training part); training stops early when validation bits/symbol stop
@@ -22,12 +21,12 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 
-from deepcompress.models.context import context_windows
+from deepcompress.models.base import table_code_bits
 
 LN2 = math.log(2.0)
 
@@ -85,11 +84,22 @@ class Rows:
         return self.inputs[rows], self.targets[rows]
 
 
-def model_inputs(model: torch.nn.Module, symbols: np.ndarray) -> np.ndarray:
+class Trainable(Protocol):
+    """What `train` needs of a float network (a `torch.nn.Module`)."""
+
+    context_size: int
+    alphabet_size: int
+
+    def inputs(self, symbols: np.ndarray) -> np.ndarray:
+        """Inputs of every position of one stream: int64[n, w], the first k columns its window."""
+
+    def log_prob(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Natural-log likelihood of each target: float[N]."""
+
+
+def model_inputs(model: Trainable, symbols: np.ndarray) -> np.ndarray:
     """The model's inputs for every position of one stream: int64[n, w]."""
-    if hasattr(model, "inputs"):
-        return model.inputs(symbols)
-    return context_windows(symbols, model.context_size, model.alphabet_size)
+    return model.inputs(symbols)
 
 
 def split_rows(model: torch.nn.Module, streams: Sequence[np.ndarray], validation_fraction: float
@@ -267,8 +277,7 @@ def integer_bits(frequencies: Callable[[np.ndarray], np.ndarray], rows: Rows, ba
     total = 0.0
     for start in range(0, len(rows), batch_size):
         freqs = frequencies(rows.inputs[start : start + batch_size])
-        chosen = np.take_along_axis(freqs, rows.targets[start : start + batch_size, None], axis=1)[:, 0]
-        total += float(np.sum(np.log2(freqs.sum(axis=1)) - np.log2(chosen)))
+        total += float(np.sum(table_code_bits(freqs, rows.targets[start : start + batch_size])))
     return total / len(rows) if len(rows) else math.nan
 
 

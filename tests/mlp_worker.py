@@ -8,6 +8,7 @@ The environment (thread count via DEEPCOMPRESS_THREADS, ATEN_CPU_CAPABILITY, MKL
 set by the caller.
 """
 
+import copy
 import os
 import sys
 from pathlib import Path
@@ -21,12 +22,11 @@ from deepcompress import codec
 from deepcompress.modelfile import load_model
 
 
-class FixedLanes:
-    def __init__(self, lanes: int) -> None:
-        self.lanes = lanes
-
-    def choose_lanes(self, n_symbols: int) -> int:
-        return self.lanes
+def with_lanes(model, lanes: int):
+    """The same model (same tables and fingerprint), coding every block in `lanes` lanes."""
+    fixed = copy.copy(model)
+    fixed.choose_lanes = lambda n_symbols: lanes
+    return fixed
 
 
 def main(command: str, model_path: str, *args: str) -> None:
@@ -35,16 +35,16 @@ def main(command: str, model_path: str, *args: str) -> None:
     if command == "tables":
         data, out = np.load(args[0]), args[1]
         batch = int(args[2]) if len(args) > 2 else len(data)
-        inputs = model.mlp_config.inputs(data)
+        inputs = model.net_config.inputs(data)
         tables = [model.frequencies(inputs[i:i + batch]) for i in range(0, len(inputs), batch)]
         np.save(out, np.concatenate(tables))
     elif command == "encode":
         data, lanes, out = np.load(args[0]), int(args[1]), args[2]
-        np.save(out, codec.encode_block(FixedLanes(lanes), model.session(), data).words)
+        np.save(out, codec.encode_block(with_lanes(model, lanes), model.session(), data).words)
     elif command == "decode":
         words, n_symbols, lanes, out = np.load(args[0]), int(args[1]), int(args[2]), args[3]
-        block = codec.EncodedBlock(n_symbols, lanes, b"", words, 0.0)
-        np.save(out, codec.decode_block(model.session(), block))
+        block = codec.BlockRecord(n_symbols, lanes, b"", words, 0.0)
+        np.save(out, codec.decode_block(model, model.session(), block))
     else:
         raise SystemExit(f"unknown command {command!r}")
 

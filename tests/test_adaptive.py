@@ -158,6 +158,15 @@ def test_registry_and_codec():
     small = AdaptiveModel(**SMALL)
     data = np.frombuffer(_text(5000), np.uint8).astype(np.int64)
     block = codec.encode_block(small, small.session(), data)
-    assert np.array_equal(codec.decode_block(small.session(), block), data)
+    assert np.array_equal(codec.decode_block(small, small.session(), block), data)
     bits = codec.block_symbol_bits(small, small.session(), data)
     assert abs(bits.sum() - block.nll_bits) < 1e-6 * block.nll_bits
+
+
+def test_check_inverse_across_blocks_and_lanes():
+    from deepcompress import codec
+
+    model = AdaptiveModel(**{**SMALL, "lane_bytes": 1500})
+    data = np.frombuffer(_text(9000), np.uint8).astype(np.int64)
+    records = codec.check_inverse(model, data, blocks=3)
+    assert [r.lanes for r in records] == [2, 2, 2]

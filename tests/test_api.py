@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import zlib
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -444,3 +445,54 @@ def test_nll_bits_of_an_array_counts_elements_not_bytes():
     assert deepcompress.nll_bits(array, "histogram-adaptive") == pytest.approx(
         deepcompress.symbol_bits(array, "histogram-adaptive").sum(), rel=1e-9
     )
+
+
+# ---------------------------------------------------------------- incremental pieces
+
+
+def test_stream_writer_and_reader_are_the_pieces_of_the_stream_functions():
+    data = adversarial_inputs()["skewed"][:5000]
+    model = api.load_model("histogram-adaptive")
+    sink = io.BytesIO()
+    writer = api.StreamWriter(sink, model, "ans", block_size=2000)
+    records = [writer.push(data[start:start + 2000]) for start in range(0, len(data), 2000)]
+    stats = writer.finish()
+    expected = io.BytesIO()
+    assert stats == api.compress_stream(io.BytesIO(data), expected, "histogram-adaptive", "ans", 2000)
+    assert sink.getvalue() == expected.getvalue()
+    assert [r.n_symbols for r in records] == [2000, 2000, 1000]
+    assert [r.data_crc32 for r in records] == [zlib.crc32(data[i:i + 2000]) for i in range(0, 5000, 2000)]
+    reader = api.StreamReader(io.BytesIO(sink.getvalue()))
+    assert reader.stats is None and reader.header.coder == "ans"
+    assert list(reader.blocks()) == [data[:2000], data[2000:4000], data[4000:]]
+    assert reader.stats == api.decompress_stream(io.BytesIO(sink.getvalue()), None)
+    for bad in (b"", bytes(2001)):
+        with pytest.raises(ValueError, match="a block holds 1 to 2000 whole 1-byte elements"):
+            api.StreamWriter(io.BytesIO(), model, block_size=2000).push(bad)
+
+
+class SizeRecordingHistogram(HistogramModel):
+    """A histogram that records what it was sized for (the adaptive model shrinks its tables)."""
+
+    asked: ClassVar[list] = []
+
+    def sized_for(self, n_symbols):
+        SizeRecordingHistogram.asked.append(n_symbols)
+        return self
+
+
+@pytest.mark.parametrize(("size", "block_size", "asked"), [(300, 1000, 300), (0, 1000, 0), (3000, 1000, None)])
+def test_the_model_is_sized_for_the_input_when_its_length_is_known(size, block_size, asked):
+    SizeRecordingHistogram.asked = []
+    data = bytes(range(256)) * 12
+    blob = io.BytesIO()
+    api.compress_stream(io.BytesIO(data[:size]), blob, SizeRecordingHistogram(256, adaptive=True), block_size=block_size)
+    assert SizeRecordingHistogram.asked == [asked]
+    assert api.decompress(blob.getvalue()) == data[:size]
+
+
+def test_a_caller_that_knows_the_size_passes_it_to_the_writer():
+    SizeRecordingHistogram.asked = []
+    writer = api.StreamWriter(io.BytesIO(), SizeRecordingHistogram(256, adaptive=True), n_symbols=12345)
+    writer.push(bytes(100))                                  # not the last block: the size came from the caller
+    assert SizeRecordingHistogram.asked == [12345]

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from mlp_worker import with_lanes
 
 from deepcompress import codec
 from deepcompress.errors import ModelFileError
@@ -25,16 +26,6 @@ ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "golden" / "mlp_toy_k1.dcm"
 WORKER = ROOT / "tests" / "mlp_worker.py"
 SAMPLE_TEXT = (ROOT / "samples" / "sample.txt").read_bytes()
-
-
-class FixedLanes:
-    """Stands in for a model in `codec.encode_block`: a fixed lane count."""
-
-    def __init__(self, lanes: int) -> None:
-        self.lanes = lanes
-
-    def choose_lanes(self, n_symbols: int) -> int:
-        return self.lanes
 
 
 def text_symbols(data: bytes = SAMPLE_TEXT) -> np.ndarray:
@@ -66,7 +57,7 @@ def test_exp_table_is_its_definition():
 
 
 def test_frequencies_equal_integer_reference_for_any_batch(peaked_model, peaked_data):
-    inputs = peaked_model.mlp_config.inputs(peaked_data)
+    inputs = peaked_model.net_config.inputs(peaked_data)
     batched = peaked_model.frequencies(inputs)
     assert batched.dtype == np.int64 and batched.shape == (len(inputs), 256) and batched.min() >= 1
     assert batched.sum(axis=1).max() < 2**31
@@ -85,9 +76,16 @@ def test_matmul_bound_refuses_too_wide_layer():
 
 @pytest.mark.parametrize("lanes", [1, 7, 64, 5000])
 def test_lanes_round_trip_through_range_coder(peaked_model, peaked_data, lanes):
-    block = codec.encode_block(FixedLanes(lanes), peaked_model.session(), peaked_data)
-    assert np.array_equal(codec.decode_block(peaked_model.session(), block), peaked_data)
+    model = with_lanes(peaked_model, lanes)
+    block = codec.encode_block(model, model.session(), peaked_data)
+    assert np.array_equal(codec.decode_block(model, model.session(), block), peaked_data)
     assert block.payload_bits - block.nll_bits <= 1e-4 * block.nll_bits + 128
+
+
+@pytest.mark.parametrize("lanes", [1, 5])
+def test_check_inverse(peaked_model, peaked_data, lanes):
+    records = codec.check_inverse(with_lanes(peaked_model, lanes), peaked_data, blocks=3)
+    assert [r.lanes for r in records] == [lanes] * 3
 
 
 def test_decoder_tables_equal_encoder_tables(peaked_model, peaked_data):
@@ -109,9 +107,9 @@ def test_decoder_tables_equal_encoder_tables(peaked_model, peaked_data):
 def test_state_carries_across_blocks(peaked_model, peaked_data):
     encoder, decoder = peaked_model.session(), peaked_model.session()
     for block_symbols, lanes in [(peaked_data[:700], 5), (peaked_data[700:701], 1), (peaked_data[701:], 9)]:
-        block = codec.encode_block(FixedLanes(lanes), encoder, block_symbols)
-        assert np.array_equal(codec.decode_block(decoder, block), block_symbols)
-    fresh = codec.encode_block(FixedLanes(9), peaked_model.session(), peaked_data[701:])
+        block = codec.encode_block(with_lanes(peaked_model, lanes), encoder, block_symbols)
+        assert np.array_equal(codec.decode_block(with_lanes(peaked_model, lanes), decoder, block), block_symbols)
+    fresh = codec.encode_block(with_lanes(peaked_model, 9), peaked_model.session(), peaked_data[701:])
     assert not np.array_equal(fresh.words, block.words)        # the history was used
 
 
@@ -147,7 +145,7 @@ def saved_peaked(peaked_model, peaked_data, tmp_path_factory):
 
 
 def test_tables_identical_across_processes_and_environments(peaked_model, peaked_data, saved_peaked):
-    expected = peaked_model.frequencies(peaked_model.mlp_config.inputs(peaked_data))
+    expected = peaked_model.frequencies(peaked_model.net_config.inputs(peaked_data))
     for index, (name, environment) in enumerate(ENVIRONMENTS.items()):
         out = saved_peaked / f"tables{index}.npy"
         run_worker(environment, "tables", saved_peaked / "model.dcm", saved_peaked / "data.npy", out,
@@ -203,7 +201,7 @@ def test_model_file_round_trip(peaked_model, tmp_path):
     save_model(peaked_model, tmp_path / "m.dcm", metadata={"note": "test"})
     loaded, metadata = load_model(tmp_path / "m.dcm")
     assert metadata == {"note": "test"} and loaded.fingerprint() == peaked_model.fingerprint()
-    inputs = peaked_model.mlp_config.inputs(text_symbols())
+    inputs = peaked_model.net_config.inputs(text_symbols())
     assert np.array_equal(loaded.frequencies(inputs), peaked_model.frequencies(inputs))
 
 
@@ -238,6 +236,6 @@ def test_golden_model_tables_and_words_are_pinned():
     model, _ = load_model(GOLDEN)
     tables = model.frequencies(np.arange(257)[:, None])
     assert hashlib.sha256(tables.astype("<i8").tobytes()).hexdigest()[:16] == "22165ec2bd79f0b4"
-    block = codec.encode_block(FixedLanes(3), model.session(), text_symbols())
+    block = codec.encode_block(with_lanes(model, 3), model.session(), text_symbols())
     assert hashlib.sha256(block.words.astype("<u4").tobytes()).hexdigest()[:16] == "744d5b6b918fa96e"
     assert model.fingerprint() == "55526c5052db835c417cab98acab6688"

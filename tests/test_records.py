@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from deepcompress import api
+from deepcompress import api, codec
 from deepcompress.cli import main
 from deepcompress.errors import ModelFileError
 from deepcompress.modelfile import load_model, model_from_bytes, model_to_bytes, save_model
@@ -146,7 +146,7 @@ def peaked() -> RecordModel:
 
 def test_tables_are_batch_independent_and_equal_the_integer_reference(peaked):
     symbols = np.random.default_rng(1).integers(0, 17, size=10 * 50 + 7)
-    inputs = peaked.record_config.inputs(symbols)
+    inputs = peaked.net_config.inputs(symbols)
     batched = peaked.frequencies(inputs)
     assert batched.dtype == np.int64 and batched.shape == (len(inputs), 17) and batched.min() >= 1
     assert batched.sum(axis=1).max() < ROW_SUM_LIMIT
@@ -163,7 +163,7 @@ def test_tables_equal_in_another_process(tmp_path, peaked, environment):
     if environment.get("ATEN_CPU_CAPABILITY") == "avx2" and "avx2" not in Path("/proc/cpuinfo").read_text():
         pytest.skip("no AVX2 on this CPU")
     symbols = np.random.default_rng(2).integers(0, 17, size=10 * 200)
-    inputs = peaked.record_config.inputs(symbols)
+    inputs = peaked.net_config.inputs(symbols)
     save_model(peaked, tmp_path / "m.dcm")
     np.save(tmp_path / "inputs.npy", inputs)
     env = {**os.environ, **environment}
@@ -184,6 +184,11 @@ def test_record_model_round_trip_across_blocks(peaked, block_size, coder):
     # the NLL of the coded stream is the model's, whatever the blocks
     assert stats.nll_bits == pytest.approx(float(peaked.symbol_bits(data.reshape(-1)).sum()), rel=1e-3)
     assert stats.payload_bits - stats.nll_bits <= 1e-4 * stats.nll_bits + 128 * (-(-data.size // block_size))
+
+
+def test_check_inverse_with_records_split_across_blocks(peaked):
+    data = records(45, 3, d=10, levels=17).reshape(-1)[:447]      # 44.7 records: the last one partial
+    codec.check_inverse(peaked, data, blocks=4)                    # blocks of 112 elements split records
 
 
 def test_record_model_codes_any_shape_and_order(peaked):
@@ -214,7 +219,7 @@ def test_sampling_is_deterministic_and_follows_the_tables():
     assert samples.shape == (20_000, 2) and samples.min() >= 0 and samples.max() < 3
     assert np.array_equal(samples, model.sample(20_000, seed=7))
     grid = np.zeros((1, 2), np.int64)
-    first = model.frequencies(model.record_config.element_inputs(grid, np.zeros(1, np.int64), np.zeros(1, np.int64)))[0]
+    first = model.frequencies(model.net_config.element_inputs(grid, np.zeros(1, np.int64), np.zeros(1, np.int64)))[0]
     observed = np.bincount(samples[:, 0], minlength=3) / len(samples)
     assert np.allclose(observed, first / first.sum(), atol=0.015)
 
@@ -259,7 +264,7 @@ def test_exactness_bounds_hold_for_wide_records_and_large_alphabets():
     # large alphabets: the softmax table is shifted so that rows stay below 2**31
     assert exp_shift(511) == 0 and exp_shift(512) == 1 and exp_shift(4096) == 4
     big = random_model(RecordConfig(4096, 2, (16,), embed_dim=4), sharpen=1.0)
-    freqs = big.frequencies(big.record_config.inputs(np.arange(40) * 97 % 4096))
+    freqs = big.frequencies(big.net_config.inputs(np.arange(40) * 97 % 4096))
     assert freqs.min() >= 1 and freqs.sum(axis=1).max() < ROW_SUM_LIMIT
     data = (np.arange(64) * 331 % 4096).reshape(32, 2).astype(np.uint16)
     assert np.array_equal(api.decompress_array(api.compress_array(data, big), big), data)

@@ -1,63 +1,123 @@
-"""Probability models and their registry: name -> class, and the models users name on the CLI."""
+"""Probability models and their one registry: name -> model class, loaded on first use.
+
+The registry serves all three ways a model is found: by the name `-m NAME` accepts
+(`builtin`), by the name a stream header records (`from_header`) and by the name a model
+file records (`deepcompress.modelfile`). Entries are lazy (a dotted path, or a callable
+returning the class), so `import deepcompress` imports neither torch nor the numba kernels.
+
+Adding a model is one module plus one call:
+
+    models.register("order2", "mypackage.order2:Order2Model")          # needs a model file
+    models.register("mine", make_mine_class, builtin=True)             # -m mine works too
+"""
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable, Iterator
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from deepcompress.models.base import Chunk, Model, Session
 from deepcompress.models.histogram import HistogramModel
 
-__all__ = ["BUILTIN_MODELS", "Chunk", "HistogramModel", "Model", "Session", "builtin", "from_header"]
+__all__ = [
+    "BUILTIN_MODELS", "Chunk", "HistogramModel", "Model", "Session", "builtin", "from_header", "model_class", "register",
+    "registered", "unregister",
+]
+
+_LOADERS: dict[str, str | Callable[[], type[Model]]] = {}
+_CLASSES: dict[str, type[Model]] = {}
+_BUILTIN: list[str] = []
 
 
-def _adaptive(alphabet_size: int, **config: Any) -> Model:
-    """The context-mixing byte model (imported lazily: it compiles numba kernels).
+def register(name: str, loader: str | Callable[[], type[Model]] | type[Model], *, builtin: bool = False) -> None:
+    """Make a model class known by `name`.
 
-    Alphabets up to 256 are coded as bytes (their symbols are byte values).
+    loader: "package.module:ClassName" (imported on first use), a callable returning the
+    class, or the class itself. builtin: `-m name` builds it without a model file, through
+    the class's `for_alphabet`. Names are unique: registering one twice is a ValueError.
     """
-    if alphabet_size > 256:
-        raise ValueError(f"the adaptive model codes bytes: at most 256 symbols, not {alphabet_size}")
-    from deepcompress.models.adaptive import AdaptiveModel
+    if name in _LOADERS:
+        raise ValueError(f"model name {name!r} is already registered")
+    _LOADERS[name] = loader
+    if builtin:
+        _BUILTIN.append(name)
 
-    return AdaptiveModel(**config)
+
+def unregister(name: str) -> None:
+    """Forget a registered name (KeyError if unknown), e.g. to register a new version of a class."""
+    del _LOADERS[name]
+    _CLASSES.pop(name, None)
+    if name in _BUILTIN:
+        _BUILTIN.remove(name)
 
 
-# Models that need no model file: what `-m NAME` accepts; each takes the alphabet size.
-BUILTIN_MODELS = {
-    "adaptive": _adaptive,
-    "histogram": lambda alphabet_size: HistogramModel(alphabet_size),
-    "histogram-adaptive": lambda alphabet_size: HistogramModel(alphabet_size, adaptive=True),
-}
+def registered() -> tuple[str, ...]:
+    """Every registered name, in registration order."""
+    return tuple(_LOADERS)
+
+
+def model_class(name: str) -> type[Model]:
+    """The class registered as `name`, loading it on first use. ValueError for unknown names."""
+    if name not in _CLASSES:
+        try:
+            loader = _LOADERS[name]
+        except KeyError:
+            raise ValueError(f"unknown model {name!r}; registered models: {', '.join(_LOADERS)}") from None
+        if isinstance(loader, str):
+            module, _, attribute = loader.partition(":")
+            loaded = getattr(importlib.import_module(module), attribute)
+        elif isinstance(loader, type):
+            loaded = loader
+        else:
+            loaded = loader()
+        if not (isinstance(loaded, type) and issubclass(loaded, Model)):
+            raise TypeError(f"the loader of model {name!r} gave {loaded!r}, not a Model subclass")
+        _CLASSES[name] = loaded
+    return _CLASSES[name]
+
+
+class _BuiltinNames(AbstractSet):
+    """The names `-m NAME` accepts without a model file: a live view of the registry."""
+
+    def __contains__(self, name: object) -> bool:
+        return name in _BUILTIN
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(_BUILTIN))
+
+    def __len__(self) -> int:
+        return len(_BUILTIN)
+
+    def __repr__(self) -> str:
+        return f"BUILTIN_MODELS({', '.join(_BUILTIN)})"
+
+
+BUILTIN_MODELS: AbstractSet[str] = _BuiltinNames()
 
 
 def builtin(name: str, alphabet_size: int = 256) -> Model:
-    """A parameter-free model by its CLI name. Raises ValueError for unknown names or alphabets."""
-    try:
-        factory = BUILTIN_MODELS[name]
-    except KeyError:
-        raise ValueError(f"unknown model {name!r}; built-in models: {', '.join(BUILTIN_MODELS)}") from None
-    return factory(alphabet_size)
+    """A parameter-free model by its `-m` name. Raises ValueError for unknown names or alphabets."""
+    if name not in _BUILTIN:
+        raise ValueError(f"unknown model {name!r}; built-in models: {', '.join(_BUILTIN)}")
+    return model_class(name).for_alphabet(alphabet_size)
 
 
 def from_header(name: str, config: dict[str, Any]) -> Model | None:
-    """Rebuild a parameter-free model from a stream header; None if it needs a model file.
+    """Rebuild the model a stream header names; None if it needs a model file.
 
-    Raises ValueError if the name or config is not one this version can build.
+    Raises ValueError if the name or config is not one this version can build. Only a
+    class's own `name` is accepted (not an alias such as "histogram-adaptive").
     """
-    if name == HistogramModel.name:
-        mode = config.get("mode")
-        if mode == "trained":
-            return None
-        if mode not in ("static", "adaptive"):
-            raise ValueError(f"unknown histogram mode {mode!r}")
-        alphabet_size = config.get("alphabet_size")
-        if type(alphabet_size) is not int or not 1 <= alphabet_size <= 1 << 24:  # not bool
-            raise ValueError(f"histogram alphabet size {alphabet_size!r} out of range")
-        return HistogramModel(alphabet_size, adaptive=mode == "adaptive")
-    if name == "adaptive":
-        if not all(isinstance(v, int) for v in config.values()):
-            raise ValueError("adaptive config values must be integers")
-        return _adaptive(256, **config)
-    if name in ("mlp", "record-mlp"):
-        return None  # its weights live in a .dcm model file (deepcompress.modelfile)
-    raise ValueError(f"unknown model {name!r}")
+    cls = model_class(name)
+    if cls.name != name:
+        raise ValueError(f"unknown model {name!r}")
+    return cls.from_config(config)
+
+
+register("adaptive", "deepcompress.models.adaptive:AdaptiveModel", builtin=True)
+register("histogram", "deepcompress.models.histogram:HistogramModel", builtin=True)
+register("histogram-adaptive", "deepcompress.models.histogram:AdaptiveHistogramModel", builtin=True)
+register("mlp", "deepcompress.models.mlp:MLPModel")
+register("record-mlp", "deepcompress.models.records:RecordModel")

@@ -73,6 +73,20 @@ class AdaptiveModel(Model):
         base = PRESETS[self.preset]
         return {"preset": self.preset, **{k: v for k, v in self._config.items() if v != base[k]}}
 
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> AdaptiveModel:
+        """The model a stream header names: its preset and overrides, all integers."""
+        if not all(isinstance(v, int) for v in config.values()):
+            raise ValueError("adaptive config values must be integers")
+        return cls(**config)
+
+    @classmethod
+    def for_alphabet(cls, alphabet_size: int) -> AdaptiveModel:
+        """Alphabets up to 256 are coded as bytes (their symbols are byte values)."""
+        if alphabet_size > 256:
+            raise ValueError(f"the adaptive model codes bytes: at most 256 symbols, not {alphabet_size}")
+        return cls()
+
     def hyperparameters(self) -> dict[str, int]:
         """Every setting in force, the preset's expanded."""
         return dict(self._config)

@@ -1,6 +1,6 @@
 """Exact integer inference for the MLP: the same frequencies on every machine.
 
-Post-training quantisation of `MLPNet` into an integer network:
+Post-training quantisation of a float network into an integer network:
 
 - first layer fused with the embeddings into a lookup table: the pre-activation of hidden
   layer 1 is `first_bias + sum_c first_table[offset_c + inputs[c]]` over the input columns
@@ -14,9 +14,10 @@ Post-training quantisation of `MLPNet` into an integer network:
   (right-shifted by `exp_shift(K)` bits, floored at 1, for alphabets of 512 or more symbols,
   so that a row of K frequencies always sums below 2**31).
 
-The network is any stack of this shape: `quantize` builds it from the byte MLP
-(`mlp.MLPNet`), `quantize_stack` from any float first-layer table plus linear layers (the
-record model of `records.py` uses it).
+The network is any stack of this shape: `quantize` builds it from any float network that
+is a `QuantisableNet` (the byte MLP `mlp.MLPNet` and the record network `records.RecordNet`
+are), `quantize_stack` from a float first-layer table plus linear layers. This module knows
+no network's internals: each network exposes its first layer as a table.
 
 `frequencies` runs this in float torch ops on integer-valued operands: the first layer and
 the uint8 x int8 matmuls in float32, requantisation in float64. It is exact (hence
@@ -29,16 +30,13 @@ whenever an `ExactMLP` is built, from training or from a file.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from deepcompress.models.exp_table import EXP_BITS, EXP_CAP, EXP_TABLE, LOGIT_ONE
-
-if TYPE_CHECKING:
-    from deepcompress.models.mlp import MLPNet
 
 ACTIVATION_MAX = 255          # uint8 activations
 WEIGHT_MAX = 127              # symmetric int8 weights
@@ -177,23 +175,42 @@ def check_exactness_bounds(net: ExactMLP) -> None:
         n_in = n_out
 
 
-def quantize(net: MLPNet, calibration_inputs: np.ndarray) -> ExactMLP:
+class QuantisableNet(Protocol):
+    """A float network of the `ExactMLP` shape, as `quantize` reads it.
+
+    Its first pre-activation is a sum over input columns of per-(column, value) vectors
+    plus a bias; then ReLU layers; then an output layer of logits in nats.
+    """
+
+    config: Any  # the network's shape: `column_sizes`, `alphabet_size`, `to_json` (see network.py)
+
+    def first_table(self) -> torch.Tensor:
+        """float[sum(column_sizes), H1]: each (column, value)'s share of the first pre-activation."""
+
+    def first_bias(self) -> torch.Tensor:
+        """float[H1]: the first pre-activation's bias."""
+
+    def later_linears(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """(weight float[out, in], bias float[out]) of the later hidden layers, then the output layer."""
+
+    def activations(self, inputs: torch.Tensor) -> list[torch.Tensor]:
+        """The ReLU output of every hidden layer for inputs int64[N, columns] (eval mode: no dropout)."""
+
+    def eval(self) -> QuantisableNet: ...
+
+    def cpu(self) -> QuantisableNet: ...
+
+
+def quantize(net: QuantisableNet, calibration_inputs: np.ndarray) -> ExactMLP:
     """Post-training quantisation of `net`.
 
     calibration_inputs: int64[N, columns] typical rows; they set each layer's activation
     range (the CALIBRATION_QUANTILE of its float ReLU outputs maps to 255).
     """
-    config = net.config
     with torch.no_grad():
-        ranges = _activation_ranges(net, torch.from_numpy(calibration_inputs))
-        first, *rest = net.hidden
-        k, columns = config.context_size, len(config.column_sizes)
-        w1 = first.weight.double().reshape(len(first.bias), columns, -1)       # (H1, columns, d)
-        fused = torch.cat([net.embed.weight.double() @ w1[:, c].T if c < k
-                           else net.embed_feature.weight.double() @ w1[:, c].T
-                           for c in range(columns)])                             # (rows, H1)
-        linears = [(linear.weight.double(), linear.bias.double()) for linear in [*rest, net.output]]
-        return quantize_stack(config.column_sizes, fused, first.bias.double(), linears, ranges)
+        ranges = [activation_range(a) for a in net.activations(torch.from_numpy(calibration_inputs))]
+        return quantize_stack(net.config.column_sizes, net.first_table(), net.first_bias(), net.later_linears(),
+                              ranges)
 
 
 def quantize_stack(column_sizes: tuple[int, ...], first_table: torch.Tensor, first_bias: torch.Tensor,
@@ -227,16 +244,6 @@ def activation_range(activations: torch.Tensor) -> float:
     """The CALIBRATION_QUANTILE of a hidden layer's float ReLU outputs (its uint8 255)."""
     sample = activations.flatten()[:: max(1, activations.numel() // 2_000_000)]
     return max(float(torch.quantile(sample.double(), CALIBRATION_QUANTILE)), 1e-6)
-
-
-def _activation_ranges(net: MLPNet, inputs: torch.Tensor) -> list[float]:
-    """The CALIBRATION_QUANTILE of each hidden layer's ReLU output over `inputs`."""
-    x = net.embed_inputs(inputs)
-    ranges = []
-    for layer in net.hidden:
-        x = torch.relu(layer(x))
-        ranges.append(activation_range(x))
-    return ranges
 
 
 def _quantize_linear(weight: torch.Tensor, bias: torch.Tensor, in_step: float, out_scale: float

@@ -136,6 +136,24 @@ class HistogramModel(Model):
     def config(self) -> dict[str, Any]:
         return {"alphabet_size": self.alphabet_size, "mode": self.mode}
 
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> HistogramModel | None:
+        """A static or adaptive histogram from a stream header; None for a trained one (model file)."""
+        mode = config.get("mode")
+        if mode == "trained":
+            return None
+        if mode not in ("static", "adaptive"):
+            raise ValueError(f"unknown histogram mode {mode!r}")
+        alphabet_size = config.get("alphabet_size")
+        if type(alphabet_size) is not int or not 1 <= alphabet_size <= 1 << 24:  # not bool
+            raise ValueError(f"histogram alphabet size {alphabet_size!r} out of range")
+        return cls(alphabet_size, adaptive=mode == "adaptive")
+
+    @classmethod
+    def for_alphabet(cls, alphabet_size: int) -> HistogramModel:
+        """`-m histogram`: counts of each block, stored with it."""
+        return cls(alphabet_size)
+
     def parameter_bytes(self) -> bytes:
         return b"" if self.counts is None else self.counts.astype("<i8").tobytes()
 
@@ -157,13 +175,10 @@ class HistogramModel(Model):
             raise ValueError(f"a {self.mode} histogram has no fixed distribution")
         return self.counts / self.counts.sum()
 
-    def sample(self, n: int, seed: int = 0) -> np.ndarray:
-        """n i.i.d. symbols int64[n] by inverse CDF over the integer counts (exact, seeded)."""
-        if self.counts is None:
-            raise ValueError(f"a {self.mode} histogram has no fixed distribution to sample")
-        cumulative = np.cumsum(self.counts)
-        uniform = np.random.default_rng(seed).integers(0, cumulative[-1], size=n)
-        return np.searchsorted(cumulative, uniform, side="right").astype(np.int64)
+    @property
+    def sampleable(self) -> bool:
+        """Only a trained histogram has a fixed distribution (the others count the data coded)."""
+        return self.counts is not None
 
     def session(self) -> Session:
         if self.counts is not None:
@@ -171,6 +186,17 @@ class HistogramModel(Model):
         if self.adaptive:
             return _AdaptiveSession(self.alphabet_size)
         return _StaticSession(self.alphabet_size)
+
+
+class AdaptiveHistogramModel(HistogramModel):
+    """`-m histogram-adaptive`: the adaptive histogram (name and streams those of `HistogramModel`)."""
+
+    def __init__(self, alphabet_size: int = 256) -> None:
+        super().__init__(alphabet_size, adaptive=True)
+
+    @classmethod
+    def for_alphabet(cls, alphabet_size: int) -> HistogramModel:
+        return cls(alphabet_size)
 
 
 class _FixedSession(Session):

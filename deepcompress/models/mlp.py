@@ -23,11 +23,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from deepcompress.models.base import Model, lockstep_positions
+from deepcompress.models.base import lockstep_positions, table_code_bits
 from deepcompress.models.context import context_windows
-from deepcompress.models.exact import ExactMLP, network_arrays, network_from_arrays, quantize
 from deepcompress.models.followers import FollowerTables, feature_alphabet
 from deepcompress.models.lanes import WindowSession, choose_lanes
+from deepcompress.models.network import NetworkModel
 
 
 @dataclass(frozen=True)
@@ -123,11 +123,29 @@ class MLPNet(nn.Module):
         features = self.embed_feature(inputs[:, k:])                     # (N, m, d)
         return torch.cat([window, features], dim=1).flatten(1)
 
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        x = self.dropout(self.embed_inputs(inputs))                      # (N, (k + m) * d)
+    def activations(self, inputs: torch.Tensor) -> list[torch.Tensor]:
+        """The ReLU output of every hidden layer: float[N, h] each (dropout between layers)."""
+        x, outputs = self.embed_inputs(inputs), []                      # (N, (k + m) * d)
         for layer in self.hidden:
-            x = self.dropout(torch.relu(layer(x)))                       # (N, h)
-        return self.output(x)                                            # (N, K)
+            x = torch.relu(layer(self.dropout(x)))                       # (N, h)
+            outputs.append(x)
+        return outputs
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self.output(self.dropout(self.activations(inputs)[-1]))   # (N, K)
+
+    def first_table(self) -> torch.Tensor:
+        """float64[sum(column_sizes), H1]: the embeddings fused with the first layer, per input column."""
+        first, k = self.hidden[0], self.context_size
+        w1 = first.weight.double().reshape(len(first.bias), len(self.config.column_sizes), -1)  # (H1, cols, d)
+        return torch.cat([(self.embed if c < k else self.embed_feature).weight.double() @ w1[:, c].T
+                          for c in range(w1.shape[1])])
+
+    def first_bias(self) -> torch.Tensor:
+        return self.hidden[0].bias.double()
+
+    def later_linears(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        return [(linear.weight.double(), linear.bias.double()) for linear in [*self.hidden[1:], self.output]]
 
     def log_prob(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Natural-log likelihood of each target: inputs int64[N, k + m], targets int64[N] -> float[N]."""
@@ -135,67 +153,25 @@ class MLPNet(nn.Module):
         return log_probs.gather(1, targets[:, None]).squeeze(1)
 
 
-class MLPModel(Model):
-    """The coding model: an `ExactMLP` (integer parameters) behind the `Model` contract."""
+class MLPModel(NetworkModel):
+    """The coding model: an `ExactMLP` (integer parameters) behind the `Model` contract.
+
+    `MLPModel.from_net(net, calibration_inputs)` quantises a trained `MLPNet`.
+    """
 
     name: ClassVar[str] = "mlp"
-
-    def __init__(self, config: MLPConfig, network: ExactMLP) -> None:
-        if network.column_sizes != config.column_sizes or network.alphabet_size != config.alphabet_size:
-            raise ValueError("integer network does not match the config")
-        self.mlp_config = config
-        self.network = network
-        self.alphabet_size = config.alphabet_size
-
-    @classmethod
-    def from_net(cls, net: MLPNet, calibration_inputs: np.ndarray) -> MLPModel:
-        """Quantise a trained float network; calibration_inputs: int64[N, k + m] typical rows."""
-        return cls(net.config, quantize(net, calibration_inputs))
-
-    def config(self) -> dict[str, Any]:
-        return self.mlp_config.to_json()
-
-    def parameter_arrays(self) -> dict[str, np.ndarray]:
-        """The exact coding parameters, by name (what a model file stores)."""
-        return network_arrays(self.network)
-
-    @classmethod
-    def from_parameters(cls, config: dict[str, Any], arrays: dict[str, np.ndarray]) -> MLPModel:
-        mlp_config = MLPConfig.from_json(config)
-        return cls(mlp_config, network_from_arrays(mlp_config.column_sizes, arrays))
-
-    def frequencies(self, inputs: np.ndarray) -> np.ndarray:
-        """inputs: int64[N, k + m] -> freqs: int64[N, K], all >= 1."""
-        return self.network.frequencies(inputs)
+    config_type = MLPConfig
+    net_config: MLPConfig
 
     def choose_lanes(self, n_symbols: int) -> int:
         return choose_lanes(n_symbols)
 
     def session(self) -> WindowSession:
-        config = self.mlp_config
+        config = self.net_config
         return WindowSession(self.network.frequencies, config.context_size, config.pad,
                              config.new_followers())
 
     def nll_bits(self, symbols: np.ndarray, lanes: int = 1) -> float:
         """Σ -log2 p(x_i | inputs_i) of a stream under the integer tables, coded in `lanes` lanes."""
-        total = 0.0
-        for decisions, chunk in self.session().encode_block(np.asarray(symbols, dtype=np.int64), lanes):
-            chosen = np.take_along_axis(chunk.freqs, decisions[:, None], axis=1)[:, 0]
-            total += float(np.sum(np.log2(chunk.freqs.sum(axis=1)) - np.log2(chosen)))
-        return total
-
-    def sample(self, n_symbols: int, seed: int) -> np.ndarray:
-        """Ancestral sampling from the integer tables, inverse CDF per step: int64[n_symbols].
-
-        Deterministic for a seed on every machine (numpy's PCG64 and integer tables).
-        """
-        rng = np.random.default_rng(seed)
-        steps = self.session().decode_block(n_symbols, lanes=1)
-        try:
-            chunk = next(steps)
-            while True:
-                cumulative = np.cumsum(chunk.freqs, axis=1)                        # (1, K)
-                draw = rng.integers(cumulative[:, -1])
-                chunk = steps.send(np.array([np.searchsorted(cumulative[0], draw[0], side="right")]))
-        except StopIteration as stop:
-            return stop.value
+        chunks = self.session().encode_block(np.asarray(symbols, dtype=np.int64), lanes)
+        return sum((float(np.sum(table_code_bits(chunk.freqs, decisions))) for decisions, chunk in chunks), 0.0)

@@ -11,7 +11,7 @@ p(x1, x2) = p(x1) * p(x2 | x1) is d = 2. Records are independent given the model
 
 The first layer is a sum of per-(column, value) embeddings (a linear layer on the one-hot
 record), which is exactly the fused lookup table of the integer network in `exact.py`:
-training fits the float `RecordNet`, coding runs its `quantize_stack` quantisation, whose
+training fits the float `RecordNet`, coding runs its `exact.quantize` quantisation, whose
 frequency tables are bit-identical on every machine (`check_exactness_bounds` proves the
 2**24 / 2**53 bounds whenever the network is built).
 
@@ -34,15 +34,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from deepcompress.models.base import Chunk, DecodeSteps, Model, Session
-from deepcompress.models.exact import (
-    MAX_NETWORK_ALPHABET,
-    ExactMLP,
-    activation_range,
-    network_arrays,
-    network_from_arrays,
-    quantize_stack,
-)
+from deepcompress.models.base import Chunk, DecodeSteps, Session, table_code_bits
+from deepcompress.models.exact import MAX_NETWORK_ALPHABET, ExactMLP
+from deepcompress.models.network import NetworkModel
 
 ROW_BUDGET = 1 << 21          # table entries (rows x K) per network call: bounded memory
 MAX_GROUP_RECORDS = 4096      # records decoded together (one call per dimension)
@@ -159,6 +153,12 @@ class RecordNet(nn.Module):
         values = self.embed.weight.double()                                          # (K + 1, e)
         return torch.cat([values @ weight[:, c].T for c in range(d)] + [self.position.weight.double()])
 
+    def first_bias(self) -> torch.Tensor:
+        return self.first.bias
+
+    def later_linears(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        return [(layer.weight, layer.bias) for layer in [*self.hidden, self.output]]
+
     def activations(self, inputs: torch.Tensor) -> list[torch.Tensor]:
         """The ReLU output of every hidden layer."""
         d = self.config.record_size
@@ -176,80 +176,39 @@ class RecordNet(nn.Module):
         return torch.log_softmax(self(inputs), dim=-1).gather(1, targets[:, None]).squeeze(1)
 
 
-class RecordModel(Model):
-    """The coding model: the integer quantisation of a `RecordNet` behind the `Model` contract."""
+class RecordModel(NetworkModel):
+    """The coding model: the integer quantisation of a `RecordNet` behind the `Model` contract.
+
+    `RecordModel.from_net(net, calibration_inputs)` quantises a trained `RecordNet`.
+    """
 
     name: ClassVar[str] = "record-mlp"
+    config_type = RecordConfig
+    net_config: RecordConfig
 
     def __init__(self, config: RecordConfig, network: ExactMLP) -> None:
-        if network.column_sizes != config.column_sizes or network.alphabet_size != config.alphabet_size:
-            raise ValueError("integer network does not match the record config")
+        super().__init__(config, network)
         if len(network.layers) != len(config.hidden) or network.first_table.shape[1] != config.hidden[0]:
             raise ValueError("integer network does not have the config's hidden layers")
-        self.record_config = config
-        self.network = network
-        self.alphabet_size = config.alphabet_size
 
     @property
     def record_size(self) -> int:
-        return self.record_config.record_size
-
-    @classmethod
-    def from_net(cls, net: RecordNet, calibration_inputs: np.ndarray) -> RecordModel:
-        """Quantise a trained float network; calibration_inputs: int64[N, d + 1] typical rows."""
-        net = net.eval().cpu()
-        with torch.no_grad():
-            ranges = [activation_range(a) for a in net.activations(torch.from_numpy(calibration_inputs))]
-            linears = [(layer.weight, layer.bias) for layer in [*net.hidden, net.output]]
-            network = quantize_stack(net.config.column_sizes, net.first_table(), net.first.bias, linears, ranges)
-        return cls(net.config, network)
-
-    def config(self) -> dict[str, Any]:
-        return self.record_config.to_json()
-
-    def parameter_arrays(self) -> dict[str, np.ndarray]:
-        return network_arrays(self.network)
-
-    @classmethod
-    def from_parameters(cls, config: dict[str, Any], arrays: dict[str, np.ndarray]) -> RecordModel:
-        record_config = RecordConfig.from_json(config)
-        return cls(record_config, network_from_arrays(record_config.column_sizes, arrays))
-
-    def frequencies(self, inputs: np.ndarray) -> np.ndarray:
-        """inputs: int64[N, d + 1] -> freqs: int64[N, K], all >= 1 (exact: any batch, any machine)."""
-        return self.network.frequencies(inputs)
+        """d: a record model samples (and is trained on) records of d elements."""
+        return self.net_config.record_size
 
     def session(self) -> RecordSession:
-        return RecordSession(self.network.frequencies, self.record_config)
+        return RecordSession(self.network.frequencies, self.net_config)
 
     def symbol_bits(self, symbols: np.ndarray) -> np.ndarray:
         """-log2 p of each element of a stream of records under the integer tables: float64[n]."""
         symbols = np.asarray(symbols, dtype=np.int64)
-        inputs = self.record_config.inputs(symbols)
+        inputs = self.net_config.inputs(symbols)
         bits = np.zeros(len(symbols))
-        step = self.record_config.call_rows
+        step = self.net_config.call_rows
         for start in range(0, len(symbols), step):
             freqs = self.frequencies(inputs[start:start + step])
-            chosen = np.take_along_axis(freqs, symbols[start:start + step, None], axis=1)[:, 0]
-            bits[start:start + step] = np.log2(freqs.sum(axis=1)) - np.log2(chosen)
+            bits[start:start + step] = table_code_bits(freqs, symbols[start:start + step])
         return bits
-
-    def sample(self, n_records: int, seed: int = 0) -> np.ndarray:
-        """Ancestral sampling, inverse CDF of the integer tables: int64[n_records, d].
-
-        Deterministic for a seed on every machine (numpy's PCG64 and integer tables).
-        """
-        config = self.record_config
-        rng = np.random.default_rng(seed)
-        grid = np.zeros((n_records, config.record_size), dtype=np.int64)
-        for j in range(config.record_size):
-            for start in range(0, n_records, config.call_rows):
-                records = np.arange(start, min(start + config.call_rows, n_records))
-                freqs = self.frequencies(config.element_inputs(grid, records, np.full(len(records), j)))
-                cumulative = np.cumsum(freqs, axis=1)
-                draws = rng.integers(0, cumulative[:, -1])
-                grid[records, j] = (cumulative <= draws[:, None]).sum(axis=1)
-        return grid
 
 
 def _steps(prefix: int, total: int, d: int, group: int) -> Iterator[tuple[np.ndarray, int]]:
