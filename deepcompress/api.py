@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import zlib
 from collections.abc import Iterator
@@ -121,6 +122,16 @@ def _raw_blocks(source: BinaryIO, layout: Layout, block_size: int) -> Iterator[b
         yield raw
 
 
+def _sized_blocks(model: Model, source: BinaryIO, layout: Layout, block_size: int) -> tuple[Model, Iterator[bytes]]:
+    """The model sized for the input when its first block is all of it (`Model.sized_for`), and
+    the raw blocks. Compression and the NLL functions size alike, so they code alike."""
+    blocks = _raw_blocks(source, layout, block_size)
+    first = next(blocks, b"")
+    if len(first) < block_size * layout.item_size:
+        model = model.sized_for(len(first) // layout.item_size)
+    return model, itertools.chain([first] if first else [], blocks)
+
+
 def _fits(model_alphabet: int, data_alphabet: int) -> bool:
     """A model codes data over its own alphabet, or a byte model data over at most 256 values."""
     return model_alphabet == data_alphabet or (model_alphabet == 256 and data_alphabet <= 256)
@@ -146,8 +157,10 @@ def compress_stream(
         raise ValueError(f"the data needs a model over {layout.alphabet_size} symbols, got {model.alphabet_size}")
     if not 0 < block_size <= container.MAX_BLOCK_SYMBOLS:
         raise ValueError(f"block_size must be in [1, {container.MAX_BLOCK_SYMBOLS}], got {block_size}")
-    if coder not in codec.coding.CODERS:
+    if coder not in codec.coding.CODERS and coder != model.self_coder:
         raise ValueError(f"unknown coder {coder!r}; choose one of {', '.join(codec.coding.CODERS)}")
+    model, blocks = _sized_blocks(model, source, layout, block_size)
+    coder = codec.stream_coder(model, coder)
     header = container.StreamHeader(
         model.name, model.config(), model.fingerprint(), coder, block_size, layout.kind, layout.to_extra()
     )
@@ -155,7 +168,7 @@ def compress_stream(
     session = model.session()
     n_symbols, original_bytes, crc = 0, len(layout.npy_header), zlib.crc32(layout.npy_header)
     nll_bits, payload_bits = 0.0, 0
-    for raw in _raw_blocks(source, layout, block_size):
+    for raw in blocks:
         symbols = layout.to_symbols(raw)
         if len(symbols) and (symbols.min() < 0 or symbols.max() >= layout.alphabet_size):
             raise ValueError(f"data values lie outside the stream's alphabet of {layout.alphabet_size} values")
@@ -212,8 +225,10 @@ def decompress_stream(source: BinaryIO, sink: BinaryIO | None, model: ModelSpec 
     header = container.read_header(source)
     layout = read_layout(header)
     resolved = _model_for(header, model)
-    if header.coder not in codec.coding.CODERS:
-        raise CorruptStreamError(f"unknown coder {header.coder!r}")
+    try:
+        codec.check_coder(resolved, header.coder)
+    except ValueError as error:
+        raise CorruptStreamError(f"stream's coder does not fit its model: {error}") from None
     if not _fits(resolved.alphabet_size, layout.alphabet_size):
         raise CorruptStreamError(f"a model over {resolved.alphabet_size} symbols cannot code data over {layout.alphabet_size}")
     if sink is not None:
@@ -229,7 +244,7 @@ def decompress_stream(source: BinaryIO, sink: BinaryIO | None, model: ModelSpec 
             raise CorruptStreamError(f"block at symbol {n_symbols} declares {record.lanes} lanes, the model codes it in "
                                      f"{codec.choose_lanes(resolved, record.n_symbols)}")
         try:
-            symbols = codec.decode_block(session, block, header.coder)
+            symbols = codec.decode_block(resolved, session, block, header.coder)
         except ValueError as error:  # malformed side info or words
             raise CorruptStreamError(f"cannot decode block at symbol {n_symbols}: {error}") from None
         raw = layout.to_raw(symbols)
@@ -361,9 +376,10 @@ def nll_stream(
     """
     layout = layout or Layout()
     resolved = load_model(model or default_model(layout.alphabet_size), layout.alphabet_size)
+    resolved, blocks = _sized_blocks(resolved, source, layout, block_size)
     session = resolved.session()
     n_symbols, bits = 0, 0.0
-    for raw in _raw_blocks(source, layout, block_size):
+    for raw in blocks:
         symbols = layout.to_symbols(raw)
         bits += codec.block_nll_bits(resolved, session, symbols)
         n_symbols += len(symbols)
@@ -384,6 +400,8 @@ def symbol_bits(data: bytes | np.ndarray, model: ModelSpec | None = None, block_
     else:
         symbols = np.frombuffer(data, dtype=np.uint8).astype(np.int64)
         resolved = load_model(model or DEFAULT_MODEL)
+    if len(symbols) < block_size:  # as compress_stream sizes it
+        resolved = resolved.sized_for(len(symbols))
     session = resolved.session()
     pieces = [
         codec.block_symbol_bits(resolved, session, symbols[start : start + block_size])

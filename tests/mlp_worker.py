@@ -22,6 +22,8 @@ from deepcompress.modelfile import load_model
 
 
 class FixedLanes:
+    self_coder = None
+
     def __init__(self, lanes: int) -> None:
         self.lanes = lanes
 
@@ -44,7 +46,7 @@ def main(command: str, model_path: str, *args: str) -> None:
     elif command == "decode":
         words, n_symbols, lanes, out = np.load(args[0]), int(args[1]), int(args[2]), args[3]
         block = codec.EncodedBlock(n_symbols, lanes, b"", words, 0.0)
-        np.save(out, codec.decode_block(model.session(), block))
+        np.save(out, codec.decode_block(model, model.session(), block))
     else:
         raise SystemExit(f"unknown command {command!r}")
 

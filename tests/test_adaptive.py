@@ -158,6 +158,6 @@ def test_registry_and_codec():
     small = AdaptiveModel(**SMALL)
     data = np.frombuffer(_text(5000), np.uint8).astype(np.int64)
     block = codec.encode_block(small, small.session(), data)
-    assert np.array_equal(codec.decode_block(small.session(), block), data)
+    assert np.array_equal(codec.decode_block(small, small.session(), block), data)
     bits = codec.block_symbol_bits(small, small.session(), data)
     assert abs(bits.sum() - block.nll_bits) < 1e-6 * block.nll_bits

@@ -287,7 +287,7 @@ def test_adaptive_state_carries_across_blocks():
     encoded = [codec.encode_block(model, encoder_session, block) for block in blocks]
     decoder_session = model.session()
     for block, coded in zip(blocks, encoded):
-        np.testing.assert_array_equal(codec.decode_block(decoder_session, coded), block)
+        np.testing.assert_array_equal(codec.decode_block(model, decoder_session, coded), block)
     # The later blocks benefit from what the earlier ones taught the model.
     fresh = codec.encode_block(model, model.session(), blocks[2])
     assert encoded[2].nll_bits < fresh.nll_bits

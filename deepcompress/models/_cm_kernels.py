@@ -34,7 +34,9 @@ State lives in a handful of flat arrays owned by the session (see `AdaptiveSessi
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from deepcompress._jit import njit
+from deepcompress.coding import binary
 
 # ---- stretch / squash: integer tables, no libm at run time ------------------------------------
 # round(4096 / (1 + exp(-x / 256))) at x = -2048, -1920, ..., 2048 (checked in the tests).
@@ -45,7 +47,7 @@ _SQUASH_POINTS = np.array(
 )
 
 
-@njit(cache=True)
+@njit
 def _squash(x):
     """Stretch domain (1/256 nat) -> 12-bit probability in [1, 4095], linear interpolation."""
     if x >= 2047:
@@ -57,7 +59,7 @@ def _squash(x):
     return (_SQUASH_POINTS[i] * (128 - w) + _SQUASH_POINTS[i + 1] * w + 64) >> 7
 
 
-@njit(cache=True)
+@njit
 def _build_stretch():
     """Inverse of `_squash`: int64[4096] with stretch[p] = smallest x with squash(x) >= p."""
     table = np.empty(4096, dtype=np.int64)
@@ -109,11 +111,15 @@ APM1_CTX = 256
 APM2_CTX = 65536
 APM_LEN = (APM1_CTX + APM2_CTX) * 33
 
+# Counters are stored XOR CM_BIAS, so a zero word is a fresh counter (p = 1/2, count 0) and a
+# table from np.zeros costs memory only where the stream touches it.
+CM_BIAS = 1 << 31
+
 _K1 = 0x2F0F3C6F4D5A9B1
 _K2 = 0x5851F42D4C957F2D
 
 
-@njit(cache=True)
+@njit
 def _hmix(h, x):
     """Deterministic 64-bit hash step (int64 arithmetic wraps)."""
     h = (h + x + 1) * _K1
@@ -121,13 +127,13 @@ def _hmix(h, x):
     return h * _K2
 
 
-@njit(cache=True)
+@njit
 def _group(h, hbits):
     """Start of the 16-counter group for hash h in a table of 2**hbits counters."""
     return ((h >> 24) & ((1 << (hbits - 4)) - 1)) << 4
 
 
-@njit(cache=True)
+@njit
 def _known(q, blk, tk):
     """Whether stream position q is known to the decoder once tk bytes of every lane are done."""
     if q < 0:
@@ -139,15 +145,14 @@ def _known(q, blk, tk):
     return off < blk[1] and off % blk[2] < tk
 
 
-@njit(cache=True)
+@njit
 def _get(buf, q, blk, tk):
     return np.int64(buf[q]) if _known(q, blk, tk) else np.int64(0)
 
 
-@njit(cache=True)
-def init_tables(cm, mw, apm):
-    """Fresh-session state: counters at p = 1/2, mixers at 0.3 per input, APMs at identity."""
-    cm[:] = np.uint32(1 << 31)
+@njit
+def init_tables(mw, apm):
+    """Fresh-session state: mixers at 0.3 per input, APMs at identity (counters: see CM_BIAS)."""
     mw[:MW_FINAL] = 19660
     mw[MW_FINAL:] = 65536 // N_MIX
     mw[MW_FINAL + N_MIX] = 0
@@ -156,7 +161,7 @@ def init_tables(cm, mw, apm):
             apm[c * 33 + j] = _squash((j - 16) * 128) * 16
 
 
-@njit(cache=True)
+@njit
 def _contexts(j, buf, ls, cfg, blk, tk):
     """Per-byte context hashes of lane j and its group bases for the first nibble."""
     c4 = ls[j, C4]
@@ -184,7 +189,7 @@ def _contexts(j, buf, ls, cfg, blk, tk):
         ls[j, BASE + k] = _group(_hmix(h[k], 0), hbits)
 
 
-@njit(cache=True)
+@njit
 def _byte_end(j, buf, mtab, ls, rec, cfg, blk, tk):
     """Lane j finished the byte at ls[j, POS]: update histories, match and record models, contexts."""
     pos = ls[j, POS]
@@ -240,18 +245,18 @@ def _byte_end(j, buf, mtab, ls, rec, cfg, blk, tk):
     _contexts(j, buf, ls, cfg, blk, tk)
 
 
-@njit(cache=True)
+@njit
 def _match_base(cfg):
     """Offset of the match model's counters: just after the hashed tables."""
     return HASHED_OFF + N_HASHED * (np.int64(1) << cfg[CFG_HBITS])
 
 
-@njit(cache=True)
+@njit
 def _match_level(mlen):
     return mlen if mlen < 16 else min(16 + ((mlen - 16) >> 3), MATCH_LEVELS - 1)
 
 
-@njit(cache=True)
+@njit
 def _dot(mw, off, ls, j, n):
     s = np.int64(0)
     for i in range(n):
@@ -260,7 +265,7 @@ def _dot(mw, off, ls, j, n):
     return max(-2047, min(2047, s))
 
 
-@njit(cache=True)
+@njit
 def _predict(j, b, buf, cm, mw, apm, ls, cfg):
     """Probability (12 bits) that lane j's next bit (bit b of its byte, MSB first) is 1."""
     c0 = ls[j, C0]
@@ -273,7 +278,7 @@ def _predict(j, b, buf, cm, mw, apm, ls, cfg):
         ls[j, IDX + 2 + k] = HASHED_OFF + k * tsize + ls[j, BASE + k] + nib
     hits = 0  # how many of orders 2, 3, 4, 6 have been seen: the mixers' confidence context
     for k in range(N_CTX):
-        v = np.int64(cm[ls[j, IDX + k]])
+        v = _counter(cm, ls[j, IDX + k])
         ls[j, INP + k] = STRETCH[v >> 20]
         if 2 <= k < 6 and (v & 1023) > 0:
             hits += 1
@@ -290,7 +295,7 @@ def _predict(j, b, buf, cm, mw, apm, ls, cfg):
     if ls[j, EXPBIT] >= 0:
         midx = lvl * 2 + ls[j, EXPBIT]
         ls[j, MIDX] = midx
-        ls[j, INP + N_CTX] = STRETCH[np.int64(cm[_match_base(cfg) + midx]) >> 20]
+        ls[j, INP + N_CTX] = STRETCH[_counter(cm, _match_base(cfg) + midx) >> 20]
         lvl = 1 + min(lvl, 15)
     else:
         ls[j, MIDX] = -1
@@ -325,18 +330,24 @@ def _predict(j, b, buf, cm, mw, apm, ls, cfg):
     return max(1, min(4095, p))
 
 
-@njit(cache=True)
+@njit
+def _counter(cm, i):
+    """Counter i as (22-bit probability << 10) | count, int64 in [0, 2**32)."""
+    return np.int64(cm[i]) ^ CM_BIAS
+
+
+@njit
 def _counter_update(cm, i, y, limit):
-    v = np.int64(cm[i])
+    v = _counter(cm, i)
     n = v & 1023
     p = v >> 10
     p += (((y << 22) - p) * _RATE[n]) >> 16
     if n < limit:
         n += 1
-    cm[i] = (p << 10) | n
+    cm[i] = ((p << 10) | n) ^ CM_BIAS
 
 
-@njit(cache=True)
+@njit
 def _apm_update(apm, i, w, y, rate):
     g = (y << 16) + (y << rate) - y - y
     if w < 64:
@@ -345,7 +356,7 @@ def _apm_update(apm, i, w, y, rate):
         apm[i + 1] += (g - apm[i + 1]) >> rate
 
 
-@njit(cache=True)
+@njit
 def _update(j, y, buf, cm, mw, apm, ls, cfg):
     """Learn lane j's bit y; advance its partial byte (the byte end is handled by the caller)."""
     lo = cfg[CFG_LIMIT_LO]
@@ -387,7 +398,7 @@ def _update(j, y, buf, cm, mw, apm, ls, cfg):
     ls[j, NIB] = nib
 
 
-@njit(cache=True)
+@njit
 def begin_block(buf, ls, rec, cfg, blk, carry, carry_rec, has_carry):
     """Set up the lanes of a block: lane 0 continues the stream, the others start fresh."""
     s = blk[3]
@@ -406,13 +417,13 @@ def begin_block(buf, ls, rec, cfg, blk, carry, carry_rec, has_carry):
             _contexts(j, buf, ls, cfg, blk, 0)
 
 
-@njit(cache=True)
+@njit
 def active_lanes(t, blk):
     """Lanes still active at byte offset t: those with j * L + t < n."""
     return min(blk[3], (blk[1] - t - 1) // blk[2] + 1)
 
 
-@njit(cache=True)
+@njit
 def predict_lanes(a, b, buf, cm, mw, apm, ls, cfg, freqs):
     """freqs[j] = [4096 - p1, p1] for the first `a` lanes at bit b (int64[a, 2])."""
     for j in range(a):
@@ -421,7 +432,7 @@ def predict_lanes(a, b, buf, cm, mw, apm, ls, cfg, freqs):
         freqs[j, 1] = p
 
 
-@njit(cache=True)
+@njit
 def update_lanes(a, t, b, bits, buf, cm, mw, apm, mtab, ls, rec, cfg, blk):
     """All `a` active lanes learn their bit (in lane order); at the byte end, byte-level updates."""
     for j in range(a):
@@ -431,7 +442,7 @@ def update_lanes(a, t, b, bits, buf, cm, mw, apm, mtab, ls, rec, cfg, blk):
             _byte_end(j, buf, mtab, ls, rec, cfg, blk, t + 1)
 
 
-@njit(cache=True)
+@njit
 def decode_step(bits, a_done, t_done, b_done, a, b, freqs, buf, cm, mw, apm, mtab, ls, rec, cfg,
                 blk):
     """One decode step: the `a_done` lanes learn `bits` of step (t_done, b_done) (none if 0), then
@@ -441,7 +452,7 @@ def decode_step(bits, a_done, t_done, b_done, a, b, freqs, buf, cm, mw, apm, mta
     predict_lanes(a, b, buf, cm, mw, apm, ls, cfg, freqs)
 
 
-@njit(cache=True)
+@njit
 def encode_lanes(buf, cm, mw, apm, mtab, ls, rec, cfg, blk, decisions, probs):
     """Run a whole block (already in buf) in decode order: decisions int8[8n], probs int16[8n]."""
     L = blk[2]
@@ -461,3 +472,49 @@ def encode_lanes(buf, cm, mw, apm, mtab, ls, rec, cfg, blk, decisions, probs):
                 k += 1
             update_lanes(a, t, b, bits, buf, cm, mw, apm, mtab, ls, rec, cfg, blk)
     return k
+
+
+@njit
+def _check_one_lane(blk):
+    if blk[3] != 1:
+        raise ValueError("binary self-coding runs one lane")
+
+
+@njit
+def encode_binary(buf, cm, mw, apm, mtab, ls, rec, cfg, blk, out, counts):
+    """Code a whole block (already in buf) with the binary coder, one lane, in one call.
+
+    out: uint8[capacity] (grown as needed); counts: int64[2, 4096] += how often each
+    (bit, p1) was coded (the exact NLL is computed from it). Returns (bytes, byte count).
+    Same predict/update order as `encode_lanes` with one lane: identical probabilities.
+    """
+    _check_one_lane(blk)
+    start = blk[0]
+    n = blk[1]
+    st = binary.encoder_state()
+    for t in range(n):
+        out = binary.reserve(out, st, 8 * binary.MAX_BYTES_PER_DECISION + 1)
+        c = np.int64(buf[start + t])
+        for b in range(8):
+            p = _predict(0, b, buf, cm, mw, apm, ls, cfg)
+            y = (c >> (7 - b)) & 1
+            binary.encode_bit(st, out, y, p)
+            counts[y, p] += 1
+            _update(0, y, buf, cm, mw, apm, ls, cfg)
+        _byte_end(0, buf, mtab, ls, rec, cfg, blk, t + 1)
+    out = binary.reserve(out, st, 1)
+    return out, binary.finish_bytes(st, out, n > 0)
+
+
+@njit
+def decode_binary(data, buf, cm, mw, apm, mtab, ls, rec, cfg, blk):
+    """Inverse of `encode_binary`: decodes the block's n bytes into buf (from blk[0])."""
+    _check_one_lane(blk)
+    n = blk[1]
+    st = binary.decoder_state(data)
+    for t in range(n):
+        for b in range(8):
+            p = _predict(0, b, buf, cm, mw, apm, ls, cfg)
+            y = binary.decode_bit(st, data, p)
+            _update(0, y, buf, cm, mw, apm, ls, cfg)  # writes the byte to buf after bit 7
+        _byte_end(0, buf, mtab, ls, rec, cfg, blk, t + 1)

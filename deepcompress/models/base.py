@@ -114,12 +114,27 @@ class Session:
         """Generator: yields chunks, is sent each chunk's decisions, returns int64[n_symbols]."""
         raise NotImplementedError
 
+    def encode_words(self, symbols: np.ndarray, lanes: int) -> tuple[np.ndarray, float]:
+        """Self-coding models only: code a block itself -> (words uint32[W], nll_bits), advancing
+        the state exactly as `encode_block` would (same probabilities)."""
+        raise NotImplementedError
+
+    def decode_words(self, words: np.ndarray, n_symbols: int, lanes: int) -> np.ndarray:
+        """Self-coding models only: inverse of `encode_words` -> int64[n_symbols]."""
+        raise NotImplementedError
+
 
 class Model:
     """A probability model over sequences of symbols in [0, alphabet_size)."""
 
     name: ClassVar[str]
     alphabet_size: int
+    # The coder a self-coding model runs inside its session ("binary"), None for table models.
+    self_coder: str | None = None
+
+    def sized_for(self, n_symbols: int | None) -> Model:
+        """This model fitted to an input of n_symbols (None: unknown); default: itself."""
+        return self
 
     def config(self) -> dict[str, Any]:
         """JSON-serialisable hyper-parameters: everything needed to rebuild the model's shape."""
