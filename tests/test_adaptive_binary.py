@@ -159,3 +159,12 @@ def test_models_work_where_no_numba_cache_can_be_written(tmp_path):
                          text=True, env=env, cwd=tmp_path, timeout=600, check=False)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "ok"
+
+
+def test_kernel_configuration_keys_are_the_presets():
+    from deepcompress.models import _cm_kernels as K
+    from deepcompress.models.adaptive import PRESETS
+
+    for preset in PRESETS.values():
+        assert set(K.CFG_KEYS) | {"lane_bytes", "max_lanes"} == set(preset)
+    assert len(set(K.CFG_KEYS)) == K.CFG_LEN

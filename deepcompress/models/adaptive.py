@@ -48,8 +48,6 @@ SELF_CODERS: dict[int, str | None] = {1: None, 2: "binary"}
 # two 16-counter groups per table), never fewer than 2**MIN_SIZED_BITS nor more than the preset's.
 SIZE_SLACK_BITS = 3
 MIN_SIZED_BITS = 12
-_CFG_KEYS = ("hash_bits", "match_bits", "limit_low", "limit_high", "mix_lr", "final_lr",
-             "apm_rate", "match_min", "record_repeats")
 _ENCODE_PIECE = 1 << 20  # decisions per chunk yielded by encode_block (bounds table memory)
 
 
@@ -134,8 +132,7 @@ class AdaptiveSession(Session):
     decisions_per_symbol = 8  # MSB first; decode order is `base.lockstep_positions`
 
     def __init__(self, config: dict[str, int]) -> None:
-        self._cfg = np.array([config[k] for k in _CFG_KEYS], dtype=np.int64)
-        assert len(self._cfg) == K.CFG_LEN
+        self._cfg = np.array([config[k] for k in K.CFG_KEYS], dtype=np.int64)
         hashed = K.N_HASHED << config["hash_bits"]
         # zeros = fresh counters (K.CM_BIAS); the pages cost memory only once touched
         self._cm = np.zeros(K.HASHED_OFF + hashed + 2 * K.MATCH_LEVELS, dtype=np.uint32)
@@ -158,19 +155,20 @@ class AdaptiveSession(Session):
             grown = np.zeros(max(2 * len(self._buf), self._size + n), dtype=np.uint8)
             grown[: self._size] = self._buf[: self._size]
             self._buf = grown
-        blk = np.array([self._size, n, length, s], dtype=np.int64)
+        blk = np.empty(K.BLK_LEN, dtype=np.int64)
+        blk[[K.BLK_START, K.BLK_N, K.BLK_LANE_LEN, K.BLK_LANES]] = self._size, n, length, s
         ls = np.zeros((s, K.LS_COLS), dtype=np.int64)
-        rec = np.zeros((s, 768), dtype=np.int64)
+        rec = np.zeros((s, K.REC_COLS), dtype=np.int64)
         carry, carry_rec = self._carry or (ls[0], rec[0])
         K.begin_block(self._buf, ls, rec, self._cfg, blk, carry, carry_rec, self._carry is not None)
         self._mwl = np.tile(self._mw, (s, 1))
         return blk, ls, rec
 
     def _end(self, blk: np.ndarray, ls: np.ndarray, rec: np.ndarray) -> None:
-        last = int(blk[3]) - 1
+        last = int(blk[K.BLK_LANES]) - 1
         self._carry = (ls[last].copy(), rec[last].copy())
         self._mw = self._mwl[last].copy()
-        self._size += int(blk[1])
+        self._size += int(blk[K.BLK_N])
 
     def encode_block(self, symbols: np.ndarray, lanes: int) -> Iterator[tuple[np.ndarray, Chunk]]:
         symbols = _check_bytes(symbols)
@@ -237,7 +235,7 @@ class AdaptiveSession(Session):
             return np.zeros(0, dtype=np.int64)
         blk, ls, rec = self._begin(n, lanes)
         state = (self._buf, self._cm, self._mwl, self._apm, self._mtab, ls, rec, self._cfg, blk)
-        length, s = int(blk[2]), int(blk[3])
+        length, s = int(blk[K.BLK_LANE_LEN]), int(blk[K.BLK_LANES])
         bits = np.zeros(0, dtype=np.int64)
         a_done = t_done = b_done = 0
         for t in range(length):
