@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import itertools
 import os
 import zlib
 from collections.abc import Iterator
@@ -118,6 +119,16 @@ def _raw_blocks(source: BinaryIO, layout: Layout, block_size: int) -> Iterator[b
         if len(raw) % layout.item_size:
             raise ValueError(f"array data ends inside an element ({len(raw)} bytes of {layout.item_size}-byte items)")
         yield raw
+
+
+def _sized_blocks(model: Model, source: BinaryIO, layout: Layout, block_size: int) -> tuple[Model, Iterator[bytes]]:
+    """The model sized for the input when its first block is all of it (`Model.sized_for`), and
+    the raw blocks. Compression and the NLL functions size alike, so they code alike."""
+    blocks = _raw_blocks(source, layout, block_size)
+    first = next(blocks, b"")
+    if len(first) < block_size * layout.item_size:
+        model = model.sized_for(len(first) // layout.item_size)
+    return model, itertools.chain([first] if first else [], blocks)
 
 
 def _fits(model_alphabet: int, data_alphabet: int) -> bool:
@@ -428,9 +439,10 @@ def nll_stream(
     """
     layout = layout or Layout()
     resolved = load_model(model or default_model(layout.alphabet_size), layout.alphabet_size)
+    resolved, blocks = _sized_blocks(resolved, source, layout, block_size)
     session = resolved.session()
     n_symbols, bits = 0, 0.0
-    for raw in _raw_blocks(source, layout, block_size):
+    for raw in blocks:
         symbols = layout.to_symbols(raw)
         bits += codec.block_nll_bits(resolved, session, symbols)
         n_symbols += len(symbols)
@@ -451,6 +463,8 @@ def symbol_bits(data: bytes | np.ndarray, model: ModelSpec | None = None, block_
     else:
         symbols = np.frombuffer(data, dtype=np.uint8).astype(np.int64)
         resolved = load_model(model or DEFAULT_MODEL)
+    if len(symbols) < block_size:  # as compress_stream sizes it
+        resolved = resolved.sized_for(len(symbols))
     session = resolved.session()
     pieces = [
         codec.block_symbol_bits(resolved, session, symbols[start : start + block_size])

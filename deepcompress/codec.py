@@ -22,7 +22,7 @@ import numpy as np
 
 from deepcompress import coding
 from deepcompress.container import BlockRecord
-from deepcompress.models.base import Chunk, Model, Session, exact_freqs
+from deepcompress.models.base import Chunk, Model, Session, exact_freqs, table_code_bits
 
 __all__ = [
     "BlockRecord", "block_nll_bits", "block_symbol_bits", "check_coder", "check_inverse", "choose_lanes", "decode_block",
@@ -33,14 +33,13 @@ __all__ = [
 def stream_coder(model: Model, requested: str) -> str:
     """The coder a stream of `model` records: the model's own, or `requested` for a table model.
 
-    A self-coding model has no tables for a table coder, so its streams always name its own.
-    ValueError for a table coder this version does not know.
+    A self-coding model has no tables for a table coder, so its streams always name its own
+    (a known table coder asked of it is no error: it is the default for every model).
+    ValueError for a coder this version does not know.
     """
-    if model.self_coder is not None:
-        return model.self_coder
-    if requested not in coding.CODERS:
+    if requested not in coding.CODERS and requested != model.self_coder:
         raise ValueError(f"unknown coder {requested!r}; choose one of {', '.join(coding.CODERS)}")
-    return requested
+    return model.self_coder or requested
 
 
 def check_coder(model: Model, coder: str) -> None:
@@ -66,11 +65,14 @@ def _tables(model: Model, session: Session, symbols: np.ndarray, lanes: int) -> 
         yield decisions, chunk
 
 
-def encode_block(model: Model, session: Session, symbols: np.ndarray, coder: str = "range") -> BlockRecord:
+def encode_block(model: Model, session: Session, symbols: np.ndarray, coder: str | None = None) -> BlockRecord:
     """Code symbols int64[n] with the session's current state (which then advances).
+
+    coder: the stream's coder (None: the model's own, else "range"); checked against the model.
 
     The record's data_crc32 is left 0: the caller knows the raw bytes the symbols came from.
     """
+    coder = stream_coder(model, "range") if coder is None else coder
     check_coder(model, coder)
     lanes = choose_lanes(model, len(symbols))
     side_info = session.block_side_info(symbols)
@@ -85,8 +87,9 @@ def encode_block(model: Model, session: Session, symbols: np.ndarray, coder: str
     return BlockRecord(len(symbols), lanes, side_info, encoder.finish(), encoder.nll_bits)
 
 
-def decode_block(model: Model, session: Session, block: BlockRecord, coder: str = "range") -> np.ndarray:
+def decode_block(model: Model, session: Session, block: BlockRecord, coder: str | None = None) -> np.ndarray:
     """Inverse of `encode_block`: symbols int64[n]. Wrong words or tables give garbage, not errors."""
+    coder = stream_coder(model, "range") if coder is None else coder
     check_coder(model, coder)
     session.load_side_info(block.side_info)
     if block.n_symbols == 0:
@@ -112,7 +115,18 @@ def block_nll_bits(model: Model, session: Session, symbols: np.ndarray) -> float
     """
     session.block_side_info(symbols)
     lanes = choose_lanes(model, len(symbols))
-    return sum(coding.nll_bits(decisions, chunk.freqs) for decisions, chunk in _tables(model, session, symbols, lanes))
+    return sum(float(_decision_bits(model, decisions, chunk).sum())
+               for decisions, chunk in _tables(model, session, symbols, lanes))
+
+
+def _decision_bits(model: Model, decisions: np.ndarray, chunk: Chunk) -> np.ndarray:
+    """Bits of each decision, float64[m], as the model's coder spends them: constriction's 24-bit
+    requantised tables for table models, the exact -log2(f / sum f) for a self-coding model
+    (its coder codes the model's integer probabilities themselves)."""
+    if model.self_coder is None:
+        return coding.symbol_bits(decisions, chunk.freqs)
+    rows = np.broadcast_to(chunk.freqs, (chunk.count, chunk.freqs.shape[-1]))
+    return table_code_bits(rows, decisions)
 
 
 def block_symbol_bits(model: Model, session: Session, symbols: np.ndarray) -> np.ndarray:
@@ -122,7 +136,7 @@ def block_symbol_bits(model: Model, session: Session, symbols: np.ndarray) -> np
     """
     session.block_side_info(symbols)
     lanes = choose_lanes(model, len(symbols))
-    pieces = [coding.symbol_bits(decisions, chunk.freqs) for decisions, chunk in _tables(model, session, symbols, lanes)]
+    pieces = [_decision_bits(model, decisions, chunk) for decisions, chunk in _tables(model, session, symbols, lanes)]
     decision_bits = np.concatenate(pieces) if pieces else np.zeros(0)
     positions = session.decision_positions(len(symbols), lanes)
     return np.bincount(positions, weights=decision_bits, minlength=len(symbols))

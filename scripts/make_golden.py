@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from deepcompress import api, container  # noqa: E402
+from deepcompress.models.adaptive import AdaptiveModel
 
 GOLDEN = ROOT / "tests" / "golden"
 CORRUPT = GOLDEN / "corrupt"
@@ -35,15 +36,18 @@ HELLO = b"hello, deepcompress\n" * 20
 # 12 copies of the bundled sample: 43.8 kB, coded by the adaptive model in 2 lanes
 SAMPLE_X12 = (ROOT / "samples" / "sample.txt").read_bytes() * 12
 
-# name -> (input, model, coder, block_size)
+# name -> (input, model, coder, block_size); preset 1 of `adaptive` is pinned by name since
+# preset 2 became the default (its streams record coder "binary", whatever is asked for)
 VALID = {
     "hello_static": (HELLO, "histogram", "range", api.DEFAULT_BLOCK_SIZE),
     "hello_adaptive": (HELLO, "histogram-adaptive", "range", api.DEFAULT_BLOCK_SIZE),
     "hello_static_ans_blocks": (HELLO, "histogram", "ans", 150),
     "hello_adaptive_blocks": (HELLO, "histogram-adaptive", "range", 150),
     "empty": (b"", "histogram-adaptive", "range", api.DEFAULT_BLOCK_SIZE),
-    "sample_cm": (SAMPLE_X12, "adaptive", "range", api.DEFAULT_BLOCK_SIZE),
-    "sample_cm_blocks": (SAMPLE_X12, "adaptive", "range", 10000),
+    "sample_cm": (SAMPLE_X12, AdaptiveModel(preset=1), "range", api.DEFAULT_BLOCK_SIZE),
+    "sample_cm_blocks": (SAMPLE_X12, AdaptiveModel(preset=1), "range", 10000),
+    "sample_cm2": (SAMPLE_X12, "adaptive", "binary", api.DEFAULT_BLOCK_SIZE),
+    "sample_cm2_blocks": (SAMPLE_X12, "adaptive", "binary", 10000),
 }
 
 
@@ -210,7 +214,7 @@ def build() -> dict[Path, bytes]:
         files[GOLDEN / f"{name}.dcz"] = blob
         expected["valid"][name] = {
             "file": f"{name}.dcz",
-            "model": model,
+            "model": model if isinstance(model, str) else model.name,
             "coder": coder,
             "block_size": block_size,
             "original_bytes": len(data),

@@ -166,7 +166,9 @@ def test_registry_and_codec():
 def test_check_inverse_across_blocks_and_lanes():
     from deepcompress import codec
 
-    model = AdaptiveModel(**{**SMALL, "lane_bytes": 1500})
     data = np.frombuffer(_text(9000), np.uint8).astype(np.int64)
-    records = codec.check_inverse(model, data, blocks=3)
-    assert [r.lanes for r in records] == [2, 2, 2]
+    lanes = AdaptiveModel(preset=1, **{**SMALL, "lane_bytes": 1500})  # the table path, in lanes
+    assert [r.lanes for r in codec.check_inverse(lanes, data, blocks=3)] == [2, 2, 2]
+    self_coded = AdaptiveModel(**SMALL)  # the default preset codes itself, in one lane
+    assert self_coded.self_coder == "binary"
+    assert [r.lanes for r in codec.check_inverse(self_coded, data, blocks=3)] == [1, 1, 1]

@@ -27,14 +27,26 @@ State lives in a handful of flat arrays owned by the session (see `AdaptiveSessi
   mtab int32[2**mbits]   match model: hash of the last `minlen` bytes -> position after them
   ls   int64[S, LS_COLS] per-lane state and the scratch carried from predict to update
   rec  int64[S, 768]     per-lane record-length detector (last position, distance, repeat count)
-  cfg  int64[CFG_LEN]    hyper-parameters (see `adaptive.DEFAULTS`)
-  blk  int64[4]          block geometry: start position, n, L, S
+  cfg  int64[CFG_LEN]    hyper-parameters, in the order of CFG_KEYS (see `adaptive.PRESETS`)
+  blk  int64[BLK_LEN]    block geometry: start position, n, lane length L, lanes S (BLK_*)
+
+Exactness premises (what the decoder's bit-identical replay relies on):
+- order: within a step every active lane predicts before any lane updates, and lanes update
+  (counters, shared tables, record lengths) in lane order 0, 1, ...; the encoder replays exactly
+  the decoder's order (`encode_lanes`, `encode_binary`);
+- reads of buf: a lane reads a byte of the stream only through `_get`/`_known`, or at positions
+  known by construction (MPTR while MLEN > 0, see `_byte_end`), so it never sees a byte the
+  decoder has not produced yet;
+- overflow: all arithmetic is int64 on bounded values (noted at each product); int32 mixer
+  weights and APM entries are stored back truncated to 32 bits, deterministic on every machine.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+
+from deepcompress._jit import njit
+from deepcompress.coding import binary
 
 # ---- stretch / squash: integer tables, no libm at run time ------------------------------------
 # round(4096 / (1 + exp(-x / 256))) at x = -2048, -1920, ..., 2048 (checked in the tests).
@@ -45,7 +57,7 @@ _SQUASH_POINTS = np.array(
 )
 
 
-@njit(cache=True)
+@njit
 def _squash(x):
     """Stretch domain (1/256 nat) -> 12-bit probability in [1, 4095], linear interpolation."""
     if x >= 2047:
@@ -57,7 +69,7 @@ def _squash(x):
     return (_SQUASH_POINTS[i] * (128 - w) + _SQUASH_POINTS[i + 1] * w + 64) >> 7
 
 
-@njit(cache=True)
+@njit
 def _build_stretch():
     """Inverse of `_squash`: int64[4096] with stretch[p] = smallest x with squash(x) >= p."""
     table = np.empty(4096, dtype=np.int64)
@@ -85,9 +97,22 @@ MATCH_LEVELS = 32
 O1_OFF = 256
 HASHED_OFF = 256 + 65536
 
-# cfg indices
+# cfg: the hyper-parameters the kernels read, by index; the one place their order is written.
+CFG_KEYS = ("hash_bits", "match_bits", "limit_low", "limit_high", "mix_lr", "final_lr",
+            "apm_rate", "match_min", "record_repeats")
 CFG_HBITS, CFG_MBITS, CFG_LIMIT_LO, CFG_LIMIT_HI, CFG_MIX_LR, CFG_FINAL_LR, CFG_APM_RATE, \
-    CFG_MINLEN, CFG_REC_REPEATS, CFG_LEN = range(10)
+    CFG_MINLEN, CFG_REC_REPEATS = range(len(CFG_KEYS))
+CFG_LEN = len(CFG_KEYS)
+
+# blk: block geometry
+BLK_START, BLK_N, BLK_LANE_LEN, BLK_LANES = range(4)
+BLK_LEN = 4
+
+# rec: per-lane record detector, three 256-entry rows (by byte value)
+REC_LAST = 0  # last position of the byte value (-1: not seen)
+REC_DIST = 256  # distance between its last two occurrences
+REC_REPEATS = 512  # how often in a row that distance recurred
+REC_COLS = 768
 
 # per-lane columns of `ls`
 C0, C4, C8, W0, W1, POS, MPTR, MLEN, RLEN, NIB, EXPBIT, MIDX, A1IDX, A2IDX = range(14)
@@ -107,13 +132,18 @@ MW_FINAL = sum(MIX_SETS) * N_IN  # offset of the final mixer's weights (N_MIX + 
 MW_LEN = MW_FINAL + N_MIX + 1
 APM1_CTX = 256
 APM2_CTX = 65536
-APM_LEN = (APM1_CTX + APM2_CTX) * 33
+APM_POINTS = 33  # interpolation points per APM context, stretch -2048..2048 in steps of 128
+APM_LEN = (APM1_CTX + APM2_CTX) * APM_POINTS
+
+# Counters are stored XOR CM_BIAS, so a zero word is a fresh counter (p = 1/2, count 0) and a
+# table from np.zeros costs memory only where the stream touches it.
+CM_BIAS = 1 << 31
 
 _K1 = 0x2F0F3C6F4D5A9B1
 _K2 = 0x5851F42D4C957F2D
 
 
-@njit(cache=True)
+@njit
 def _hmix(h, x):
     """Deterministic 64-bit hash step (int64 arithmetic wraps)."""
     h = (h + x + 1) * _K1
@@ -121,42 +151,43 @@ def _hmix(h, x):
     return h * _K2
 
 
-@njit(cache=True)
+@njit
 def _group(h, hbits):
     """Start of the 16-counter group for hash h in a table of 2**hbits counters."""
     return ((h >> 24) & ((1 << (hbits - 4)) - 1)) << 4
 
 
-@njit(cache=True)
+@njit
 def _known(q, blk, tk):
     """Whether stream position q is known to the decoder once tk bytes of every lane are done."""
     if q < 0:
         return False
-    start = blk[0]
+    start = blk[BLK_START]
     if q < start:
         return True
     off = q - start
-    return off < blk[1] and off % blk[2] < tk
+    if blk[BLK_LANES] == 1:  # one lane: the same test without a division
+        return off < tk
+    return off < blk[BLK_N] and off % blk[BLK_LANE_LEN] < tk
 
 
-@njit(cache=True)
+@njit
 def _get(buf, q, blk, tk):
     return np.int64(buf[q]) if _known(q, blk, tk) else np.int64(0)
 
 
-@njit(cache=True)
-def init_tables(cm, mw, apm):
-    """Fresh-session state: counters at p = 1/2, mixers at 0.3 per input, APMs at identity."""
-    cm[:] = np.uint32(1 << 31)
+@njit
+def init_tables(mw, apm):
+    """Fresh-session state: mixers at 0.3 per input, APMs at identity (counters: see CM_BIAS)."""
     mw[:MW_FINAL] = 19660
     mw[MW_FINAL:] = 65536 // N_MIX
     mw[MW_FINAL + N_MIX] = 0
     for c in range(APM1_CTX + APM2_CTX):
-        for j in range(33):
-            apm[c * 33 + j] = _squash((j - 16) * 128) * 16
+        for j in range(APM_POINTS):
+            apm[c * APM_POINTS + j] = _squash((j - 16) * 128) * 16
 
 
-@njit(cache=True)
+@njit
 def _contexts(j, buf, ls, cfg, blk, tk):
     """Per-byte context hashes of lane j and its group bases for the first nibble."""
     c4 = ls[j, C4]
@@ -184,7 +215,7 @@ def _contexts(j, buf, ls, cfg, blk, tk):
         ls[j, BASE + k] = _group(_hmix(h[k], 0), hbits)
 
 
-@njit(cache=True)
+@njit
 def _byte_end(j, buf, mtab, ls, rec, cfg, blk, tk):
     """Lane j finished the byte at ls[j, POS]: update histories, match and record models, contexts."""
     pos = ls[j, POS]
@@ -200,21 +231,26 @@ def _byte_end(j, buf, mtab, ls, rec, cfg, blk, tk):
         ls[j, W1] = ls[j, W0]
         ls[j, W0] = 0
     # record length: a byte value recurring at the same distance `repeats` times
-    d = pos - rec[j, c]
-    if rec[j, c] >= 0 and d == rec[j, 256 + c]:
-        rec[j, 512 + c] += 1
-        if rec[j, 512 + c] >= cfg[CFG_REC_REPEATS] and d > 1:
+    d = pos - rec[j, REC_LAST + c]
+    if rec[j, REC_LAST + c] >= 0 and d == rec[j, REC_DIST + c]:
+        rec[j, REC_REPEATS + c] += 1
+        if rec[j, REC_REPEATS + c] >= cfg[CFG_REC_REPEATS] and d > 1:
             ls[j, RLEN] = d
-            for i in range(blk[3]):  # lanes that found no record length yet take this one
+            # Lanes that found no record length yet take this one. It changes lanes > j before
+            # their own update of this step: the same in the decoder (lane order, see above).
+            for i in range(blk[BLK_LANES]):
                 if ls[i, RLEN] == 0:
                     ls[i, RLEN] = d
     else:
-        rec[j, 512 + c] = 0
-        rec[j, 256 + c] = d
-    rec[j, c] = pos
+        rec[j, REC_REPEATS + c] = 0
+        rec[j, REC_DIST + c] = d
+    rec[j, REC_LAST + c] = pos
     nxt = pos + 1
     ls[j, POS] = nxt
     # match model
+    # Invariant: while MLEN > 0, MPTR is a position known to the decoder (it came from a known
+    # candidate and advances only onto known positions), so buf[MPTR] needs no guard here or
+    # in `_predict`.
     mlen = ls[j, MLEN]
     if mlen > 0:
         ptr = ls[j, MPTR]
@@ -240,19 +276,20 @@ def _byte_end(j, buf, mtab, ls, rec, cfg, blk, tk):
     _contexts(j, buf, ls, cfg, blk, tk)
 
 
-@njit(cache=True)
+@njit
 def _match_base(cfg):
     """Offset of the match model's counters: just after the hashed tables."""
     return HASHED_OFF + N_HASHED * (np.int64(1) << cfg[CFG_HBITS])
 
 
-@njit(cache=True)
+@njit
 def _match_level(mlen):
     return mlen if mlen < 16 else min(16 + ((mlen - 16) >> 3), MATCH_LEVELS - 1)
 
 
-@njit(cache=True)
+@njit
 def _dot(mw, off, ls, j, n):
+    # |input| <= 2047 and |weight| < 2**31: each product < 2**42, n <= 14 of them: no overflow.
     s = np.int64(0)
     for i in range(n):
         s += ls[j, INP + i] * mw[j, off + i]
@@ -260,7 +297,7 @@ def _dot(mw, off, ls, j, n):
     return max(-2047, min(2047, s))
 
 
-@njit(cache=True)
+@njit
 def _predict(j, b, buf, cm, mw, apm, ls, cfg):
     """Probability (12 bits) that lane j's next bit (bit b of its byte, MSB first) is 1."""
     c0 = ls[j, C0]
@@ -273,7 +310,7 @@ def _predict(j, b, buf, cm, mw, apm, ls, cfg):
         ls[j, IDX + 2 + k] = HASHED_OFF + k * tsize + ls[j, BASE + k] + nib
     hits = 0  # how many of orders 2, 3, 4, 6 have been seen: the mixers' confidence context
     for k in range(N_CTX):
-        v = np.int64(cm[ls[j, IDX + k]])
+        v = _counter(cm, ls[j, IDX + k])
         ls[j, INP + k] = STRETCH[v >> 20]
         if 2 <= k < 6 and (v & 1023) > 0:
             hits += 1
@@ -290,7 +327,7 @@ def _predict(j, b, buf, cm, mw, apm, ls, cfg):
     if ls[j, EXPBIT] >= 0:
         midx = lvl * 2 + ls[j, EXPBIT]
         ls[j, MIDX] = midx
-        ls[j, INP + N_CTX] = STRETCH[np.int64(cm[_match_base(cfg) + midx]) >> 20]
+        ls[j, INP + N_CTX] = STRETCH[_counter(cm, _match_base(cfg) + midx) >> 20]
         lvl = 1 + min(lvl, 15)
     else:
         ls[j, MIDX] = -1
@@ -314,29 +351,36 @@ def _predict(j, b, buf, cm, mw, apm, ls, cfg):
     # APM / SSE
     x = STRETCH[pm] + 2048
     w = x & 127
-    a1 = c0 * 33 + (x >> 7)
-    a2 = (APM1_CTX + ((_hmix(c0, ls[j, C4] & 0xFFFF) >> 30) & (APM2_CTX - 1))) * 33 + (x >> 7)
+    a1 = c0 * APM_POINTS + (x >> 7)
+    a2 = (APM1_CTX + ((_hmix(c0, ls[j, C4] & 0xFFFF) >> 30) & (APM2_CTX - 1))) * APM_POINTS + (x >> 7)
     ls[j, A1IDX] = a1
     ls[j, A2IDX] = a2
     ls[j, A1W] = w
+    # APM entries are 16-bit probabilities (< 2**16) times weights <= 128: products < 2**23.
     p1 = (apm[a1] * (128 - w) + apm[a1 + 1] * w) >> 11
     p2 = (apm[a2] * (128 - w) + apm[a2 + 1] * w) >> 11
     p = (2 * pm + p1 + 5 * p2 + 4) >> 3
     return max(1, min(4095, p))
 
 
-@njit(cache=True)
+@njit
+def _counter(cm, i):
+    """Counter i as (22-bit probability << 10) | count, int64 in [0, 2**32)."""
+    return np.int64(cm[i]) ^ CM_BIAS
+
+
+@njit
 def _counter_update(cm, i, y, limit):
-    v = np.int64(cm[i])
+    v = _counter(cm, i)
     n = v & 1023
     p = v >> 10
-    p += (((y << 22) - p) * _RATE[n]) >> 16
+    p += (((y << 22) - p) * _RATE[n]) >> 16  # |2**22 * rate| < 2**39; p stays in [0, 2**22)
     if n < limit:
         n += 1
-    cm[i] = (p << 10) | n
+    cm[i] = ((p << 10) | n) ^ CM_BIAS
 
 
-@njit(cache=True)
+@njit
 def _apm_update(apm, i, w, y, rate):
     g = (y << 16) + (y << rate) - y - y
     if w < 64:
@@ -345,7 +389,7 @@ def _apm_update(apm, i, w, y, rate):
         apm[i + 1] += (g - apm[i + 1]) >> rate
 
 
-@njit(cache=True)
+@njit
 def _update(j, y, buf, cm, mw, apm, ls, cfg):
     """Learn lane j's bit y; advance its partial byte (the byte end is handled by the caller)."""
     lo = cfg[CFG_LIMIT_LO]
@@ -359,6 +403,7 @@ def _update(j, y, buf, cm, mw, apm, ls, cfg):
         if ls[j, EXPBIT] != y:
             ls[j, MLEN] = 0
     lr = cfg[CFG_MIX_LR]
+    # |err| < 2**18 (lr <= 64, bounded by AdaptiveModel), |input| <= 2047: products < 2**29.
     for m in range(N_MIX):
         err = ((y << 12) - ls[j, MPR + m]) * lr
         off = ls[j, MSEL + m]
@@ -387,10 +432,10 @@ def _update(j, y, buf, cm, mw, apm, ls, cfg):
     ls[j, NIB] = nib
 
 
-@njit(cache=True)
+@njit
 def begin_block(buf, ls, rec, cfg, blk, carry, carry_rec, has_carry):
     """Set up the lanes of a block: lane 0 continues the stream, the others start fresh."""
-    s = blk[3]
+    s = blk[BLK_LANES]
     for j in range(s):
         if j == 0 and has_carry:
             ls[0, :] = carry
@@ -399,20 +444,20 @@ def begin_block(buf, ls, rec, cfg, blk, carry, carry_rec, has_carry):
             ls[j, :] = 0
             ls[j, C0] = 1
             ls[j, NIB] = 1
-            rec[j, :256] = -1
-            rec[j, 256:] = 0
-        ls[j, POS] = blk[0] + j * blk[2]
+            rec[j, REC_LAST:REC_DIST] = -1
+            rec[j, REC_DIST:] = 0
+        ls[j, POS] = blk[BLK_START] + j * blk[BLK_LANE_LEN]
         if not (j == 0 and has_carry):
             _contexts(j, buf, ls, cfg, blk, 0)
 
 
-@njit(cache=True)
+@njit
 def active_lanes(t, blk):
     """Lanes still active at byte offset t: those with j * L + t < n."""
-    return min(blk[3], (blk[1] - t - 1) // blk[2] + 1)
+    return min(blk[BLK_LANES], (blk[BLK_N] - t - 1) // blk[BLK_LANE_LEN] + 1)
 
 
-@njit(cache=True)
+@njit
 def predict_lanes(a, b, buf, cm, mw, apm, ls, cfg, freqs):
     """freqs[j] = [4096 - p1, p1] for the first `a` lanes at bit b (int64[a, 2])."""
     for j in range(a):
@@ -421,7 +466,7 @@ def predict_lanes(a, b, buf, cm, mw, apm, ls, cfg, freqs):
         freqs[j, 1] = p
 
 
-@njit(cache=True)
+@njit
 def update_lanes(a, t, b, bits, buf, cm, mw, apm, mtab, ls, rec, cfg, blk):
     """All `a` active lanes learn their bit (in lane order); at the byte end, byte-level updates."""
     for j in range(a):
@@ -431,7 +476,7 @@ def update_lanes(a, t, b, bits, buf, cm, mw, apm, mtab, ls, rec, cfg, blk):
             _byte_end(j, buf, mtab, ls, rec, cfg, blk, t + 1)
 
 
-@njit(cache=True)
+@njit
 def decode_step(bits, a_done, t_done, b_done, a, b, freqs, buf, cm, mw, apm, mtab, ls, rec, cfg,
                 blk):
     """One decode step: the `a_done` lanes learn `bits` of step (t_done, b_done) (none if 0), then
@@ -441,12 +486,12 @@ def decode_step(bits, a_done, t_done, b_done, a, b, freqs, buf, cm, mw, apm, mta
     predict_lanes(a, b, buf, cm, mw, apm, ls, cfg, freqs)
 
 
-@njit(cache=True)
+@njit
 def encode_lanes(buf, cm, mw, apm, mtab, ls, rec, cfg, blk, decisions, probs):
     """Run a whole block (already in buf) in decode order: decisions int8[8n], probs int16[8n]."""
-    L = blk[2]
-    start = blk[0]
-    s = blk[3]
+    L = blk[BLK_LANE_LEN]
+    start = blk[BLK_START]
+    s = blk[BLK_LANES]
     freqs = np.empty((s, 2), dtype=np.int64)
     bits = np.empty(s, dtype=np.int64)
     k = 0
@@ -461,3 +506,49 @@ def encode_lanes(buf, cm, mw, apm, mtab, ls, rec, cfg, blk, decisions, probs):
                 k += 1
             update_lanes(a, t, b, bits, buf, cm, mw, apm, mtab, ls, rec, cfg, blk)
     return k
+
+
+@njit
+def _check_one_lane(blk):
+    if blk[BLK_LANES] != 1:
+        raise ValueError("binary self-coding runs one lane")
+
+
+@njit
+def encode_binary(buf, cm, mw, apm, mtab, ls, rec, cfg, blk, out, counts):
+    """Code a whole block (already in buf) with the binary coder, one lane, in one call.
+
+    out: uint8[capacity] (grown as needed); counts: int64[2, 4096] += how often each
+    (bit, p1) was coded (the exact NLL is computed from it). Returns (bytes, byte count).
+    Same predict/update order as `encode_lanes` with one lane: identical probabilities.
+    """
+    _check_one_lane(blk)
+    start = blk[BLK_START]
+    n = blk[BLK_N]
+    st = binary.encoder_state()
+    for t in range(n):
+        out = binary.reserve(out, st, 8 * binary.MAX_BYTES_PER_DECISION + 1)
+        c = np.int64(buf[start + t])
+        for b in range(8):
+            p = _predict(0, b, buf, cm, mw, apm, ls, cfg)
+            y = (c >> (7 - b)) & 1
+            binary.encode_bit(st, out, y, p)
+            counts[y, p] += 1
+            _update(0, y, buf, cm, mw, apm, ls, cfg)
+        _byte_end(0, buf, mtab, ls, rec, cfg, blk, t + 1)
+    out = binary.reserve(out, st, 1)
+    return out, binary.finish_bytes(st, out, n > 0)
+
+
+@njit
+def decode_binary(data, buf, cm, mw, apm, mtab, ls, rec, cfg, blk):
+    """Inverse of `encode_binary`: decodes the block's n bytes into buf from blk[BLK_START]."""
+    _check_one_lane(blk)
+    n = blk[BLK_N]
+    st = binary.decoder_state(data)
+    for t in range(n):
+        for b in range(8):
+            p = _predict(0, b, buf, cm, mw, apm, ls, cfg)
+            y = binary.decode_bit(st, data, p)
+            _update(0, y, buf, cm, mw, apm, ls, cfg)  # writes the byte to buf after bit 7
+        _byte_end(0, buf, mtab, ls, rec, cfg, blk, t + 1)

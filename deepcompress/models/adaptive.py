@@ -3,7 +3,12 @@
 Nothing is stored besides the hyper-parameters: encoder and decoder start from the same fixed
 state and learn from the bytes as they are coded. Each byte is 8 binary decisions (MSB first) with
 2-entry tables `[4096 - p1, p1]`; the kernels are in `_cm_kernels`. Blocks of one stream share
-the session's state; a block is coded in lanes (see `_cm_kernels` and `choose_lanes`).
+the session's state.
+
+Preset 1 (frozen) yields its tables to the codec, which codes them with constriction, a block in
+lanes (see `_cm_kernels` and `choose_lanes`). Preset 2 (the default) codes its own decisions: a
+whole block in one compiled call with `coding.binary`, one lane (`self_coder = "binary"`); its
+`encode_block` still yields the very same probabilities as tables, for nll and surprisal.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from deepcompress.coding import binary
 from deepcompress.models import _cm_kernels as K
 from deepcompress.models.base import Chunk, DecodeSteps, Model, Session
 
@@ -20,8 +26,8 @@ from deepcompress.models.base import Chunk, DecodeSteps, Model, Session
 # header stays small and still determines every hyper-parameter. Change defaults by adding
 # a preset, never by editing one (tests/test_adaptive.py pins preset 1 by a golden stream).
 PRESETS: dict[int, dict[str, int]] = {}
-DEFAULT_PRESET = 1
-PRESETS[1] = DEFAULTS = {
+DEFAULT_PRESET = 2
+PRESETS[1] = {
     "hash_bits": 23,  # log2 counters per hashed context table (4 bytes each, N_HASHED tables)
     "match_bits": 22,  # log2 entries of the match model's position table
     "limit_low": 1023,  # count limit (adaptation floor) of the order-0/1 counters
@@ -34,9 +40,22 @@ PRESETS[1] = DEFAULTS = {
     "lane_bytes": 32768,  # target lane length: lanes = ceil(n / lane_bytes), at most max_lanes
     "max_lanes": 64,
 }
-_CFG_KEYS = ("hash_bits", "match_bits", "limit_low", "limit_high", "mix_lr", "final_lr",
-             "apm_rate", "match_min", "record_repeats")
+# Preset 2: preset 1's model, coded inside the kernel by the binary coder (lanes no longer pay).
+PRESETS[2] = DEFAULTS = {**PRESETS[1], "max_lanes": 1}
+# The coder each preset runs itself (None: the codec codes its tables with constriction).
+SELF_CODERS: dict[int, str | None] = {1: None, 2: "binary"}
+# sized_for: hashed tables get about 2**SIZE_SLACK_BITS counters per input byte (each byte touches
+# two 16-counter groups per table), never fewer than 2**MIN_SIZED_BITS nor more than the preset's.
+SIZE_SLACK_BITS = 3
+MIN_SIZED_BITS = 12
 _ENCODE_PIECE = 1 << 20  # decisions per chunk yielded by encode_block (bounds table memory)
+
+
+def _check_bytes(symbols: np.ndarray) -> np.ndarray:
+    symbols = np.asarray(symbols)
+    if symbols.ndim != 1 or (symbols.size and (symbols.min() < 0 or symbols.max() > 255)):
+        raise ValueError("symbols must be a 1-D array of bytes (0..255)")
+    return symbols
 
 
 class AdaptiveModel(Model):
@@ -67,6 +86,9 @@ class AdaptiveModel(Model):
             raise ValueError("mix_lr and final_lr must be in [0, 64], apm_rate in [1, 15]")
         if not 1 <= c["record_repeats"] <= 255:
             raise ValueError("record_repeats must be in [1, 255]")
+        self.self_coder = SELF_CODERS[preset]
+        if self.self_coder is not None and c["max_lanes"] != 1:
+            raise ValueError(f"preset {preset} codes one lane: max_lanes must be 1")
 
     def config(self) -> dict[str, Any]:
         """The preset and the settings that differ from it (what a stream header stores)."""
@@ -96,6 +118,24 @@ class AdaptiveModel(Model):
         c = self._config
         return max(1, min(c["max_lanes"], -(-n // c["lane_bytes"])))
 
+    def sized_for(self, n_symbols: int | None) -> AdaptiveModel:
+        """A copy whose tables fit an input of n_symbols bytes (self if unknown or large).
+
+        Only shrinks: hash_bits ~ log2(n) + SIZE_SLACK_BITS, match_bits ~ log2(n) + 1; the
+        smaller sizes are overrides in `config()`, so the decoder rebuilds the same model.
+        """
+        if n_symbols is None or self.preset == 1:  # preset 1 is frozen with its full tables
+            return self
+        log_n = max(0, int(n_symbols) - 1).bit_length()  # ceil(log2(n))
+        c = self._config
+        hash_bits = min(c["hash_bits"], max(MIN_SIZED_BITS, log_n + SIZE_SLACK_BITS))
+        match_bits = min(c["match_bits"], max(MIN_SIZED_BITS, log_n + 1))
+        if (hash_bits, match_bits) == (c["hash_bits"], c["match_bits"]):
+            return self
+        base = PRESETS[self.preset]
+        overrides = {k: v for k, v in c.items() if v != base[k]}
+        return AdaptiveModel(self.preset, **{**overrides, "hash_bits": hash_bits, "match_bits": match_bits})
+
     def session(self) -> AdaptiveSession:
         return AdaptiveSession(self._config)
 
@@ -106,13 +146,13 @@ class AdaptiveSession(Session):
     decisions_per_symbol = 8  # MSB first; decode order is `base.lockstep_positions`
 
     def __init__(self, config: dict[str, int]) -> None:
-        self._cfg = np.array([config[k] for k in _CFG_KEYS], dtype=np.int64)
-        assert len(self._cfg) == K.CFG_LEN
+        self._cfg = np.array([config[k] for k in K.CFG_KEYS], dtype=np.int64)
         hashed = K.N_HASHED << config["hash_bits"]
-        self._cm = np.empty(K.HASHED_OFF + hashed + 2 * K.MATCH_LEVELS, dtype=np.uint32)
+        # zeros = fresh counters (K.CM_BIAS); the pages cost memory only once touched
+        self._cm = np.zeros(K.HASHED_OFF + hashed + 2 * K.MATCH_LEVELS, dtype=np.uint32)
         self._mw = np.empty(K.MW_LEN, dtype=np.int32)
         self._apm = np.empty(K.APM_LEN, dtype=np.int32)
-        K.init_tables(self._cm, self._mw, self._apm)
+        K.init_tables(self._mw, self._apm)
         self._mtab = np.zeros(1 << config["match_bits"], dtype=np.int32)
         self._buf = np.zeros(1 << 16, dtype=np.uint8)
         self._size = 0  # bytes of the stream coded so far
@@ -129,24 +169,23 @@ class AdaptiveSession(Session):
             grown = np.zeros(max(2 * len(self._buf), self._size + n), dtype=np.uint8)
             grown[: self._size] = self._buf[: self._size]
             self._buf = grown
-        blk = np.array([self._size, n, length, s], dtype=np.int64)
+        blk = np.empty(K.BLK_LEN, dtype=np.int64)
+        blk[[K.BLK_START, K.BLK_N, K.BLK_LANE_LEN, K.BLK_LANES]] = self._size, n, length, s
         ls = np.zeros((s, K.LS_COLS), dtype=np.int64)
-        rec = np.zeros((s, 768), dtype=np.int64)
+        rec = np.zeros((s, K.REC_COLS), dtype=np.int64)
         carry, carry_rec = self._carry or (ls[0], rec[0])
         K.begin_block(self._buf, ls, rec, self._cfg, blk, carry, carry_rec, self._carry is not None)
         self._mwl = np.tile(self._mw, (s, 1))
         return blk, ls, rec
 
     def _end(self, blk: np.ndarray, ls: np.ndarray, rec: np.ndarray) -> None:
-        last = int(blk[3]) - 1
+        last = int(blk[K.BLK_LANES]) - 1
         self._carry = (ls[last].copy(), rec[last].copy())
         self._mw = self._mwl[last].copy()
-        self._size += int(blk[1])
+        self._size += int(blk[K.BLK_N])
 
     def encode_block(self, symbols: np.ndarray, lanes: int) -> Iterator[tuple[np.ndarray, Chunk]]:
-        symbols = np.asarray(symbols)
-        if symbols.ndim != 1 or (symbols.size and (symbols.min() < 0 or symbols.max() > 255)):
-            raise ValueError("symbols must be a 1-D array of bytes (0..255)")
+        symbols = _check_bytes(symbols)
         n = len(symbols)
         if n == 0:
             return
@@ -164,6 +203,44 @@ class AdaptiveSession(Session):
             freqs[:, 1] = p
             yield decisions[i: i + _ENCODE_PIECE].astype(np.int64), Chunk.rows(freqs)
 
+    def encode_words(self, symbols: np.ndarray, lanes: int) -> tuple[np.ndarray, float]:
+        """Code a block with the binary coder in one compiled call: (words uint32[W], nll_bits).
+
+        nll_bits: the exact code length sum(-log2 P(bit)) of the probabilities coded.
+        """
+        symbols = _check_bytes(symbols)
+        n = len(symbols)
+        if n == 0:
+            return np.zeros(0, dtype=np.uint32), 0.0
+        if lanes != 1:
+            raise ValueError("binary self-coding runs one lane")
+        blk, ls, rec = self._begin(n, 1)
+        self._buf[self._size: self._size + n] = symbols
+        counts = np.zeros((2, 4096), dtype=np.int64)
+        out = np.empty(n + 64, dtype=np.uint8)
+        out, n_bytes = K.encode_binary(self._buf, self._cm, self._mwl, self._apm, self._mtab, ls, rec,
+                                       self._cfg, blk, out, counts)
+        self._end(blk, ls, rec)
+        p1 = np.arange(1, 4096)
+        nll = float(counts[1, 1:] @ (12 - np.log2(p1)) + counts[0, 1:] @ (12 - np.log2(4096 - p1)))
+        return binary.bytes_to_words(out[:n_bytes]), nll
+
+    def decode_words(self, words: np.ndarray, n_symbols: int, lanes: int) -> np.ndarray:
+        """Inverse of `encode_words`: int64[n_symbols]. Wrong words decode to garbage, not errors."""
+        n = int(n_symbols)
+        if n < 0:
+            raise ValueError("n_symbols must be >= 0")
+        if n == 0:
+            return np.zeros(0, dtype=np.int64)
+        if lanes != 1:
+            raise ValueError("binary self-coding runs one lane")
+        blk, ls, rec = self._begin(n, 1)
+        K.decode_binary(binary.words_to_bytes(words), self._buf, self._cm, self._mwl, self._apm,
+                        self._mtab, ls, rec, self._cfg, blk)
+        out = self._buf[self._size: self._size + n].astype(np.int64)
+        self._end(blk, ls, rec)
+        return out
+
     def decode_block(self, n_symbols: int, lanes: int) -> DecodeSteps:
         n = int(n_symbols)
         if n < 0:
@@ -172,7 +249,7 @@ class AdaptiveSession(Session):
             return np.zeros(0, dtype=np.int64)
         blk, ls, rec = self._begin(n, lanes)
         state = (self._buf, self._cm, self._mwl, self._apm, self._mtab, ls, rec, self._cfg, blk)
-        length, s = int(blk[2]), int(blk[3])
+        length, s = int(blk[K.BLK_LANE_LEN]), int(blk[K.BLK_LANES])
         bits = np.zeros(0, dtype=np.int64)
         a_done = t_done = b_done = 0
         for t in range(length):

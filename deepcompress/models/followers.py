@@ -14,8 +14,9 @@ tables with their symbols in lane order; the encoder replays exactly that order.
 
 from __future__ import annotations
 
-import numba
 import numpy as np
+
+from deepcompress._jit import njit
 
 CONFIDENCE_LEVELS = 4
 _HASH_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
@@ -60,7 +61,7 @@ class FollowerTables:
         self.features(windows, symbols, np.array([len(windows)]))
 
 
-@numba.njit(cache=True)
+@njit
 def _hashes(window, orders, out):
     """Hash of the last n symbols for each n in (ascending) orders, built newest symbol first."""
     k = window.shape[0]
@@ -74,7 +75,7 @@ def _hashes(window, orders, out):
             o += 1
 
 
-@numba.njit(cache=True)
+@njit
 def _features(slots, orders, table_bits, alphabet_size, windows, symbols, step_sizes, out):
     unseen = CONFIDENCE_LEVELS * alphabet_size
     n_orders = orders.shape[0]

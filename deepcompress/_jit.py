@@ -1,0 +1,25 @@
+"""`njit`: numba's compiler with an on-disk cache when one can be written, without one otherwise.
+
+numba refuses to decorate a `cache=True` function when neither the package folder nor the
+user's cache folder ($NUMBA_CACHE_DIR, $XDG_CACHE_HOME or ~/.cache) is writable ("cannot cache
+function ...: no locator available"). The models must still work there (read-only installs,
+sandboxes), so every kernel is decorated through this helper: it tries the cache and falls back
+to compiling in memory (slower start, same machine code, same results).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numba
+
+
+def njit(function: Callable[..., Any]) -> Callable[..., Any]:
+    """`numba.njit(cache=True)`, or `numba.njit` where no cache location is usable."""
+    try:
+        return numba.njit(cache=True)(function)
+    except RuntimeError as error:
+        if "no locator available" not in str(error):
+            raise
+        return numba.njit(function)

@@ -1,0 +1,170 @@
+"""Preset 2 of `adaptive`: a block coded in one compiled call by the binary coder."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import deepcompress
+from deepcompress import api, codec, models
+from deepcompress.models.adaptive import DEFAULT_PRESET, AdaptiveModel
+
+SMALL = {"hash_bits": 16, "match_bits": 16}
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = Path("/work/shared/corpus/calgary")
+
+
+def _text(n: int, seed: int = 7) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    words = [b"the", b"model", b"codes", b"every", b"bit", b"of", b"a", b"byte", b"match"]
+    out = bytearray()
+    while len(out) < n:
+        out += words[rng.integers(len(words))] + (b". " if rng.random() < 0.1 else b" ")
+    return np.frombuffer(bytes(out[:n]), np.uint8).astype(np.int64)
+
+
+BLOCKS = {
+    "empty": [np.zeros(0, np.int64)],
+    "one": [np.array([0x9C])],
+    "repeated": [np.full(5000, 97)],
+    "random": [np.random.default_rng(1).integers(0, 256, 3000)],
+    "text in blocks": [_text(3000), _text(1, 3), np.zeros(0, np.int64), _text(7000, 4)],
+}
+
+
+def test_default_is_the_self_coding_preset():
+    assert DEFAULT_PRESET == 2
+    assert AdaptiveModel().self_coder == "binary" and AdaptiveModel().choose_lanes(10**9) == 1
+    assert AdaptiveModel(preset=1).self_coder is None
+    assert AdaptiveModel(preset=1).fingerprint() != AdaptiveModel().fingerprint()
+    with pytest.raises(ValueError, match="one lane"):
+        AdaptiveModel(preset=2, max_lanes=4)
+
+
+@pytest.mark.parametrize("name", sorted(BLOCKS))
+def test_round_trip_and_same_probabilities_as_tables(name):
+    model = AdaptiveModel(**SMALL)
+    encoder, decoder, tables = model.session(), model.session(), model.session()
+    for block in BLOCKS[name]:
+        coded = codec.encode_block(model, encoder, block)
+        assert coded.lanes == 1 and coded.words.dtype == np.uint32
+        assert np.array_equal(codec.decode_block(model, decoder, coded, "binary"), block)
+        # The table path (nll, surprisal) sees the very same probabilities: the exact NLL of its
+        # tables (not constriction's 24-bit requantisation of them) equals what was coded.
+        chosen = [np.take_along_axis(chunk.freqs, d[:, None], 1)[:, 0]
+                  for d, chunk in tables.encode_block(block, 1)]
+        p = np.concatenate(chosen) if chosen else np.zeros(0)
+        assert coded.nll_bits == pytest.approx(float(np.sum(12 - np.log2(p))), rel=1e-12, abs=1e-9)
+        assert coded.payload_bits - coded.nll_bits <= 1e-4 * coded.nll_bits + 64
+
+
+def test_state_carries_across_blocks():
+    model = AdaptiveModel(**SMALL)
+    data = _text(6000)
+    session = model.session()
+    codec.encode_block(model, session, data[:3000])
+    carried = codec.encode_block(model, session, data[3000:])
+    fresh = codec.encode_block(model, model.session(), data[3000:])
+    assert carried.payload_bits < fresh.payload_bits
+
+
+def test_wrong_coder_is_refused():
+    model = AdaptiveModel(**SMALL)
+    block = codec.encode_block(model, model.session(), _text(100))
+    with pytest.raises(ValueError, match="binary"):
+        codec.decode_block(model, model.session(), block, "range")
+    with pytest.raises(ValueError, match="binary"):
+        codec.encode_block(model, model.session(), _text(100), "ans")
+
+
+def test_stream_records_binary_and_decoder_refuses_another_coder():
+    data = bytes(_text(2000).astype(np.uint8))
+    blob = deepcompress.compress(data)
+    info = api.read_info(io.BytesIO(blob))
+    assert info.header.coder == "binary" and info.lanes == (1,)
+    assert deepcompress.decompress(blob) == data
+    forged = blob.replace(b'"coder":"binary"', b'"coder":"range"')
+    assert forged != blob
+    with pytest.raises(deepcompress.DeepCompressError):
+        deepcompress.decompress(forged)
+
+
+def test_preset_1_still_coded_by_constriction():
+    data = bytes(_text(2000).astype(np.uint8))
+    sink = io.BytesIO()
+    api.compress_stream(io.BytesIO(data), sink, AdaptiveModel(preset=1), "range")
+    blob = sink.getvalue()
+    assert api.read_info(io.BytesIO(blob)).header.coder == "range"
+    assert deepcompress.decompress(blob) == data
+
+
+def test_sized_for_shrinks_tables_and_travels_in_the_header():
+    model = AdaptiveModel()
+    assert model.sized_for(None) is model and model.sized_for(1 << 30) is model
+    assert AdaptiveModel(preset=1).sized_for(1).config() == {"preset": 1}
+    tiny = model.sized_for(1).hyperparameters()
+    assert tiny["hash_bits"] == 12 and tiny["match_bits"] == 12
+    mid = model.sized_for(65536).hyperparameters()
+    assert mid["hash_bits"] == 19 and mid["match_bits"] == 17
+    assert AdaptiveModel(hash_bits=14).sized_for(65536).hyperparameters()["hash_bits"] == 14
+    data = bytes(_text(65536).astype(np.uint8))
+    blob = deepcompress.compress(data)
+    header = api.read_info(io.BytesIO(blob)).header
+    assert header.config == {"preset": 2, "hash_bits": 19, "match_bits": 17}
+    assert models.from_header("adaptive", header.config).fingerprint() == header.fingerprint
+    assert deepcompress.decompress(blob) == data
+
+
+@pytest.mark.skipif(not (CORPUS / "paper1").exists(), reason="corpus not available")
+@pytest.mark.parametrize("name", ["paper1", "obj1", "pic"])
+def test_coder_overhead_on_corpus_files(name):
+    data = np.frombuffer((CORPUS / name).read_bytes(), np.uint8).astype(np.int64)
+    model = AdaptiveModel().sized_for(len(data))
+    coded = codec.encode_block(model, model.session(), data)
+    assert coded.payload_bits - coded.nll_bits <= 1e-4 * coded.nll_bits + 64
+    assert np.array_equal(codec.decode_block(model, model.session(), coded), data)
+
+
+_NO_CACHE_SCRIPT = """
+import sys
+sys.path.insert(0, sys.argv[1])
+import deepcompress
+data = b"no cache can be written here " * 50
+assert deepcompress.decompress(deepcompress.compress(data)) == data
+print("ok")
+"""
+
+
+def test_models_work_where_no_numba_cache_can_be_written(tmp_path):
+    """Neither the package folder nor $HOME can hold numba's cache: compile without one."""
+    package = tmp_path / "pkg"
+    shutil.copytree(REPO / "deepcompress", package / "deepcompress",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.nbi", "*.nbc"))
+    for folder in (package / "deepcompress").rglob("*"):
+        if folder.is_dir():
+            (folder / "__pycache__").write_text("a file where numba wants a folder")
+    (package / "deepcompress" / "__pycache__").write_text("a file where numba wants a folder")
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_")}
+    env.update(HOME=str(blocked), XDG_CACHE_HOME=str(blocked / "cache"), PYTHONDONTWRITEBYTECODE="1")
+    out = subprocess.run([sys.executable, "-c", _NO_CACHE_SCRIPT, str(package)], capture_output=True,
+                         text=True, env=env, cwd=tmp_path, timeout=600, check=False)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "ok"
+
+
+def test_kernel_configuration_keys_are_the_presets():
+    from deepcompress.models import _cm_kernels as K
+    from deepcompress.models.adaptive import PRESETS
+
+    for preset in PRESETS.values():
+        assert set(K.CFG_KEYS) | {"lane_bytes", "max_lanes"} == set(preset)
+    assert len(set(K.CFG_KEYS)) == K.CFG_LEN
