@@ -9,20 +9,17 @@ removed first). Only regular files are compressed to a named output or removed.
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import signal
-import stat
 import sys
-import tempfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import BinaryIO
 
 import click
 
-from deepcompress import __version__, api
+from deepcompress import __version__, api, fileio
 from deepcompress.errors import DeepCompressError
 
 SUFFIX = ".dcz"
@@ -31,28 +28,11 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 NAME_LIMIT, REASON_LIMIT = 200, 400  # characters of an error line's parts
 
 
-class Failure(Exception):
-    """One operand could not be processed: the message is the reason; `name` the operand at
-    fault when it is not the one being processed (an output file, a model)."""
-
-    def __init__(self, reason: str, name: str | None = None):
-        super().__init__(reason)
-        self.name = name
-
-
 class Stopped(BaseException):
-    """A stop signal arrived: unwinds like KeyboardInterrupt, so temporary files are removed."""
-
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.signum = signum
+    """Stop signal args[0] arrived: unwinds like KeyboardInterrupt, so temporary files are removed."""
 
 
-class StdoutClosed(BaseException):
-    """The reader of standard output went away (EPIPE): stop quietly, as gzip does on SIGPIPE."""
-
-
-ERRORS = (Failure, DeepCompressError, OSError, ValueError, ImportError, MemoryError)
+ERRORS = (fileio.OperandError, DeepCompressError, OSError, ValueError, ImportError, MemoryError)
 
 
 def _stop(signum: int, frame: object) -> None:
@@ -71,8 +51,8 @@ def run(argv: list[str] | None = None) -> None:
     except SystemExit as done:
         status = done.code
     except Stopped as stop:
-        status = 128 + stop.signum
-    except StdoutClosed:
+        status = 128 + stop.args[0]
+    except fileio.StdoutClosed:
         status = 128 + signal.SIGPIPE
     except MemoryError:
         _report(PROGRAM, "out of memory")
@@ -106,7 +86,7 @@ def _say(text: str) -> None:
     try:
         click.echo(text)
     except BrokenPipeError:
-        raise StdoutClosed from None
+        raise fileio.StdoutClosed from None
 
 
 def _display(path: str) -> str:
@@ -122,7 +102,7 @@ def _reason(error: BaseException) -> str:
 
 
 def _at_fault(operand: str, error: BaseException) -> str:
-    if isinstance(error, Failure) and error.name is not None:
+    if isinstance(error, fileio.OperandError) and error.name is not None:
         return error.name
     if isinstance(error, OSError) and error.filename is not None:
         return os.fsdecode(error.filename)
@@ -139,149 +119,6 @@ def _each(operands: Iterable[str], handle: Callable[[str], object]) -> int:
             _report(_at_fault(operand, error), _reason(error))
             status = 1
     return status
-
-
-# --- inputs and outputs ---------------------------------------------------------------------------
-
-
-def _is_terminal(stream: object) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError, OSError):
-        return False
-
-
-@dataclass(frozen=True)
-class Opened:
-    """An operand opened for reading. entry: lstat of its name (None for stdin), to check before removing it."""
-
-    source: BinaryIO
-    entry: os.stat_result | None
-
-
-@contextlib.contextmanager
-def _open_operand(path: str, compressed: bool, regular: bool = False, follow: bool = True) -> Iterator[Opened]:
-    """Read an operand as gzip does. "-": standard input (never a terminal when it holds
-    compressed data). regular: refuse anything but a regular file (its output is named after
-    it, or it may be removed); follow: follow a symbolic link (gzip: with -f or -c)."""
-    if path == "-":
-        stream = getattr(sys.stdin, "buffer", None)
-        if stream is None:
-            raise Failure("standard input is closed")
-        if compressed and _is_terminal(stream):
-            raise Failure("refusing to read compressed data from a terminal; use a file or a pipe")
-        yield Opened(stream, None)
-        return
-    entry = os.lstat(path)
-    if stat.S_ISLNK(entry.st_mode) and not follow:
-        raise Failure("is a symbolic link; use -f to follow it")
-    target = os.stat(path)
-    if stat.S_ISDIR(target.st_mode):
-        raise Failure("is a directory")
-    if regular and not stat.S_ISREG(target.st_mode):
-        raise Failure("not a regular file")
-    # Non-blocking open: a file swapped for a FIFO since the stat must not hang us (refused below).
-    flags = os.O_RDONLY | getattr(os, "O_NOCTTY", 0) | (getattr(os, "O_NONBLOCK", 0) if regular else 0)
-    with open(os.open(path, flags), "rb") as source:
-        opened = os.fstat(source.fileno())
-        if (opened.st_dev, opened.st_ino) != (target.st_dev, target.st_ino) or (regular and not stat.S_ISREG(opened.st_mode)):
-            raise Failure("changed while being opened")
-        os.set_blocking(source.fileno(), True)
-        yield Opened(source, entry)
-
-
-def _remove(path: str, opened: Opened) -> None:
-    """Remove a processed input: only the very entry that was opened, and only a regular file or a link to one."""
-    now = os.lstat(path)
-    if opened.entry is None or (now.st_dev, now.st_ino) != (opened.entry.st_dev, opened.entry.st_ino):
-        raise Failure("changed while being processed; not removed")
-    os.unlink(path)
-
-
-class _Sink:
-    """A binary output whose every write is checked: a short write is an error, and an
-    error names the output (EPIPE on standard output stops the run quietly)."""
-
-    def __init__(self, stream: BinaryIO, name: str, flush: bool):
-        self._stream, self._name, self._flush = stream, name, flush
-
-    def write(self, data: bytes) -> int:
-        rest = memoryview(data)
-        try:
-            while rest:  # a partial write (a pipe's reader is slow, or gone) is retried: the retry fails if gone
-                written = self._stream.write(rest)
-                if not written:
-                    raise OSError(errno.EIO, f"short write ({len(data) - len(rest)} of {len(data)} bytes)")
-                rest = rest[written:]
-            if self._flush:  # the data reaches the pipe (or fails) now, not at exit
-                self._stream.flush()
-        except BrokenPipeError:
-            if self._name == "(stdout)":
-                raise StdoutClosed from None
-            raise
-        except OSError as error:
-            raise OSError(error.errno, error.strerror, self._name) from None
-        return len(data)
-
-
-@contextlib.contextmanager
-def _output(path: str, force: bool, binary: str | None, mode: int | None = None) -> Iterator[BinaryIO]:
-    """Where a command writes. "-": standard output, refused when it is a terminal and the data
-    is `binary` (what it is, for the message); a file: written atomically (`_atomic_output`)."""
-    if path != "-":
-        with _atomic_output(path, force, mode) as sink:
-            yield _Sink(sink, path, flush=False)
-        return
-    stream = getattr(sys.stdout, "buffer", None)
-    if stream is None:
-        raise Failure("standard output is closed", "(stdout)")
-    if binary is not None and _is_terminal(stream):
-        raise Failure(f"refusing to write {binary} to a terminal; use -o FILE or a pipe")
-    yield _Sink(stream, "(stdout)", flush=True)
-
-
-@contextlib.contextmanager
-def _atomic_output(path: str, force: bool, mode: int | None) -> Iterator[BinaryIO]:
-    """Write to a temporary file beside `path`, renamed over it only once complete.
-
-    A failure (or a stop signal) removes the temporary file, so no partial output ever
-    appears and an existing file is never clobbered by one; an existing output that is not
-    a regular file (a device, /dev/stdout...) is never replaced, even with -f.
-    """
-    if os.path.lexists(path):
-        if not force:
-            raise Failure(f"{path} already exists; use -f to overwrite")
-        if not os.path.isfile(path):  # following links: the final entry must be a regular file
-            raise Failure("exists and is not a regular file; not replaced (use -c to write to it)", path)
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    except OSError as error:
-        raise OSError(error.errno, error.strerror, path) from None
-    try:
-        with os.fdopen(handle, "wb") as sink:
-            yield sink
-            sink.flush()
-            os.fsync(sink.fileno())
-        os.chmod(temporary, mode if mode is not None else 0o666 & ~_umask())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _same_file(a: str, b: str) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
 
 
 # --- compress and decompress: one job per direction, run on each operand ----------------------------
@@ -320,34 +157,32 @@ class FileJob:
     def _transform(self, path: str) -> api.Stats:
         to_stdout = self.to_stdout or (path == "-" and self.output is None)
         # Named outputs need a regular input (and --rm may remove it); -c reads anything, as gzip does.
-        with _open_operand(path, self.compressed_input, regular=not to_stdout, follow=self.force or to_stdout) as opened:
+        with fileio.open_operand(path, self.compressed_input, regular=not to_stdout, follow=self.force or to_stdout) as opened:
             if to_stdout:
-                with _output("-", self.force, self.binary_output) as sink:
+                with fileio.output("-", self.force, self.binary_output) as sink:
                     return self.run(opened.source, sink)
             target = self.output if self.output is not None else self.output_name(path)
-            if path != "-" and _same_file(path, target):
-                raise Failure("input and output are the same file")
+            if path != "-" and fileio.same_file(path, target):
+                raise fileio.OperandError("input and output are the same file")
             mode = os.fstat(opened.source.fileno()).st_mode & 0o777 if opened.entry is not None else None
-            with _output(target, self.force, self.binary_output, mode) as sink:
+            with fileio.output(target, self.force, self.binary_output, mode) as sink:
                 stats = self.run(opened.source, sink)
             if self.remove and opened.entry is not None:
                 self.verify(target)
-                _remove(path, opened)
+                fileio.remove_operand(path, opened)
         return stats
 
 
-def _file_job(ctx: click.Context, run, output_name, verify, compressed_input: bool, binary_output: str | None,
-              output, to_stdout, keep, remove, force, quiet, verbose, files: tuple[str, ...]) -> None:
-    if keep and remove:
+def _run_job(ctx: click.Context, operands: tuple[str, ...], keep: bool, **job) -> None:
+    """The options common to compress and decompress checked, then `FileJob(**job)` on each operand (none: stdin)."""
+    if keep and job["remove"]:
         raise click.UsageError("-k/--keep and --rm contradict each other")
-    files = files or ("-",)
-    if output is not None and len(files) > 1:
+    operands = operands or ("-",)
+    if job["output"] is not None and len(operands) > 1:
         raise click.UsageError("-o/--output takes a single input")
-    if output == "-":
-        output, to_stdout = None, True
-    job = FileJob(run, output_name, verify, compressed_input, binary_output, output, to_stdout, force, remove,
-                  quiet, verbose)
-    ctx.exit(_each(files, job))
+    if job["output"] == "-":
+        job |= {"output": None, "to_stdout": True}
+    ctx.exit(_each(operands, FileJob(**job)))
 
 
 def _model_option(function: Callable) -> Callable:
@@ -364,7 +199,7 @@ def _file_options(function: Callable) -> Callable:
         click.option("-f", "--force", is_flag=True, help="overwrite existing output files; follow symbolic links"),
         click.option("-q", "--quiet", is_flag=True, help="print nothing but errors"),
         click.option("-v", "--verbose", is_flag=True, help="print sizes, bits/byte and NLL per file"),
-        click.argument("files", nargs=-1, type=click.Path(allow_dash=True)),
+        click.argument("operands", nargs=-1, type=click.Path(allow_dash=True), metavar="[FILES]..."),
     ]):
         function = decorator(function)
     return function
@@ -392,7 +227,7 @@ def main() -> None:
               help="code bytes, or the elements of an integer .npy array (auto: arrays when the input is one)")
 @_file_options
 @click.pass_context
-def compress_command(ctx, model, coder, data_kind, output, to_stdout, keep, remove, force, quiet, verbose, files) -> None:
+def compress_command(ctx, model, coder, data_kind, **options) -> None:
     """Compress FILES (FILE -> FILE.dcz; none or - : stdin -> stdout).
 
     The default model is `adaptive` (histogram-adaptive for arrays of more than 256 values).
@@ -403,29 +238,26 @@ def compress_command(ctx, model, coder, data_kind, output, to_stdout, keep, remo
         with open(target, "rb") as compressed:
             api.decompress_stream(compressed, None, resolved if not isinstance(resolved, str) else None)
 
-    _file_job(ctx, lambda source, sink: api.compress_input(source, sink, resolved, coder, data_kind),
-              lambda path: path + SUFFIX, verify, False, "compressed data",
-              output, to_stdout, keep, remove, force, quiet, verbose, files)
+    _run_job(ctx, run=lambda source, sink: api.compress_input(source, sink, resolved, coder, data_kind),
+             output_name=lambda path: path + SUFFIX, verify=verify, compressed_input=False,
+             binary_output="compressed data", **options)
 
 
 def _decompressed_name(path: str) -> str:
     if not path.endswith(SUFFIX) or len(os.path.basename(path)) == len(SUFFIX):
-        raise Failure(f"unknown suffix (expected {SUFFIX}); use -o or -c")
+        raise fileio.OperandError(f"unknown suffix (expected {SUFFIX}); use -o or -c")
     return path[: -len(SUFFIX)]
-
-
-def _verified_on_the_way(target: str) -> None:
-    """Nothing left to do: every checksum passed before the output was renamed into place."""
 
 
 @main.command(name="decompress")
 @_model_option
 @_file_options
 @click.pass_context
-def decompress_command(ctx, model, output, to_stdout, keep, remove, force, quiet, verbose, files) -> None:
+def decompress_command(ctx, model, **options) -> None:
     """Decompress FILES (FILE.dcz -> FILE; none or - : stdin -> stdout)."""
-    _file_job(ctx, lambda source, sink: api.decompress_stream(source, sink, model), _decompressed_name,
-              _verified_on_the_way, True, None, output, to_stdout, keep, remove, force, quiet, verbose, files)
+    # verify: nothing left to do, every checksum passed before the output was renamed into place
+    _run_job(ctx, run=lambda source, sink: api.decompress_stream(source, sink, model), output_name=_decompressed_name,
+             verify=lambda target: None, compressed_input=True, binary_output=None, **options)
 
 
 main.add_command(compress_command, name="encode")
@@ -444,7 +276,7 @@ def test_command(ctx, model, quiet, files) -> None:
     """Decode FILES and verify every checksum; write nothing."""
 
     def test(path: str) -> None:
-        with _open_operand(path, compressed=True) as opened:
+        with fileio.open_operand(path, compressed=True) as opened:
             stats = api.decompress_stream(opened.source, None, model)
         if not quiet:
             _say(f"{_escape(_display(path))}: OK ({stats.original_bytes} bytes)")
@@ -460,7 +292,7 @@ def info_command(ctx, as_json, files) -> None:
     """Show header, sizes and stored NLL of .dcz FILES without decoding them."""
 
     def info(path: str) -> None:
-        with _open_operand(path, compressed=True) as opened:
+        with fileio.open_operand(path, compressed=True) as opened:
             record = {"file": _display(path), **api.info_record(api.read_info(opened.source))}
         # strings from a (possibly forged) file are escaped
         _say(json.dumps(record) if as_json else "\n".join(f"{k:>18}: {_escape(str(v))}" for k, v in record.items()))
@@ -482,7 +314,7 @@ def nll_command(ctx, model, as_json, files) -> None:
     resolved = _resolved_model(ctx, model)
 
     def nll(path: str) -> None:
-        with _open_operand(path, compressed=False) as opened:
+        with fileio.open_operand(path, compressed=False) as opened:
             record = {"file": _display(path), **api.nll_record(opened.source, resolved)}
         if as_json:
             return _say(json.dumps(record))
@@ -518,7 +350,7 @@ def bench_command(ctx, model_names, repeat, json_path, markdown_path, files) -> 
     _say(table)
 
     def save(path: str) -> None:
-        with _output(path, True, None) as sink:
+        with fileio.output(path, True, None) as sink:
             sink.write((json.dumps(bench.as_dicts(rows), indent=1) + "\n" if path == json_path else table).encode())
 
     ctx.exit(max(status, _each([path for path in (json_path, markdown_path) if path], save)))
@@ -546,16 +378,16 @@ def surprisal_command(ctx, model, segment_length, top, plot_path, as_json, bits_
     def measure(path: str) -> None:
         if plot_path is not None:
             surprisal.check_plotting()  # before the work, not after it
-        with _open_operand(path, compressed=False) as opened:
+        with fileio.open_operand(path, compressed=False) as opened:
             data, array = api.load_input(opened.source)
         coded = data if array is None else array
         if len(coded) == 0:
-            raise Failure("empty input")
+            raise fileio.OperandError("empty input")
         length = segment_length or surprisal.default_segment_length(coded)
         bits = api.symbol_bits(coded, _resolved_model(ctx, model))
         segments = surprisal.top_segments(bits, length, top)
         if bits_path is not None:
-            with _output(bits_path, True, None) as sink:
+            with fileio.output(bits_path, True, None) as sink:
                 surprisal.write_bits(bits, sink)
         if plot_path is not None:
             unit = "byte" if array is None else "element"
@@ -628,16 +460,15 @@ def train_command(ctx, kind, output, context_size, hidden, embed_dim, dropout, a
                        f"{progress.validation_bits:.4f} bits/symbol ({progress.seconds:.0f} s)", err=True)
 
     def read(path: str) -> tuple:
-        with _open_operand(path, compressed=False) as opened:
+        with fileio.open_operand(path, compressed=False) as opened:
             return api.load_input(opened.source)
 
     def fit(path: str) -> None:
         if plot_path:
             train.check_plotting()
         fitted = train.fit_files([read(each) for each in data], options, config, report)
-        metadata = {"training": {**fitted.result.to_json(), "integer_validation_bits": fitted.integer_validation_bits,
-                                 "files": [os.path.basename(each) for each in data]}}
-        with _output(path, force, "a model file") as sink:
+        metadata = train.training_metadata(fitted, [os.path.basename(each) for each in data])
+        with fileio.output(path, force, "a model file") as sink:
             sink.write(modelfile.model_to_bytes(fitted.model, metadata))
         if log_path:
             train.write_log(fitted.result, config, log_path, metadata["training"])
@@ -666,7 +497,7 @@ def sample_command(ctx, model, n_symbols, seed, output, force) -> None:
 
     def draw(spec: str) -> None:
         data = api.sample_data(spec, n_symbols, seed)
-        with _output(output, force, "samples") as sink:
+        with fileio.output(output, force, "samples") as sink:
             sink.write(data)
 
     ctx.exit(_each((model,), draw))

@@ -413,6 +413,12 @@ def fit_files(files: Sequence[tuple[bytes, np.ndarray | None]], options: ModelOp
     return fit_mlp(streams, mlp_config, config, on_progress)
 
 
+def training_metadata(fitted: Fitted, file_names: Sequence[str]) -> dict[str, Any]:
+    """What a model file records about its training: the log, the exact model's validation bits, the files."""
+    return {"training": {**fitted.result.to_json(), "integer_validation_bits": fitted.integer_validation_bits,
+                         "files": list(file_names)}}
+
+
 def check_plotting() -> None:
     """Raise ImportError (with the install command) unless `plot_learning_curve` can draw."""
     try:
