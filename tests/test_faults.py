@@ -487,3 +487,27 @@ def test_a_closed_pipe_on_stdout_is_an_error(tmp_path):
     stderr = process.stderr.read()
     assert process.wait(60) == 128 + signal.SIGPIPE
     assert b"Traceback" not in stderr and b"Exception ignored" not in stderr
+
+
+# --- out of memory --------------------------------------------------------------------------
+
+LIMITED = """
+import resource, sys
+import deepcompress.models.adaptive  # numba and llvmlite are mapped before the limit is set
+from deepcompress import cli
+size = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmSize:")) * 1024
+limit = size + (64 << 20)  # far less than the default model's tables
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+cli.run(sys.argv[1:])
+"""
+
+
+def test_running_out_of_memory_is_one_line(tmp_path):
+    if not Path("/proc/self/status").exists():
+        pytest.skip("needs /proc")
+    (tmp_path / "input.bin").write_bytes(bytes(3 << 20))  # longer than a block: tables at full size
+    environment = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", LIMITED, "compress", "input.bin"], cwd=tmp_path,
+                          capture_output=True, env=environment, timeout=300, check=False)
+    assert_failed_cleanly(done.returncode, done.stderr, tmp_path, "input.bin.dcz")
+    assert done.stderr.startswith(b"deepcompress: input.bin: out of memory")
