@@ -150,7 +150,7 @@ class FileJob:
     def __call__(self, path: str) -> None:
         stats = self._transform(path)
         if self.verbose and not self.quiet:
-            click.echo(f"{_display(path)}: {stats.original_bytes} -> {stats.compressed_bytes} bytes "
+            click.echo(f"{_escape(_display(path))}: {stats.original_bytes} -> {stats.compressed_bytes} bytes "
                        f"({stats.bits_per_byte:.3f} bits/byte; NLL {stats.nll_bits_per_byte:.3f} bits/byte; "
                        f"overhead {100 * stats.overhead:.3f}%)", err=True)
 
@@ -255,8 +255,9 @@ def _decompressed_name(path: str) -> str:
 @click.pass_context
 def decompress_command(ctx, model, **options) -> None:
     """Decompress FILES (FILE.dcz -> FILE; none or - : stdin -> stdout)."""
+    resolved = _resolved_model(ctx, model)
     # verify: nothing left to do, every checksum passed before the output was renamed into place
-    _run_job(ctx, run=lambda source, sink: api.decompress_stream(source, sink, model), output_name=_decompressed_name,
+    _run_job(ctx, run=lambda source, sink: api.decompress_stream(source, sink, resolved), output_name=_decompressed_name,
              verify=lambda target: None, compressed_input=True, binary_output=None, **options)
 
 
@@ -274,10 +275,11 @@ main.add_command(decompress_command, name="decode")
 @click.pass_context
 def test_command(ctx, model, quiet, files) -> None:
     """Decode FILES and verify every checksum; write nothing."""
+    resolved = _resolved_model(ctx, model)
 
     def test(path: str) -> None:
         with fileio.open_operand(path, compressed=True) as opened:
-            stats = api.decompress_stream(opened.source, None, model)
+            stats = api.decompress_stream(opened.source, None, resolved)
         if not quiet:
             _say(f"{_escape(_display(path))}: OK ({stats.original_bytes} bytes)")
 

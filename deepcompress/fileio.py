@@ -72,8 +72,10 @@ def open_operand(path: str, compressed: bool, regular: bool = False, follow: boo
         raise OperandError("is a directory")
     if regular and not stat.S_ISREG(target.st_mode):
         raise OperandError("not a regular file")
-    # Non-blocking open: a file swapped for a FIFO since the stat must not hang us (refused below).
-    flags = os.O_RDONLY | getattr(os, "O_NOCTTY", 0) | (getattr(os, "O_NONBLOCK", 0) if regular else 0)
+    # Non-blocking: a file swapped for a FIFO since the stat must not hang us (refused below);
+    # no-follow: nor may a link swapped in for the file.
+    flags = (os.O_RDONLY | getattr(os, "O_NOCTTY", 0) | (getattr(os, "O_NONBLOCK", 0) if regular else 0)
+             | (0 if follow else getattr(os, "O_NOFOLLOW", 0)))
     with open(os.open(path, flags), "rb") as source:
         opened = os.fstat(source.fileno())
         if (opened.st_dev, opened.st_ino) != (target.st_dev, target.st_ino) or (regular and not stat.S_ISREG(opened.st_mode)):

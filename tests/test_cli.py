@@ -534,3 +534,11 @@ def test_no_compressed_data_from_a_terminal_and_no_binary_to_one(tmp_path):
         assert done.stderr.decode() == "deepcompress: (stdin): refusing to read compressed data from a terminal; use a file or a pipe\n"
     done = _on_a_terminal(["sample", "-m", str(GOLDEN / "records_k5_d3.dcm"), "-n", "3"], tmp_path, "stdout")
     assert done.returncode == 1 and "refusing to write samples to a terminal" in done.stderr.decode()
+
+
+def test_a_missing_model_file_is_named_once(tmp_path):
+    (tmp_path / "a.dcz").write_bytes(deepcompress.compress(DATA, "histogram"))
+    for command in ("decompress", "test", "nll"):
+        result = cli(command, "-m", "missing.dcm", "a.dcz", "a.dcz", cwd=tmp_path, ok=1)
+        assert error_line(result).startswith("deepcompress: missing.dcm: no such model file"), command
+    assert listing(tmp_path) == ["a.dcz"]
