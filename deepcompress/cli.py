@@ -9,6 +9,7 @@ removed first). Only regular files are compressed to a named output or removed.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -131,8 +132,9 @@ class FileJob:
     run: codes a whole source into a sink; output_name: FILE -> default output path;
     verify: re-checks a written output before --rm removes its input; compressed_input:
     refuse a terminal as input; binary_output: what the output is, when it must not go to a
-    terminal. (A top-level `-d/-z/-t/-l` picks a job or handler; `-k`/`-c`/`-#` are fields
-    or closures here; `-r` expands the operands before `_each`.)
+    terminal. A top-level `deepcompress [-d|-z|-t|-l] FILE...` picks `_compress_job`,
+    `_decompress_job`, `_test` or `_info` as the handler of `_each`; `-#` goes to
+    `_compress_job` like `--coder`; `-r` expands the operands before `_each`.
     """
 
     run: Callable[[BinaryIO, BinaryIO], api.Stats]
@@ -173,16 +175,50 @@ class FileJob:
         return stats
 
 
-def _run_job(ctx: click.Context, operands: tuple[str, ...], keep: bool, **job) -> None:
-    """The options common to compress and decompress checked, then `FileJob(**job)` on each operand (none: stdin)."""
-    if keep and job["remove"]:
+def _file_operands(operands: tuple[str, ...], keep: bool, options: dict) -> tuple[str, ...]:
+    """The operands of compress/decompress (none: stdin) once their common options are checked (-o - is -c)."""
+    if keep and options["remove"]:
         raise click.UsageError("-k/--keep and --rm contradict each other")
-    operands = operands or ("-",)
-    if job["output"] is not None and len(operands) > 1:
+    if options["output"] is not None and len(operands) > 1:
         raise click.UsageError("-o/--output takes a single input")
-    if job["output"] == "-":
-        job |= {"output": None, "to_stdout": True}
-    ctx.exit(_each(operands, FileJob(**job)))
+    if options["output"] == "-":
+        options |= {"output": None, "to_stdout": True}
+    return operands or ("-",)
+
+
+def _compress_job(model: api.ModelSpec | None, coder: str, data_kind: str, **options) -> FileJob:
+    def verify(target: str) -> None:
+        with open(target, "rb") as compressed:
+            api.decompress_stream(compressed, None, model if not isinstance(model, str) else None)
+
+    return FileJob(lambda source, sink: api.compress_input(source, sink, model, coder, data_kind),
+                   lambda path: path + SUFFIX, verify, False, "compressed data", **options)
+
+
+def _decompress_job(model: api.ModelSpec | None, **options) -> FileJob:
+    # verify: nothing left to do, every checksum passed before the output was renamed into place
+    return FileJob(lambda source, sink: api.decompress_stream(source, sink, model), _decompressed_name,
+                   lambda target: None, True, None, **options)
+
+
+def _decompressed_name(path: str) -> str:
+    if not path.endswith(SUFFIX) or len(os.path.basename(path)) == len(SUFFIX):
+        raise fileio.OperandError(f"unknown suffix (expected {SUFFIX}); use -o or -c")
+    return path[: -len(SUFFIX)]
+
+
+def _test(path: str, model: api.ModelSpec | None, quiet: bool) -> None:
+    with fileio.open_operand(path, compressed=True) as opened:
+        stats = api.decompress_stream(opened.source, None, model)
+    if not quiet:
+        _say(f"{_escape(_display(path))}: OK ({stats.original_bytes} bytes)")
+
+
+def _info(path: str, as_json: bool) -> None:
+    with fileio.open_operand(path, compressed=True) as opened:
+        record = {"file": _display(path), **api.info_record(api.read_info(opened.source))}
+    # strings from a (possibly forged) file are escaped
+    _say(json.dumps(record) if as_json else "\n".join(f"{k:>18}: {_escape(str(v))}" for k, v in record.items()))
 
 
 def _model_option(function: Callable) -> Callable:
@@ -227,38 +263,23 @@ def main() -> None:
               help="code bytes, or the elements of an integer .npy array (auto: arrays when the input is one)")
 @_file_options
 @click.pass_context
-def compress_command(ctx, model, coder, data_kind, **options) -> None:
+def compress_command(ctx, model, coder, data_kind, operands, keep, **options) -> None:
     """Compress FILES (FILE -> FILE.dcz; none or - : stdin -> stdout).
 
     The default model is `adaptive` (histogram-adaptive for arrays of more than 256 values).
     """
-    resolved = _resolved_model(ctx, model)
-
-    def verify(target: str) -> None:
-        with open(target, "rb") as compressed:
-            api.decompress_stream(compressed, None, resolved if not isinstance(resolved, str) else None)
-
-    _run_job(ctx, run=lambda source, sink: api.compress_input(source, sink, resolved, coder, data_kind),
-             output_name=lambda path: path + SUFFIX, verify=verify, compressed_input=False,
-             binary_output="compressed data", **options)
-
-
-def _decompressed_name(path: str) -> str:
-    if not path.endswith(SUFFIX) or len(os.path.basename(path)) == len(SUFFIX):
-        raise fileio.OperandError(f"unknown suffix (expected {SUFFIX}); use -o or -c")
-    return path[: -len(SUFFIX)]
+    operands = _file_operands(operands, keep, options)
+    ctx.exit(_each(operands, _compress_job(_resolved_model(ctx, model), coder, data_kind, **options)))
 
 
 @main.command(name="decompress")
 @_model_option
 @_file_options
 @click.pass_context
-def decompress_command(ctx, model, **options) -> None:
+def decompress_command(ctx, model, operands, keep, **options) -> None:
     """Decompress FILES (FILE.dcz -> FILE; none or - : stdin -> stdout)."""
-    resolved = _resolved_model(ctx, model)
-    # verify: nothing left to do, every checksum passed before the output was renamed into place
-    _run_job(ctx, run=lambda source, sink: api.decompress_stream(source, sink, resolved), output_name=_decompressed_name,
-             verify=lambda target: None, compressed_input=True, binary_output=None, **options)
+    operands = _file_operands(operands, keep, options)
+    ctx.exit(_each(operands, _decompress_job(_resolved_model(ctx, model), **options)))
 
 
 main.add_command(compress_command, name="encode")
@@ -275,15 +296,7 @@ main.add_command(decompress_command, name="decode")
 @click.pass_context
 def test_command(ctx, model, quiet, files) -> None:
     """Decode FILES and verify every checksum; write nothing."""
-    resolved = _resolved_model(ctx, model)
-
-    def test(path: str) -> None:
-        with fileio.open_operand(path, compressed=True) as opened:
-            stats = api.decompress_stream(opened.source, None, resolved)
-        if not quiet:
-            _say(f"{_escape(_display(path))}: OK ({stats.original_bytes} bytes)")
-
-    ctx.exit(_each(files, test))
+    ctx.exit(_each(files, functools.partial(_test, model=_resolved_model(ctx, model), quiet=quiet)))
 
 
 @main.command(name="info")
@@ -292,14 +305,7 @@ def test_command(ctx, model, quiet, files) -> None:
 @click.pass_context
 def info_command(ctx, as_json, files) -> None:
     """Show header, sizes and stored NLL of .dcz FILES without decoding them."""
-
-    def info(path: str) -> None:
-        with fileio.open_operand(path, compressed=True) as opened:
-            record = {"file": _display(path), **api.info_record(api.read_info(opened.source))}
-        # strings from a (possibly forged) file are escaped
-        _say(json.dumps(record) if as_json else "\n".join(f"{k:>18}: {_escape(str(v))}" for k, v in record.items()))
-
-    ctx.exit(_each(files, info))
+    ctx.exit(_each(files, functools.partial(_info, as_json=as_json)))
 
 
 @main.command(name="nll")
