@@ -55,8 +55,8 @@ def run(argv: list[str] | None = None) -> None:
         status = 128 + stop.args[0]
     except fileio.StdoutClosed:
         status = 128 + signal.SIGPIPE
-    except MemoryError:
-        _report(PROGRAM, "out of memory")
+    except MemoryError:  # outside any operand (while parsing, loading a model)
+        click.echo(f"{PROGRAM}: out of memory", err=True)
         status = 1
     if sys.stdout is not None:
         try:
@@ -163,6 +163,9 @@ class FileJob:
             if to_stdout:
                 with fileio.output("-", self.force, self.binary_output) as sink:
                     return self.run(opened.source, sink)
+            links = opened.entry.st_nlink - 1 if opened.entry is not None else 0
+            if self.remove and links and not self.force:  # as gzip: removing one name would not free the data
+                raise fileio.OperandError(f"has {links} other link{'s' if links > 1 else ''}; use -f to remove this one")
             target = self.output if self.output is not None else self.output_name(path)
             if path != "-" and fileio.same_file(path, target):
                 raise fileio.OperandError("input and output are the same file")

@@ -419,7 +419,8 @@ def test_special_files_are_skipped_and_never_removed(tmp_path, sample, command):
         if command == "decompress":
             special[kind].rename(tmp_path / f"{special[kind].name}.dcz")
     before = sorted(p.name for p in tmp_path.iterdir())
-    result = run_cli(command, "--rm", "-f", *names, path.name, cwd=tmp_path)
+    model = ["-m", "histogram"] if command == "compress" else []
+    result = run_cli(command, "--rm", "-f", *model, *names, path.name, cwd=tmp_path)
     assert result.returncode == 1 and b"Traceback" not in result.stderr
     lines = result.stderr.decode().splitlines()
     assert sorted(lines) == sorted(
@@ -511,3 +512,15 @@ def test_running_out_of_memory_is_one_line(tmp_path):
                           capture_output=True, env=environment, timeout=300, check=False)
     assert_failed_cleanly(done.returncode, done.stderr, tmp_path, "input.bin.dcz")
     assert done.stderr.startswith(b"deepcompress: input.bin: out of memory")
+
+
+def test_rm_keeps_a_file_with_other_hard_links_unless_forced(tmp_path, sample):
+    path, data = sample
+    os.link(path, tmp_path / "other-name")
+    result = run_cli("compress", "--rm", "-m", "histogram", "input.txt", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.decode() == "deepcompress: input.txt: has 1 other link; use -f to remove this one\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["input.txt", "other-name"]
+    assert run_cli("compress", "--rm", "-f", "-m", "histogram", "input.txt", cwd=tmp_path).returncode == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["input.txt.dcz", "other-name"]
+    assert (tmp_path / "other-name").read_bytes() == data
