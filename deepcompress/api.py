@@ -436,6 +436,7 @@ def compress_input(
 
     model None: `default_model` of the input's alphabet.
     """
+    model = resolve_model(model)
     found = open_input(source, kind, model)
     return compress_stream(found.source, sink, model or default_model(found.layout.alphabet_size), coder,
                            layout=found.layout)
@@ -447,6 +448,7 @@ def nll_record(source: BinaryIO, model: ModelSpec | None = None, kind: str = "au
     Keys: n_symbols, nll_bits, bits_per_symbol; for arrays also bits_per_dimension (the same
     number), n_records (shape[0]; 1 for 0-d) and bits_per_record.
     """
+    model = resolve_model(model)
     found = open_input(source, kind, model)
     n_symbols, bits = nll_stream(found.source, model, layout=found.layout)
     record: dict[str, int | float] = {"n_symbols": n_symbols, "nll_bits": bits,

@@ -127,15 +127,11 @@ def _each(operands: Iterable[str], handle: Callable[[str], object]) -> int:
 
 @dataclass(frozen=True)
 class FileJob:
-    """What compress/decompress do to each operand: the direction-specific parts plus the options.
-
-    run: codes a whole source into a sink; output_name: FILE -> default output path;
-    verify: re-checks a written output before --rm removes its input; compressed_input:
-    refuse a terminal as input; binary_output: what the output is, when it must not go to a
-    terminal. A top-level `deepcompress [-d|-z|-t|-l] FILE...` picks `_compress_job`,
-    `_decompress_job`, `_test` or `_info` as the handler of `_each`; `-#` goes to
-    `_compress_job` like `--coder`; `-r` expands the operands before `_each`.
-    """
+    """What compress/decompress do to each operand. run: source -> sink; output_name: FILE -> its
+    output; verify: re-checks an output before --rm; compressed_input: refuse a terminal as input;
+    binary_output: what the output is, if it must not go to a terminal. (A zstd-style top-level
+    `-d/-z/-t/-l` picks `_compress_job`, `_decompress_job`, `_test` or `_info` as the handler of
+    `_each`; `-#` goes to `_compress_job` like `--coder`; `-r` expands the operands first.)"""
 
     run: Callable[[BinaryIO, BinaryIO], api.Stats]
     output_name: Callable[[str], str]
@@ -398,7 +394,7 @@ def surprisal_command(ctx, model, segment_length, top, plot_path, as_json, bits_
         bits = api.symbol_bits(coded, _resolved_model(ctx, model))
         segments = surprisal.top_segments(bits, length, top)
         if bits_path is not None:
-            with fileio.output(bits_path, True, None) as sink:
+            with fileio.output(bits_path, True, "per-symbol bits") as sink:
                 surprisal.write_bits(bits, sink)
         if plot_path is not None:
             unit = "byte" if array is None else "element"
