@@ -84,6 +84,8 @@ def _report(name: str, reason: str) -> None:
 
 def _say(text: str) -> None:
     """A line on standard output; a closed pipe ends the run quietly."""
+    if sys.stdout is None:  # started with fd 1 closed: click would drop the text silently
+        raise fileio.OperandError("standard output is closed", fileio.STDOUT)
     try:
         click.echo(text)
     except BrokenPipeError:

@@ -512,6 +512,10 @@ def test_stdout_that_is_closed_is_one_line(tmp_path, sample):
                           env=env, capture_output=True, timeout=60, check=False)
     assert done.returncode == 1
     assert done.stderr.decode() == "deepcompress: (stdout): standard output is closed\n"
+    (tmp_path / "s.dcz").write_bytes(deepcompress.compress(DATA, "histogram"))
+    done = subprocess.run(f"{sys.executable} -m deepcompress info s.dcz >&-", shell=True, cwd=tmp_path,
+                          env=env, capture_output=True, timeout=60, check=False)
+    assert (done.returncode, done.stderr.decode()) == (1, "deepcompress: (stdout): standard output is closed\n")
 
 
 def _on_a_terminal(args: list[str], cwd: Path, stream: str, stdin: bytes = b"") -> subprocess.CompletedProcess:
