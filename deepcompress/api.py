@@ -479,6 +479,13 @@ def info_record(info: StreamInfo) -> dict:
     return record
 
 
+def model_file_bytes(model: Model, metadata: dict | None = None) -> bytes:
+    """`model` as a .dcm model file (what `load_model` reads back), with JSON-serialisable `metadata`."""
+    from deepcompress import modelfile  # imports torch: only when a model file is written
+
+    return modelfile.model_to_bytes(model, metadata)
+
+
 def sample_data(model: ModelSpec, n_symbols: int, seed: int = 0) -> bytes:
     """`n_symbols` drawn from `model` as a file: bytes for a byte model, an (N, d) .npy array of
     N records for a record model. ValueError for models that cannot be sampled to a file."""

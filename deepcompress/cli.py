@@ -457,7 +457,7 @@ def train_command(ctx, kind, output, context_size, hidden, embed_dim, dropout, a
     autoregressively over its d dimensions; `--model histogram` fits an order-0 histogram
     over values 0..K-1.
     """
-    from deepcompress import modelfile, train
+    from deepcompress import train
 
     options = train.ModelOptions(kind, context_size, hidden, embed_dim, dropout, alphabet, followers)
     config = train.config_for(kind, epochs, batch_size, learning_rate=learning_rate, seed=seed, threads=threads,
@@ -478,7 +478,7 @@ def train_command(ctx, kind, output, context_size, hidden, embed_dim, dropout, a
         fitted = train.fit_files([read(each) for each in data], options, config, report)
         metadata = train.training_metadata(fitted, [os.path.basename(each) for each in data])
         with fileio.output(path, force, "a model file") as sink:
-            sink.write(modelfile.model_to_bytes(fitted.model, metadata))
+            sink.write(api.model_file_bytes(fitted.model, metadata))
         if log_path:
             train.write_log(fitted.result, config, log_path, metadata["training"])
         if plot_path:
