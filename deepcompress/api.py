@@ -396,7 +396,6 @@ def symbol_bits(data: bytes | np.ndarray, model: ModelSpec | None = None, block_
     return np.concatenate(pieces) if pieces else np.zeros(0)
 
 
-
 # --- what the command-line tool runs, as library code (the CLI only parses, prints and exits) ---
 
 CODERS: tuple[str, ...] = tuple(codec.coding.CODERS)
