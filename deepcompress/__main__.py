@@ -1,5 +1,5 @@
 """`python -m deepcompress` runs the command-line tool."""
 
-from deepcompress.cli import main
+from deepcompress.cli import run
 
-main()
+run()

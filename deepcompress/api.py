@@ -19,7 +19,7 @@ from typing import Any, BinaryIO, Union
 
 import numpy as np
 
-from deepcompress import codec, container, modelfile, models
+from deepcompress import codec, container, inputs, modelfile, models
 from deepcompress import symbols as symbols_module
 from deepcompress.errors import (
     CorruptStreamError,
@@ -353,6 +353,10 @@ def read_info(source: BinaryIO) -> StreamInfo:
     while isinstance(record := container.read_block(source, header), container.BlockRecord):
         lanes.append(record.lanes)
         totals.add_record(record)
+    # The end record's totals are claims: check them against the blocks and the layout.
+    expected_bytes = len(layout.npy_header) + totals.n_symbols * layout.item_size
+    if (record.n_symbols, record.original_bytes) != (totals.n_symbols, expected_bytes):
+        raise CorruptStreamError("stream length does not match its end record")
     stats = Stats(header.model, record.original_bytes, source.bytes_read, record.n_symbols, totals.nll_bits,
                   totals.payload_bits)
     return StreamInfo(header, stats, len(lanes), tuple(lanes), layout, hyperparameters)
@@ -471,6 +475,107 @@ def symbol_bits(data: bytes | np.ndarray, model: ModelSpec | None = None, block_
         for start in range(0, len(symbols), block_size)
     ]
     return np.concatenate(pieces) if pieces else np.zeros(0)
+
+
+# --- what the command-line tool runs, as library code (the CLI only parses, prints and exits) ---
+
+CODERS: tuple[str, ...] = tuple(codec.coding.CODERS)
+INPUT_KINDS: tuple[str, ...] = inputs.KINDS
+
+
+def builtin_model_names() -> tuple[str, ...]:
+    """The models that need no model file: what `-m NAME` accepts besides a model file's path."""
+    return tuple(models.BUILTIN_MODELS)
+
+
+def resolve_model(spec: ModelSpec | None) -> ModelSpec | None:
+    """A model spec ready for many inputs: built-in names stay names (each input builds the
+    model for its own alphabet), a model file is loaded once. None stays None (the default)."""
+    if spec is None or (isinstance(spec, str) and spec in models.BUILTIN_MODELS):
+        return spec
+    return load_model(spec)
+
+
+def open_input(source: BinaryIO, kind: str = "auto", model: ModelSpec | None = None) -> inputs.Input:
+    """What `source` holds, detected as every command detects it (`inputs.detect`).
+
+    With a loaded model (a model file) an array is coded over the model's alphabet 0..K-1.
+    """
+    return inputs.detect(source, kind, model.alphabet_size if isinstance(model, Model) else None)
+
+
+def load_input(source: BinaryIO, kind: str = "auto") -> tuple[bytes, np.ndarray | None]:
+    """All of `source`: (its bytes, its integer array when it is one), detected as `open_input` does."""
+    return inputs.load(source, kind)
+
+
+def compress_input(
+    source: BinaryIO, sink: BinaryIO, model: ModelSpec | None = None, coder: str = DEFAULT_CODER, kind: str = "auto"
+) -> Stats:
+    """`compress_stream` of whatever `source` holds: bytes, or an integer .npy array coded per element.
+
+    model None: `default_model` of the input's alphabet.
+    """
+    model = resolve_model(model)
+    found = open_input(source, kind, model)
+    return compress_stream(found.source, sink, model or default_model(found.layout.alphabet_size), coder,
+                           layout=found.layout)
+
+
+def nll_record(source: BinaryIO, model: ModelSpec | None = None, kind: str = "auto") -> dict[str, int | float]:
+    """The model's code length of everything in `source`, block by block (bounded memory).
+
+    Keys: n_symbols, nll_bits, bits_per_symbol; for arrays also bits_per_dimension (the same
+    number), n_records (shape[0]; 1 for 0-d) and bits_per_record.
+    """
+    model = resolve_model(model)
+    found = open_input(source, kind, model)
+    n_symbols, bits = nll_stream(found.source, model, layout=found.layout)
+    record: dict[str, int | float] = {"n_symbols": n_symbols, "nll_bits": bits,
+                                      "bits_per_symbol": bits / n_symbols if n_symbols else 0.0}
+    if found.is_array:
+        n_records = found.layout.shape[0] if found.layout.shape else 1
+        record |= {"bits_per_dimension": record["bits_per_symbol"], "n_records": n_records,
+                   "bits_per_record": bits / n_records if n_records else 0.0}
+    return record
+
+
+def info_record(info: StreamInfo) -> dict:
+    """A stream's `read_info` as one flat JSON-serialisable record (header, sizes, layout)."""
+    stats, header = info.stats, info.header
+    record = {
+        "model": header.model, "config": header.config, "fingerprint": header.fingerprint, "coder": header.coder,
+        "kind": header.kind, "original_bytes": stats.original_bytes, "compressed_bytes": stats.compressed_bytes,
+        "n_symbols": stats.n_symbols, "n_blocks": info.n_blocks, "block_size": header.block_size,
+        "lanes": list(info.lanes), "payload_bits": stats.payload_bits, "nll_bits": stats.nll_bits,
+        "header_bytes": stats.header_bytes, "bits_per_byte": stats.bits_per_byte,
+    }
+    if info.hyperparameters is not None:
+        record["hyperparameters"] = info.hyperparameters
+    if info.layout.kind == "npy":
+        layout = info.layout
+        record |= {"dtype": layout.dtype, "shape": list(layout.shape), "fortran_order": layout.fortran_order,
+                   "offset": layout.offset, "alphabet_size": layout.alphabet_size}
+    return record
+
+
+def model_file_bytes(model: Model, metadata: dict | None = None) -> bytes:
+    """`model` as a .dcm model file (what `load_model` reads back), with JSON-serialisable `metadata`."""
+    return modelfile.model_to_bytes(model, metadata)
+
+
+def sample_data(model: ModelSpec, n_symbols: int, seed: int = 0) -> bytes:
+    """`n_symbols` drawn from `model` as a file: bytes for a byte model, an (N, d) .npy array of
+    N records for a record model. ValueError for models that cannot be sampled to a file."""
+    resolved = load_model(model)
+    drawn = np.asarray(resolved.sample(n_symbols, seed))  # ValueError if it has no fixed distribution
+    if resolved.record_size is not None:
+        buffer = io.BytesIO()
+        np.save(buffer, drawn.astype(np.min_scalar_type(resolved.alphabet_size - 1)))
+        return buffer.getvalue()
+    if resolved.alphabet_size > 256:
+        raise ValueError("only byte and record models can be sampled to a file")
+    return drawn.astype(np.uint8).tobytes()
 
 
 __all__ = [

@@ -1,101 +1,145 @@
 """The `deepcompress` command, with gzip/zstd conventions. The only module that prints or exits.
 
-Errors are one line on stderr, `deepcompress: FILE: reason`; exit status 0 on success,
-1 if any file failed, 2 for usage errors.
+Errors are one line on stderr, `deepcompress: NAME: reason` (NAME: the operand at fault,
+escaped and bounded); exit status 0 on success, 1 if any operand failed, 2 for usage
+errors, 128 + N when stopped by signal N (SIGINT, SIGTERM, SIGHUP: temporary files are
+removed first). Only regular files are compressed to a named output or removed.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import io
+import functools
 import json
-import math
 import os
+import signal
 import sys
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import BinaryIO
 
 import click
-import numpy as np
 
-from deepcompress import __version__, api, coding, models, symbols
+from deepcompress import __version__, api, fileio
 from deepcompress.errors import DeepCompressError
-from deepcompress.symbols import Layout, record_size_of, record_streams
 
 SUFFIX = ".dcz"
 PROGRAM = "deepcompress"
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+NAME_LIMIT, REASON_LIMIT = 200, 400  # characters of an error line's parts
 
 
-class Failure(Exception):
-    """One file could not be processed; the message is the reason."""
+class Stopped(BaseException):
+    """Stop signal args[0] arrived: unwinds like KeyboardInterrupt, so temporary files are removed."""
+
+
+ERRORS = (fileio.OperandError, DeepCompressError, OSError, ValueError, ImportError, MemoryError)
+
+
+def _stop(signum: int, frame: object) -> None:
+    for each in STOP_SIGNALS:  # the cleanup runs once, not interrupted by a second signal
+        signal.signal(each, signal.SIG_IGN)
+    raise Stopped(signum)
+
+
+def run(argv: list[str] | None = None) -> None:
+    """The console entry point: `main` with stop signals and standard output handled."""
+    for each in STOP_SIGNALS:
+        if signal.getsignal(each) is not signal.SIG_IGN:  # keep what nohup and `&` ignore
+            signal.signal(each, _stop)
+    try:
+        main(args=argv, prog_name=PROGRAM)
+    except SystemExit as done:
+        status = done.code
+    except Stopped as stop:
+        status = 128 + stop.args[0]
+    except fileio.StdoutClosed:
+        status = 128 + signal.SIGPIPE
+    except MemoryError:  # outside any operand (while parsing, loading a model)
+        click.echo(f"{PROGRAM}: out of memory", err=True)
+        status = 1
+    if sys.stdout is not None:
+        try:
+            sys.stdout.flush()
+        except OSError as error:
+            status = status or (128 + signal.SIGPIPE if isinstance(error, BrokenPipeError) else 1)
+            # Point fd 1 at /dev/null so that the interpreter's own flush at exit stays quiet.
+            with contextlib.suppress(OSError, ValueError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.exit(status)
+
+
+# --- messages -------------------------------------------------------------------------------------
+
+
+def _escape(text: str, limit: int | None = None) -> str:
+    """`text` with non-printable characters escaped, cut to `limit` characters."""
+    text = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+    return text if limit is None or len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _report(name: str, reason: str) -> None:
-    click.echo(f"{PROGRAM}: {name}: {reason}", err=True)
+    click.echo(f"{PROGRAM}: {_escape(name, NAME_LIMIT)}: {_escape(reason, REASON_LIMIT)}", err=True)
+
+
+def _say(text: str) -> None:
+    """A line on standard output; a closed pipe ends the run quietly."""
+    if sys.stdout is None:  # started with fd 1 closed: click would drop the text silently
+        raise fileio.OperandError("standard output is closed", fileio.STDOUT)
+    try:
+        click.echo(text)
+    except BrokenPipeError:
+        raise fileio.StdoutClosed from None
 
 
 def _display(path: str) -> str:
     return "(stdin)" if path == "-" else path
 
 
-@contextlib.contextmanager
-def _atomic_output(path: str, force: bool, like: str | None) -> Iterator[BinaryIO]:
-    """Write to a temporary file beside `path`, renamed over it only once complete.
-
-    A failure (or an interrupt) removes the temporary file, so no partial output ever
-    appears and an existing file is never clobbered by one.
-    """
-    if os.path.lexists(path) and not force:
-        raise Failure(f"{path} already exists; use -f to overwrite")
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(handle, "wb") as sink:
-            yield sink
-            sink.flush()
-            os.fsync(sink.fileno())
-        os.chmod(temporary, os.stat(like).st_mode & 0o7777 if like is not None else 0o666 & ~_umask())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
+def _reason(error: BaseException) -> str:
+    if isinstance(error, MemoryError):
+        return f"out of memory ({error})" if str(error) else "out of memory"
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error) or type(error).__name__
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+def _at_fault(operand: str, error: BaseException) -> str:
+    if isinstance(error, fileio.OperandError) and error.name is not None:
+        return error.name
+    if isinstance(error, OSError) and error.filename is not None:
+        return os.fsdecode(error.filename)
+    return _display(operand)
 
 
-def _refuse_terminal(stream: BinaryIO, what: str) -> None:
-    with contextlib.suppress(AttributeError, ValueError, OSError):
-        if stream.isatty():
-            raise Failure(f"refusing to {what} a terminal; use -o FILE or a pipe")
+def _each(operands: Iterable[str], handle: Callable[[str], object]) -> int:
+    """THE per-operand loop: `handle` each one, report a failure in one line and go on. Exit status."""
+    status = 0
+    for operand in operands:
+        try:
+            handle(operand)
+        except ERRORS as error:
+            _report(_at_fault(operand, error), _reason(error))
+            status = 1
+    return status
 
 
-def _same_file(a: str, b: str) -> bool:
-    try:
-        return os.path.samefile(a, b)
-    except OSError:
-        return False
+# --- compress and decompress: one job per direction, run on each operand ----------------------------
 
 
 @dataclass(frozen=True)
 class FileJob:
-    """How compress/decompress treat their files: options plus the direction-specific parts.
-
-    run: codes a whole source into a sink; output_name: FILE -> default output path;
-    verify: re-checks a written output before --rm deletes its input.
-    """
+    """What compress/decompress do to each operand. run: source -> sink; output_name: FILE -> its
+    output; verify: re-checks an output before --rm; compressed_input: refuse a terminal as input;
+    binary_output: what the output is, if it must not go to a terminal. (A zstd-style top-level
+    `-d/-z/-t/-l` picks `_compress_job`, `_decompress_job`, `_test` or `_info` as the handler of
+    `_each`; `-#` goes to `_compress_job` like `--coder`; `-r` expands the operands first.)"""
 
     run: Callable[[BinaryIO, BinaryIO], api.Stats]
     output_name: Callable[[str], str]
     verify: Callable[[str], None]
-    binary_output: bool
+    compressed_input: bool
+    binary_output: str | None
     output: str | None
     to_stdout: bool
     force: bool
@@ -103,81 +147,108 @@ class FileJob:
     quiet: bool
     verbose: bool
 
+    def __call__(self, path: str) -> None:
+        stats = self._transform(path)
+        if self.verbose and not self.quiet:
+            click.echo(f"{_escape(_display(path))}: {stats.original_bytes} -> {stats.compressed_bytes} bytes "
+                       f"({stats.bits_per_byte:.3f} bits/byte; NLL {stats.nll_bits_per_byte:.3f} bits/byte; "
+                       f"overhead {100 * stats.overhead:.3f}%)", err=True)
 
-def _process(job: FileJob, paths: tuple[str, ...]) -> int:
-    """Run `job` on each path (none: stdin), reporting failures and going on. Returns the exit status."""
-    paths = paths or ("-",)
-    if job.output is not None and len(paths) > 1:
+    def _transform(self, path: str) -> api.Stats:
+        to_stdout = self.to_stdout or (path == "-" and self.output is None)
+        # Named outputs need a regular input (and --rm may remove it); -c reads anything, as gzip does.
+        with fileio.open_operand(path, self.compressed_input, regular=not to_stdout, follow=self.force or to_stdout) as opened:
+            if to_stdout:
+                with fileio.output("-", self.force, self.binary_output) as sink:
+                    return self.run(opened.source, sink)
+            links = opened.entry.st_nlink - 1 if opened.entry is not None else 0
+            if self.remove and links and not self.force:  # as gzip: removing one name would not free the data
+                raise fileio.OperandError(f"has {links} other link{'s' if links > 1 else ''}; use -f to remove this one")
+            target = self.output if self.output is not None else self.output_name(path)
+            if path != "-" and fileio.same_file(path, target):
+                raise fileio.OperandError("input and output are the same file")
+            mode = os.fstat(opened.source.fileno()).st_mode & 0o777 if opened.entry is not None else None
+            with fileio.output(target, self.force, self.binary_output, mode) as sink:
+                stats = self.run(opened.source, sink)
+            if self.remove and opened.entry is not None:
+                self.verify(target)
+                fileio.remove_operand(path, opened)
+        return stats
+
+
+def _file_operands(operands: tuple[str, ...], keep: bool, options: dict) -> tuple[str, ...]:
+    """The operands of compress/decompress (none: stdin) once their common options are checked (-o - is -c)."""
+    if keep and options["remove"]:
+        raise click.UsageError("-k/--keep and --rm contradict each other")
+    if options["output"] is not None and len(operands) > 1:
         raise click.UsageError("-o/--output takes a single input")
-    status = 0
-    for path in paths:
-        try:
-            stats = _process_one(job, path)
-        except (Failure, DeepCompressError, OSError, ValueError) as error:
-            _report(_display(path), _reason(error))
-            status = 1
-        else:
-            if job.verbose and not job.quiet:
-                _verbose_line(path, stats)
-    return status
+    if options["output"] == "-":
+        options |= {"output": None, "to_stdout": True}
+    return operands or ("-",)
 
 
-def _reason(error: Exception) -> str:
-    return error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+def _compress_job(model: api.ModelSpec | None, coder: str, data_kind: str, **options) -> FileJob:
+    def verify(target: str) -> None:
+        with open(target, "rb") as compressed:
+            api.decompress_stream(compressed, None, model if not isinstance(model, str) else None)
+
+    return FileJob(lambda source, sink: api.compress_input(source, sink, model, coder, data_kind),
+                   lambda path: path + SUFFIX, verify, False, "compressed data", **options)
 
 
-def _verbose_line(path: str, stats: api.Stats) -> None:
-    click.echo(
-        f"{_display(path)}: {stats.original_bytes} -> {stats.compressed_bytes} bytes "
-        f"({stats.bits_per_byte:.3f} bits/byte; NLL {stats.nll_bits_per_byte:.3f} bits/byte; "
-        f"overhead {100 * stats.overhead:.3f}%)",
-        err=True,
-    )
+def _decompress_job(model: api.ModelSpec | None, **options) -> FileJob:
+    # verify: nothing left to do, every checksum passed before the output was renamed into place
+    return FileJob(lambda source, sink: api.decompress_stream(source, sink, model), _decompressed_name,
+                   lambda target: None, True, None, **options)
 
 
-def _process_one(job: FileJob, path: str) -> api.Stats:
-    stdout = sys.stdout.buffer
-    if path != "-" and os.path.isdir(path):
-        raise Failure("is a directory")
-    if path == "-" and job.output is not None:
-        with _atomic_output(job.output, job.force, None) as sink:
-            return job.run(sys.stdin.buffer, sink)
-    if path == "-" or job.to_stdout:
-        if job.binary_output:
-            _refuse_terminal(stdout, "write compressed data to")
-        with _open_input(path) as source:
-            return job.run(source, stdout)
-    target = job.output if job.output is not None else job.output_name(path)
-    if _same_file(path, target):
-        raise Failure("input and output are the same file")
-    with open(path, "rb") as source, _atomic_output(target, job.force, like=path) as sink:
-        stats = job.run(source, sink)
-    if job.remove:
-        job.verify(target)
-        os.unlink(path)
-    return stats
+def _decompressed_name(path: str) -> str:
+    if not path.endswith(SUFFIX) or len(os.path.basename(path)) == len(SUFFIX):
+        raise fileio.OperandError(f"unknown suffix (expected {SUFFIX}); use -o or -c")
+    return path[: -len(SUFFIX)]
 
 
-def _model_option(default: str | None) -> Callable:
-    help_text = f"model: a built-in ({', '.join(models.BUILTIN_MODELS)}) or a model file"
-    return click.option("-m", "--model", default=default, show_default=default is not None, help=help_text)
+def _test(path: str, model: api.ModelSpec | None, quiet: bool) -> None:
+    with fileio.open_operand(path, compressed=True) as opened:
+        stats = api.decompress_stream(opened.source, None, model)
+    if not quiet:
+        _say(f"{_escape(_display(path))}: OK ({stats.original_bytes} bytes)")
+
+
+def _info(path: str, as_json: bool) -> None:
+    with fileio.open_operand(path, compressed=True) as opened:
+        record = {"file": _display(path), **api.info_record(api.read_info(opened.source))}
+    # strings from a (possibly forged) file are escaped
+    _say(json.dumps(record) if as_json else "\n".join(f"{k:>18}: {_escape(str(v))}" for k, v in record.items()))
+
+
+def _model_option(function: Callable) -> Callable:
+    names = ", ".join(api.builtin_model_names())
+    return click.option("-m", "--model", help=f"model: a built-in ({names}) or a model file")(function)
 
 
 def _file_options(function: Callable) -> Callable:
-    for decorator in reversed(
-        [
-            click.option("-o", "--output", type=click.Path(dir_okay=False), help="write to this file"),
-            click.option("-c", "--stdout", "to_stdout", is_flag=True, help="write to standard output"),
-            click.option("-k", "--keep", is_flag=True, help="keep input files (the default)"),
-            click.option("--rm", "remove", is_flag=True, help="remove input files after a verified write"),
-            click.option("-f", "--force", is_flag=True, help="overwrite existing output files"),
-            click.option("-q", "--quiet", is_flag=True, help="print nothing but errors"),
-            click.option("-v", "--verbose", is_flag=True, help="print sizes, bits/byte and NLL per file"),
-            click.argument("files", nargs=-1, type=click.Path(allow_dash=True)),
-        ]
-    ):
+    for decorator in reversed([
+        click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), help="write to this file (- : stdout)"),
+        click.option("-c", "--stdout", "to_stdout", is_flag=True, help="write to standard output"),
+        click.option("-k", "--keep", is_flag=True, help="keep input files (the default)"),
+        click.option("--rm", "remove", is_flag=True, help="remove input files after a verified write"),
+        click.option("-f", "--force", is_flag=True, help="overwrite existing output files; follow symbolic links"),
+        click.option("-q", "--quiet", is_flag=True, help="print nothing but errors"),
+        click.option("-v", "--verbose", is_flag=True, help="print sizes, bits/byte and NLL per file"),
+        click.argument("operands", nargs=-1, type=click.Path(allow_dash=True), metavar="[FILES]..."),
+    ]):
         function = decorator(function)
     return function
+
+
+def _resolved_model(ctx: click.Context, model: str | None, resolve=api.resolve_model) -> api.ModelSpec | None:
+    """-m as the commands use it (by default built-in names stay names, a model file is loaded once)."""
+    try:
+        return resolve(model)
+    except ERRORS as error:
+        _report(model, _reason(error))
+        ctx.exit(1)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -186,138 +257,47 @@ def main() -> None:
     """Lossless compression with learned, exactly reproducible probabilities."""
 
 
-def _resolve_model_option(ctx: click.Context, model: str | None) -> api.ModelSpec | None:
-    """Built-in names stay names (they are built per input's alphabet); files load once."""
-    if model is None or model in models.BUILTIN_MODELS:
-        return model
-    try:
-        return api.load_model(model)
-    except (DeepCompressError, ValueError) as error:
-        _report(model, str(error))
-        ctx.exit(1)
-
-
-def _input_layout(source: BinaryIO, data_kind: str, model: api.ModelSpec | None = None) -> tuple[BinaryIO, Layout | None]:
-    """What to code: raw bytes, or an integer .npy array (auto: when the input is one).
-
-    With a model file (a loaded model) an array's alphabet is the model's, 0..K-1, as in
-    `api.compress_array`; values outside it are refused.
-    """
-    source, layout = _data_layout(source, data_kind)
-    if layout is None or model is None or isinstance(model, str):
-        return source, layout
-    low, high = layout.offset, layout.offset + layout.alphabet_size - 1
-    if math.prod(layout.shape) and (low < 0 or high >= model.alphabet_size):
-        raise ValueError(f"array values [{low}, {high}] lie outside the model's alphabet [0, {model.alphabet_size})")
-    return source, dataclasses.replace(layout, offset=0, alphabet_size=model.alphabet_size)
-
-
-def _data_layout(source: BinaryIO, data_kind: str) -> tuple[BinaryIO, Layout | None]:
-    if data_kind == "bytes":
-        return source, None
-    if data_kind == "npy" and not source.seekable():
-        source = io.BytesIO(source.read())
-    if source.seekable() and symbols.is_npy(source):
-        start = source.tell()
-        try:
-            return source, symbols.read_npy_layout(source)
-        except ValueError:
-            if data_kind == "npy":
-                raise
-            source.seek(start)  # a non-integer array: auto mode codes it as bytes
-    elif data_kind == "npy":
-        raise ValueError("not a .npy file")
-    return source, None
-
-
 @main.command(name="compress")
-@_model_option(None)
-@click.option("--coder", type=click.Choice(coding.CODERS), default=api.DEFAULT_CODER, show_default=True)
-@click.option(
-    "--as", "data_kind", type=click.Choice(["auto", "bytes", "npy"]), default="auto", show_default=True,
-    help="code bytes, or the elements of an integer .npy array (auto: arrays when the input is one)",
-)
+@_model_option
+@click.option("--coder", type=click.Choice(api.CODERS), default=api.DEFAULT_CODER, show_default=True)
+@click.option("--as", "data_kind", type=click.Choice(api.INPUT_KINDS), default="auto", show_default=True,
+              help="code bytes, or the elements of an integer .npy array (auto: arrays when the input is one)")
 @_file_options
 @click.pass_context
-def compress_command(ctx, model, coder, data_kind, output, to_stdout, keep, remove, force, quiet, verbose, files) -> None:
+def compress_command(ctx, model, coder, data_kind, operands, keep, **options) -> None:
     """Compress FILES (FILE -> FILE.dcz; none or - : stdin -> stdout).
 
     The default model is `adaptive` (histogram-adaptive for arrays of more than 256 values).
     """
-    if keep and remove:
-        raise click.UsageError("-k/--keep and --rm contradict each other")
-    resolved = _resolve_model_option(ctx, model)
-
-    def run(source: BinaryIO, sink: BinaryIO) -> api.Stats:
-        source, layout = _input_layout(source, data_kind, resolved)
-        default = api.default_model(layout.alphabet_size if layout is not None else 256)
-        return api.compress_stream(source, sink, resolved or default, coder, layout=layout)
-
-    def verify(target: str) -> None:
-        with open(target, "rb") as compressed:
-            api.decompress_stream(compressed, None, resolved if not isinstance(resolved, str) else None)
-
-    job = FileJob(run, lambda path: path + SUFFIX, verify, True, output, to_stdout, force, remove, quiet, verbose)
-    ctx.exit(_process(job, files))
-
-
-def _decompressed_name(path: str) -> str:
-    if not path.endswith(SUFFIX) or len(path) == len(SUFFIX):
-        raise Failure(f"unknown suffix (expected {SUFFIX}); use -o or -c")
-    return path[: -len(SUFFIX)]
+    operands = _file_operands(operands, keep, options)
+    ctx.exit(_each(operands, _compress_job(_resolved_model(ctx, model), coder, data_kind, **options)))
 
 
 @main.command(name="decompress")
-@_model_option(None)
+@_model_option
 @_file_options
 @click.pass_context
-def decompress_command(ctx, model, output, to_stdout, keep, remove, force, quiet, verbose, files) -> None:
+def decompress_command(ctx, model, operands, keep, **options) -> None:
     """Decompress FILES (FILE.dcz -> FILE; none or - : stdin -> stdout)."""
-    if keep and remove:
-        raise click.UsageError("-k/--keep and --rm contradict each other")
-
-    def run(source: BinaryIO, sink: BinaryIO) -> api.Stats:
-        return api.decompress_stream(source, sink, model)
-
-    def verify(target: str) -> None:
-        """Nothing left to do: every checksum passed before the output was renamed into place."""
-
-    job = FileJob(run, _decompressed_name, verify, False, output, to_stdout, force, remove, quiet, verbose)
-    ctx.exit(_process(job, files))
+    operands = _file_operands(operands, keep, options)
+    ctx.exit(_each(operands, _decompress_job(_resolved_model(ctx, model), **options)))
 
 
 main.add_command(compress_command, name="encode")
 main.add_command(decompress_command, name="decode")
 
 
+# --- commands that read operands and print --------------------------------------------------------
+
+
 @main.command(name="test")
-@_model_option(None)
+@_model_option
 @click.option("-q", "--quiet", is_flag=True, help="print nothing but errors")
 @click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True))
 @click.pass_context
 def test_command(ctx, model, quiet, files) -> None:
     """Decode FILES and verify every checksum; write nothing."""
-    status = 0
-    for path in files:
-        try:
-            with _open_input(path) as source:
-                stats = api.decompress_stream(source, None, model)
-        except (DeepCompressError, OSError, ValueError) as error:
-            _report(_display(path), _reason(error))
-            status = 1
-        else:
-            if not quiet:
-                click.echo(f"{_display(path)}: OK ({stats.original_bytes} bytes)")
-    ctx.exit(status)
-
-
-@contextlib.contextmanager
-def _open_input(path: str) -> Iterator[BinaryIO]:
-    if path == "-":
-        yield sys.stdin.buffer
-    else:
-        with open(path, "rb") as source:
-            yield source
+    ctx.exit(_each(files, functools.partial(_test, model=_resolved_model(ctx, model), quiet=quiet)))
 
 
 @main.command(name="info")
@@ -326,60 +306,11 @@ def _open_input(path: str) -> Iterator[BinaryIO]:
 @click.pass_context
 def info_command(ctx, as_json, files) -> None:
     """Show header, sizes and stored NLL of .dcz FILES without decoding them."""
-    status = 0
-    for path in files:
-        try:
-            with _open_input(path) as source:
-                info = api.read_info(source)
-        except (DeepCompressError, OSError, ValueError) as error:
-            _report(_display(path), _reason(error))
-            status = 1
-            continue
-        record = _info_record(path, info)
-        if as_json:
-            click.echo(json.dumps(record))
-        else:
-            click.echo("\n".join(f"{key:>18}: {_printable(value)}" for key, value in record.items()))
-    ctx.exit(status)
-
-
-def _printable(value: object) -> str:
-    """A header value for the terminal: strings from a (possibly forged) file are escaped."""
-    text = str(value)
-    return text if text.isprintable() else ascii(text)
-
-
-def _info_record(path: str, info: api.StreamInfo) -> dict:
-    stats = info.stats
-    record = {
-        "file": _display(path),
-        "model": info.header.model,
-        "config": info.header.config,
-        "fingerprint": info.header.fingerprint,
-        "coder": info.header.coder,
-        "kind": info.header.kind,
-        "original_bytes": stats.original_bytes,
-        "compressed_bytes": stats.compressed_bytes,
-        "n_symbols": stats.n_symbols,
-        "n_blocks": info.n_blocks,
-        "block_size": info.header.block_size,
-        "lanes": list(info.lanes),
-        "payload_bits": stats.payload_bits,
-        "nll_bits": stats.nll_bits,
-        "header_bytes": stats.header_bytes,
-        "bits_per_byte": stats.bits_per_byte,
-    }
-    if info.hyperparameters is not None:
-        record["hyperparameters"] = info.hyperparameters
-    if info.layout.kind == "npy":
-        layout = info.layout
-        record |= {"dtype": layout.dtype, "shape": list(layout.shape), "fortran_order": layout.fortran_order,
-                   "offset": layout.offset, "alphabet_size": layout.alphabet_size}
-    return record
+    ctx.exit(_each(files, functools.partial(_info, as_json=as_json)))
 
 
 @main.command(name="nll")
-@_model_option(None)
+@_model_option
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per file, one per line")
 @click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True))
 @click.pass_context
@@ -389,51 +320,18 @@ def nll_command(ctx, model, as_json, files) -> None:
     Integer .npy arrays are measured per element (bits per dimension) and per record
     (a row of a 2-D array).
     """
-    resolved = _resolve_model_option(ctx, model)
-    status = 0
-    for path in files:
-        try:
-            record = _nll_record(path, resolved)
-        except (DeepCompressError, OSError, ValueError) as error:
-            _report(_display(path), _reason(error))
-            status = 1
-            continue
+    resolved = _resolved_model(ctx, model)
+
+    def nll(path: str) -> None:
+        with fileio.open_operand(path, compressed=False) as opened:
+            record = {"file": _display(path), **api.nll_record(opened.source, resolved)}
         if as_json:
-            click.echo(json.dumps(record))
-        else:
-            per_record = f", {record['bits_per_record']:.2f} bits/record" if "bits_per_record" in record else ""
-            click.echo(
-                f"{record['file']}: {record['n_symbols']} symbols, NLL {record['nll_bits']:.1f} bits "
-                f"({record['bits_per_symbol']:.4f} bits/symbol{per_record})"
-            )
-    ctx.exit(status)
+            return _say(json.dumps(record))
+        per_record = f", {record['bits_per_record']:.2f} bits/record" if "bits_per_record" in record else ""
+        _say(f"{_escape(record['file'])}: {record['n_symbols']} symbols, NLL {record['nll_bits']:.1f} bits "
+             f"({record['bits_per_symbol']:.4f} bits/symbol{per_record})")
 
-
-def _coded_data(data: bytes) -> bytes | np.ndarray:
-    """What a measuring command codes: an integer .npy file's array, else the bytes."""
-    if data.startswith(symbols.NPY_MAGIC):
-        array = np.load(io.BytesIO(data), allow_pickle=False)
-        if array.dtype.kind in "iu":
-            return array
-    return data
-
-
-def _nll_record(path: str, model: api.ModelSpec | None) -> dict:
-    """NLL of a file or stdin, block by block (bounded memory); per record for .npy arrays."""
-    with _open_input(path) as source:
-        source, layout = _input_layout(source, "auto", model)
-        n_symbols, nll_bits = api.nll_stream(source, model, layout=layout)
-    record = {
-        "file": _display(path),
-        "n_symbols": n_symbols,
-        "nll_bits": nll_bits,
-        "bits_per_symbol": nll_bits / n_symbols if n_symbols else 0.0,
-    }
-    if layout is not None:
-        n_records = layout.shape[0] if layout.shape else 1
-        record |= {"bits_per_dimension": record["bits_per_symbol"], "n_records": n_records,
-                   "bits_per_record": nll_bits / n_records if n_records else 0.0}
-    return record
+    ctx.exit(_each(files, nll))
 
 
 @main.command(name="bench")
@@ -449,43 +347,28 @@ def bench_command(ctx, model_names, repeat, json_path, markdown_path, files) -> 
 
     from deepcompress import bench
 
-    try:
-        resolved = [api.load_model(name) for name in model_names]
-    except (DeepCompressError, ValueError) as error:
-        _report("bench", str(error))
-        ctx.exit(1)
-    rows, status = [], 0
-    for model in resolved:
-        for path in files:
-            try:
-                rows.append(bench.measure(Path(path), model, repeat))
-            except (DeepCompressError, OSError, ValueError) as error:
-                _report(path, _reason(error))
-                status = 1
-                continue
-            click.echo(f"{path}: {model.name} {rows[-1].bits_per_byte:.3f} bits/byte", err=True)
+    resolved = [_resolved_model(ctx, name, api.load_model) for name in model_names]
+    rows = []
+
+    def measure(model: api.ModelSpec, path: str) -> None:
+        rows.append(bench.measure(Path(path), model, repeat))
+        click.echo(f"{_escape(path)}: {rows[-1].model} {rows[-1].bits_per_byte:.3f} bits/byte", err=True)
+
+    status = max((_each(files, lambda path, model=model: measure(model, path)) for model in resolved), default=0)
     table = bench.markdown_table(rows)
-    click.echo(table)
-    try:
-        if json_path:
-            Path(json_path).write_text(json.dumps(bench.as_dicts(rows), indent=1) + "\n")
-        if markdown_path:
-            Path(markdown_path).write_text(table)
-    except OSError as error:
-        _report(json_path or markdown_path, _reason(error))
-        status = 1
-    ctx.exit(status)
+    _say(table)
 
+    def save(path: str) -> None:
+        with fileio.output(path, True, None) as sink:
+            sink.write((json.dumps(bench.as_dicts(rows), indent=1) + "\n" if path == json_path else table).encode())
 
-# --- surprisal (issue 7) ---
+    ctx.exit(max(status, _each([path for path in (json_path, markdown_path) if path], save)))
 
 
 @main.command(name="surprisal")
-@_model_option(None)
-@click.option(
-    "--segment", "segment_length", type=click.IntRange(min=1), default=None,
-    help="segment length in symbols  [default: 1024 for bytes, one record (row) for a 2-D .npy array]",
-)
+@_model_option
+@click.option("--segment", "segment_length", type=click.IntRange(min=1), default=None,
+              help="segment length in symbols  [default: 1024 for bytes, one record (row) for a 2-D .npy array]")
 @click.option("--top", "top", type=click.IntRange(min=1), default=5, show_default=True, help="how many segments to list")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="write a PNG of bits/byte along the file (needs matplotlib)")
 @click.option("--json", "as_json", is_flag=True, help="one JSON object per segment, one per line")
@@ -499,110 +382,60 @@ def surprisal_command(ctx, model, segment_length, top, plot_path, as_json, bits_
     """
     from deepcompress import surprisal
 
-    try:
+    under = model or "the default model"
+
+    def measure(path: str) -> None:
         if plot_path is not None:
             surprisal.check_plotting()  # before the work, not after it
-        with _open_input(file) as source:
-            data = source.read()
-        coded = _coded_data(data)
+        with fileio.open_operand(path, compressed=False) as opened:
+            data, array = api.load_input(opened.source)
+        coded = data if array is None else array
         if len(coded) == 0:
-            raise Failure("empty input")
-        if segment_length is None:
-            is_table = isinstance(coded, np.ndarray) and coded.ndim == 2 and not np.isfortran(coded)
-            segment_length = coded.shape[1] if is_table else 1024
-        bits = api.symbol_bits(coded, _resolve_model_option(ctx, model))
-        segments = surprisal.top_segments(bits, segment_length, top)
+            raise fileio.OperandError("empty input")
+        length = segment_length or surprisal.default_segment_length(coded)
+        bits = api.symbol_bits(coded, _resolved_model(ctx, model))
+        segments = surprisal.top_segments(bits, length, top)
         if bits_path is not None:
-            with open(bits_path, "wb") as sink:  # np.save(path) would append ".npy"
-                np.save(sink, bits)
+            with fileio.output(bits_path, True, "per-symbol bits") as sink:
+                surprisal.write_bits(bits, sink)
         if plot_path is not None:
-            unit = "element" if isinstance(coded, np.ndarray) else "byte"
-            title = f"{os.path.basename(_display(file))}: bits per {unit} under {model or 'the default model'}"
-            references = surprisal.baseline_bits_per_byte(data) if unit == "byte" else {}
-            surprisal.plot_surprisal(bits, plot_path, segment_length, segments, references, title, unit=unit)
-    except (Failure, DeepCompressError, ImportError, OSError, ValueError) as error:
-        _report(_display(file), _reason(error))
-        ctx.exit(1)
-    if as_json:
+            unit = "byte" if array is None else "element"
+            title = f"{os.path.basename(_display(path))}: bits per {unit} under {under}"
+            references = surprisal.baseline_bits_per_byte(data) if array is None else {}
+            surprisal.plot_surprisal(bits, plot_path, length, segments, references, title, unit=unit)
+        if as_json:
+            return _say("\n".join(json.dumps(segment.as_dict()) for segment in segments))
+        _say(f"{_escape(_display(path))}: {len(bits)} symbols, mean {bits.mean():.4f} bits/symbol under {under}")
+        _say(f"{'offset':>12} {'length':>8} {'bits':>12} {'bits/symbol':>12}")
         for segment in segments:
-            click.echo(json.dumps(segment.as_dict()))
-        return
-    click.echo(f"{_display(file)}: {len(bits)} symbols, mean {bits.mean():.4f} bits/symbol under {model or 'the default model'}")
-    click.echo(f"{'offset':>12} {'length':>8} {'bits':>12} {'bits/symbol':>12}")
-    for segment in segments:
-        click.echo(f"{segment.offset:>12} {segment.length:>8} {segment.bits:>12.1f} {segment.bits_per_symbol:>12.4f}")
+            _say(f"{segment.offset:>12} {segment.length:>8} {segment.bits:>12.1f} {segment.bits_per_symbol:>12.4f}")
+
+    ctx.exit(_each((file,), measure))
 
 
-# --- training and sampling ---
+# --- training and sampling ------------------------------------------------------------------------
 
 
-def _read_training_data(paths: tuple[str, ...]) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
-    """Each DATA file read once: (its bytes as int64 symbols, and its integer arrays when
-    every file is an integer .npy file, else None)."""
-    streams, arrays = [], []
-    for path in paths:
-        with _open_input(path) as source:
-            data = source.read()
-        streams.append(np.frombuffer(data, dtype=np.uint8).astype(np.int64))
-        coded = _coded_data(data)
-        arrays.append(coded if isinstance(coded, np.ndarray) else None)
-    return streams, (arrays if all(array is not None for array in arrays) else None)
-
-
-def _check_matplotlib() -> None:
-    """Fail before the work, not after it, when a plot is asked for and cannot be drawn."""
+def _integers(ctx: click.Context, parameter: click.Parameter, text: str | None) -> tuple[int, ...] | None:
+    """Comma-separated integers ('none' or '': none at all)."""
+    if text is None or text.strip().lower() in ("", "none"):
+        return None if text is None else ()
     try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise Failure("--plot needs matplotlib: pip install 'deepcompress[plot]'") from None
-
-
-def _array_alphabet(arrays: list[np.ndarray], alphabet: int | None) -> int:
-    """K of a model of `arrays`: values 0..K-1 (default: the largest value + 1)."""
-    low = min((int(a.min()) for a in arrays if a.size), default=0)
-    high = max((int(a.max()) for a in arrays if a.size), default=0)
-    if low < 0:
-        raise Failure(f"training arrays hold negative values (down to {low}); array models code values 0..K-1")
-    if alphabet is not None and high >= alphabet:
-        raise Failure(f"training arrays hold values up to {high}, outside --alphabet {alphabet}")
-    return alphabet if alphabet is not None else high + 1
-
-
-def _parse_widths(text: str) -> tuple[int, ...]:
-    try:
-        widths = tuple(int(width) for width in text.split(","))
+        return tuple(int(item) for item in text.split(","))
     except ValueError:
         raise click.BadParameter(f"expected comma-separated integers, got {text!r}") from None
-    if not widths or not all(1 <= width <= 518 for width in widths):
-        raise click.BadParameter(f"hidden widths must lie in [1, 518] (the exactness bound), got {text!r}")
-    return widths
-
-
-# per-model defaults of the train options left unset: mlp (bytes), record-mlp (integer arrays)
-_TRAIN_DEFAULTS = {"mlp": {"hidden": "512", "embed_dim": 32, "epochs": 2, "batch_size": 1024},
-                   "histogram": {"hidden": "512", "embed_dim": 32, "epochs": 1, "batch_size": 1024},
-                   "record-mlp": {"hidden": "256,128", "embed_dim": 4, "epochs": 20, "batch_size": 256}}
-
-
-def _parse_orders(text: str) -> tuple[int, ...]:
-    if text.strip().lower() in ("", "none"):
-        return ()
-    try:
-        return tuple(int(order) for order in text.split(","))
-    except ValueError:
-        raise click.BadParameter(f"expected comma-separated integers or 'none', got {text!r}") from None
 
 
 @main.command(name="train")
 @click.option("--model", "kind", type=click.Choice(["mlp", "histogram", "record-mlp"]), default="mlp", show_default=True,
               help="mlp: bytes; record-mlp: integer .npy arrays of records (rows); histogram: either")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="model file to write (.dcm)")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, allow_dash=True), help="model file to write (.dcm)")
 @click.option("--context", "context_size", type=click.IntRange(0, 64), default=16, show_default=True, help="previous symbols the MLP sees")
-@click.option("--hidden", help="hidden widths, comma-separated (exactness bound: 518)  [default: 512; record-mlp: 256,128]")
+@click.option("--hidden", callback=_integers, help="hidden widths, comma-separated (exactness bound: 518)  [default: 512; record-mlp: 256,128]")
 @click.option("--embed", "embed_dim", type=click.IntRange(1, 256), help="embedding width per input  [default: 32; record-mlp: 4]")
 @click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.2, show_default=True, help="record-mlp: training dropout")
 @click.option("--alphabet", type=click.IntRange(1, 1 << 16), help="arrays: model values 0..K-1  [default: largest training value + 1]")
-@click.option("--followers", default="2,3,4,6,8,12", show_default=True, help="context orders of the adaptive follower inputs, or 'none'")
+@click.option("--followers", default="2,3,4,6,8,12", show_default=True, callback=_integers, help="context orders of the adaptive follower inputs, or 'none'")
 @click.option("--epochs", type=click.IntRange(1), help="[default: 2; record-mlp: 20]")
 @click.option("--batch-size", type=click.IntRange(1), help="[default: 1024; record-mlp: 256]")
 @click.option("--lr", "learning_rate", type=click.FloatRange(min=0, min_open=True), default=3e-3, show_default=True)
@@ -624,69 +457,38 @@ def train_command(ctx, kind, output, context_size, hidden, embed_dim, dropout, a
     autoregressively over its d dimensions; `--model histogram` fits an order-0 histogram
     over values 0..K-1.
     """
-    from deepcompress import modelfile, train
+    from deepcompress import train
 
-    defaults = _TRAIN_DEFAULTS[kind]
-    hidden = _parse_widths(hidden if hidden is not None else defaults["hidden"])
-    embed_dim = embed_dim if embed_dim is not None else defaults["embed_dim"]
-    epochs = epochs if epochs is not None else defaults["epochs"]
-    batch_size = batch_size if batch_size is not None else defaults["batch_size"]
-
-    config = train.TrainConfig(epochs=epochs, batch_size=batch_size, learning_rate=learning_rate,
-                               validation_fraction=validation_fraction, seed=seed, threads=threads, device=device)
+    options = train.ModelOptions(kind, context_size, hidden, embed_dim, dropout, alphabet, followers)
+    config = train.config_for(kind, epochs, batch_size, learning_rate=learning_rate, seed=seed, threads=threads,
+                              validation_fraction=validation_fraction, device=device)
 
     def report(progress: train.Progress) -> None:
         if not quiet:
             click.echo(f"epoch {progress.epoch:5.2f}: train {progress.train_bits:.4f}, validation "
                        f"{progress.validation_bits:.4f} bits/symbol ({progress.seconds:.0f} s)", err=True)
 
-    try:
-        if plot_path:
-            _check_matplotlib()
-        streams, arrays = _read_training_data(data)  # the byte MLP uses the streams, even of .npy files
-        if kind == "record-mlp":
-            fitted = _fit_record_mlp(arrays, hidden, embed_dim, dropout, alphabet, config, report)
-        elif kind == "histogram" and arrays is not None:
-            fitted = train.fit_histogram(record_streams(arrays), _array_alphabet(arrays, alphabet), config)
-        elif kind == "histogram":
-            fitted = train.fit_histogram(streams, 256, config)
-        else:
-            from deepcompress.models.mlp import MLPConfig
+    def read(path: str) -> tuple:
+        with fileio.open_operand(path, compressed=False) as opened:
+            return api.load_input(opened.source)
 
-            mlp_config = MLPConfig(alphabet_size=256, context_size=context_size, embed_dim=embed_dim,
-                                   hidden=hidden, follower_orders=_parse_orders(followers))
-            fitted = train.fit_mlp(streams, mlp_config, config, report)
-        metadata = {"training": {**fitted.result.to_json(), "integer_validation_bits": fitted.integer_validation_bits,
-                                 "files": [os.path.basename(path) for path in data]}}
-        with _atomic_output(output, force, None) as sink:
-            sink.write(modelfile.model_to_bytes(fitted.model, metadata))
+    def fit(path: str) -> None:
+        if plot_path:
+            train.check_plotting()
+        fitted = train.fit_files([read(each) for each in data], options, config, report)
+        metadata = train.training_metadata(fitted, [os.path.basename(each) for each in data])
+        with fileio.output(path, force, "a model file") as sink:
+            sink.write(api.model_file_bytes(fitted.model, metadata))
         if log_path:
             train.write_log(fitted.result, config, log_path, metadata["training"])
         if plot_path:
             train.plot_learning_curve(fitted.result, plot_path)
-    except (Failure, DeepCompressError, OSError, ValueError) as error:
-        _report(output, _reason(error))
-        ctx.exit(1)
-    if not quiet:
-        click.echo(
-            f"{output}: {fitted.model.name} model {fitted.model.fingerprint()[:16]}; validation "
-            f"{fitted.result.best_validation_bits:.4f} bits/symbol (float), "
-            f"{fitted.integer_validation_bits:.4f} (exact integer)",
-            err=True,
-        )
+        if not quiet:
+            click.echo(f"{_escape(path)}: {fitted.model.name} model {fitted.model.fingerprint()[:16]}; validation "
+                       f"{fitted.result.best_validation_bits:.4f} bits/symbol (float), "
+                       f"{fitted.integer_validation_bits:.4f} (exact integer)", err=True)
 
-
-def _fit_record_mlp(arrays, hidden, embed_dim, dropout, alphabet, config, report):
-    from deepcompress.models.records import RecordConfig
-    from deepcompress.train import fit_record_mlp
-
-    if arrays is None:
-        raise Failure("--model record-mlp trains on integer .npy arrays only")
-    sizes = {record_size_of(array) for array in arrays}
-    if len(sizes) != 1:
-        raise Failure(f"training arrays have different record sizes {sorted(sizes)} (elements per row)")
-    record_config = RecordConfig(max(_array_alphabet(arrays, alphabet), 2), sizes.pop(), hidden, embed_dim)
-    return fit_record_mlp(record_streams(arrays), record_config, config, report, dropout)
+    ctx.exit(_each((output,), fit))
 
 
 @main.command(name="sample")
@@ -701,21 +503,10 @@ def sample_command(ctx, model, n_symbols, seed, output, force) -> None:
 
     A record model draws N records and writes them as an (N, d) .npy array.
     """
-    try:
-        resolved = api.load_model(model)
-        if resolved.record_size is not None:
-            buffer = io.BytesIO()
-            np.save(buffer, resolved.sample(n_symbols, seed).astype(np.min_scalar_type(resolved.alphabet_size - 1)))
-            data = buffer.getvalue()
-        elif resolved.alphabet_size > 256:
-            raise Failure("only byte and record models can be sampled to a file")
-        else:
-            data = np.asarray(resolved.sample(n_symbols, seed)).astype(np.uint8).tobytes()
-        if output == "-":
-            sys.stdout.buffer.write(data)
-        else:
-            with _atomic_output(output, force, None) as sink:
-                sink.write(data)
-    except (Failure, DeepCompressError, OSError, ValueError) as error:
-        _report(model, _reason(error))
-        ctx.exit(1)
+
+    def draw(spec: str) -> None:
+        data = api.sample_data(spec, n_symbols, seed)
+        with fileio.output(output, force, "samples") as sink:
+            sink.write(data)
+
+    ctx.exit(_each((model,), draw))

@@ -18,11 +18,13 @@ __all__ = [
     "Segment",
     "baseline_bits_per_byte",
     "check_plotting",
+    "default_segment_length",
     "plot_surprisal",
     "segment_bits",
     "segment_offsets",
     "smooth",
     "top_segments",
+    "write_bits",
 ]
 
 PLOT_POINTS = 2000  # the smoothed curve is decimated to about this many points before drawing
@@ -42,6 +44,13 @@ class Segment:
 
     def as_dict(self) -> dict[str, float | int]:
         return {"offset": self.offset, "length": self.length, "bits": self.bits, "bits_per_symbol": self.bits_per_symbol}
+
+
+def default_segment_length(data: bytes | np.ndarray) -> int:
+    """One record (row) of a C-order 2-D array; 1024 symbols otherwise."""
+    if isinstance(data, np.ndarray) and data.ndim == 2 and not np.isfortran(data):
+        return data.shape[1]
+    return 1024
 
 
 def _check_length(segment_length: int) -> None:
@@ -114,6 +123,11 @@ def _agg_figure():
     figure = Figure(figsize=(10, 4.5), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
     return figure
+
+
+def write_bits(bits: np.ndarray, sink) -> None:
+    """Save per-symbol bits (float64[n]) to a binary file object as .npy (np.save(path) would append ".npy")."""
+    np.save(sink, np.asarray(bits, dtype=np.float64))
 
 
 def check_plotting() -> None:

@@ -337,3 +337,100 @@ def fit_record_mlp(streams: Sequence[np.ndarray], config: Any, train_config: Tra
     training_rows, validation_rows = split_rows(net, streams, train_config.validation_fraction)
     model = RecordModel.from_net(net, training_rows.inputs[:: max(1, len(training_rows) // 200_000)])
     return Fitted(model, result, integer_bits(model.frequencies, validation_rows), net)
+
+
+# --- training a model of a named kind on whole files (what `deepcompress train` runs) ----------
+
+KINDS = ("mlp", "histogram", "record-mlp")
+MAX_HIDDEN_WIDTH = 518  # the exactness bound of the integer networks (exact.check_exactness_bounds)
+# per-kind defaults of the settings a caller leaves unset
+DEFAULTS = {"mlp": {"hidden": (512,), "embed_dim": 32, "epochs": 2, "batch_size": 1024},
+            "histogram": {"hidden": (512,), "embed_dim": 32, "epochs": 1, "batch_size": 1024},
+            "record-mlp": {"hidden": (256, 128), "embed_dim": 4, "epochs": 20, "batch_size": 256}}
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """What to train. None: the kind's default (`DEFAULTS`). alphabet: arrays' K (values 0..K-1;
+    default: the largest training value + 1); follower_orders: the byte MLP's follower inputs."""
+
+    kind: str = "mlp"
+    context_size: int = 16
+    hidden: tuple[int, ...] | None = None
+    embed_dim: int | None = None
+    dropout: float = 0.2
+    alphabet: int | None = None
+    follower_orders: tuple[int, ...] = (2, 3, 4, 6, 8, 12)
+
+    def setting(self, name: str) -> Any:
+        value = getattr(self, name)
+        return DEFAULTS[self.kind][name] if value is None else value
+
+
+def config_for(kind: str, epochs: int | None = None, batch_size: int | None = None, **settings: Any) -> TrainConfig:
+    """A `TrainConfig` with the kind's default epochs and batch size where none are given."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown model kind {kind!r}; choose one of {', '.join(KINDS)}")
+    return TrainConfig(epochs=epochs or DEFAULTS[kind]["epochs"], batch_size=batch_size or DEFAULTS[kind]["batch_size"],
+                       **settings)
+
+
+def array_alphabet(arrays: Sequence[np.ndarray], alphabet: int | None) -> int:
+    """K of a model of `arrays`: values 0..K-1 (default: the largest value + 1)."""
+    low = min((int(a.min()) for a in arrays if a.size), default=0)
+    high = max((int(a.max()) for a in arrays if a.size), default=0)
+    if low < 0:
+        raise ValueError(f"training arrays hold negative values (down to {low}); array models code values 0..K-1")
+    if alphabet is not None and high >= alphabet:
+        raise ValueError(f"training arrays hold values up to {high}, outside the alphabet of {alphabet}")
+    return alphabet if alphabet is not None else high + 1
+
+
+def fit_files(files: Sequence[tuple[bytes, np.ndarray | None]], options: ModelOptions, config: TrainConfig,
+              on_progress: Callable[[Progress], None] | None = None) -> Fitted:
+    """Train `options.kind` on whole files, each (its bytes, its integer array or None) as `api.load_input` reads it.
+
+    Byte models train on every file's bytes (those of .npy files too); `record-mlp`, and
+    `histogram` when every file is an integer array, train on the arrays' elements.
+    """
+    from deepcompress.symbols import record_size_of, record_streams
+
+    hidden = options.setting("hidden")
+    if not hidden or not all(1 <= width <= MAX_HIDDEN_WIDTH for width in hidden):
+        raise ValueError(f"hidden widths must lie in [1, {MAX_HIDDEN_WIDTH}] (the exactness bound), got {hidden}")
+    streams = [np.frombuffer(data, dtype=np.uint8).astype(np.int64) for data, _ in files]
+    arrays = [array for _, array in files] if all(array is not None for _, array in files) else None
+    if options.kind == "record-mlp":
+        from deepcompress.models.records import RecordConfig
+
+        if arrays is None:
+            raise ValueError("--model record-mlp trains on integer .npy arrays only")
+        sizes = {record_size_of(array) for array in arrays}
+        if len(sizes) != 1:
+            raise ValueError(f"training arrays have different record sizes {sorted(sizes)} (elements per row)")
+        record_config = RecordConfig(max(array_alphabet(arrays, options.alphabet), 2), sizes.pop(), hidden,
+                                     options.setting("embed_dim"))
+        return fit_record_mlp(record_streams(arrays), record_config, config, on_progress, options.dropout)
+    if options.kind == "histogram":
+        if arrays is not None:
+            return fit_histogram(record_streams(arrays), array_alphabet(arrays, options.alphabet), config)
+        return fit_histogram(streams, 256, config)
+    from deepcompress.models.mlp import MLPConfig
+
+    mlp_config = MLPConfig(alphabet_size=256, context_size=options.context_size, embed_dim=options.setting("embed_dim"),
+                           hidden=hidden, follower_orders=options.follower_orders)
+    return fit_mlp(streams, mlp_config, config, on_progress)
+
+
+def training_metadata(fitted: Fitted, file_names: Sequence[str]) -> dict[str, Any]:
+    """What a model file records about its training: the log, the exact model's validation bits, the files."""
+    return {"training": {**fitted.result.to_json(), "integer_validation_bits": fitted.integer_validation_bits,
+                         "files": list(file_names)}}
+
+
+def check_plotting() -> None:
+    """Raise ImportError (with the install command) unless `plot_learning_curve` can draw."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise ImportError("--plot needs matplotlib: pip install 'deepcompress[plot]'") from None

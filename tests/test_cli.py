@@ -403,3 +403,146 @@ def test_train_reads_stdin_once(tmp_path):
 def test_bench_refuses_zero_repeats(tmp_path, sample):
     result = cli("bench", "--repeat", "0", "sample.txt", cwd=tmp_path, ok=2)
     assert "Traceback" not in result.stderr.decode()
+
+
+# ---------------------------------------------------------------- one input detector (issue 12 §5)
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def test_every_command_sees_an_npy_with_trailing_bytes_as_the_same_bytes(tmp_path):
+    data = npy_bytes(np.arange(3000, dtype=np.int16) % 7) + b"undeclared trailing bytes"
+    (tmp_path / "t.npy").write_bytes(data)
+    nll = json.loads(cli("nll", "--json", "-m", "histogram", "t.npy", cwd=tmp_path).stdout)
+    line = cli("surprisal", "-m", "histogram", "t.npy", cwd=tmp_path).stdout.decode().splitlines()[0]
+    assert nll["n_symbols"] == len(data) and "n_records" not in nll
+    assert line.startswith(f"t.npy: {len(data)} symbols")
+    compressed = cli("compress", "-c", "-m", "histogram", "t.npy", cwd=tmp_path).stdout
+    assert deepcompress.api.read_info(io.BytesIO(compressed)).header.kind == "bytes"
+    cli("train", "--model", "record-mlp", "-q", "-o", "m.dcm", "t.npy", cwd=tmp_path, ok=1)  # not an array
+    cli("train", "--model", "histogram", "-q", "-o", "h.dcm", "t.npy", cwd=tmp_path)
+    assert deepcompress.load_model(tmp_path / "h.dcm").alphabet_size == 256  # trained on its bytes
+
+
+def test_an_object_npy_is_bytes_for_every_command(tmp_path):
+    buffer = io.BytesIO()
+    np.save(buffer, np.array([{"a": 1}, None], dtype=object), allow_pickle=True)
+    (tmp_path / "o.npy").write_bytes(buffer.getvalue())
+    size = len(buffer.getvalue())
+    assert json.loads(cli("nll", "--json", "-m", "histogram", "o.npy", cwd=tmp_path).stdout)["n_symbols"] == size
+    assert cli("surprisal", "-m", "histogram", "o.npy", cwd=tmp_path).stdout.startswith(f"o.npy: {size} symbols".encode())
+    cli("train", "--model", "histogram", "-q", "-o", "h.dcm", "o.npy", cwd=tmp_path)
+    cli("compress", "o.npy", "-m", "histogram", cwd=tmp_path)
+    assert deepcompress.decompress((tmp_path / "o.npy.dcz").read_bytes()) == buffer.getvalue()
+
+
+def test_a_pipe_a_redirect_and_a_file_of_the_same_npy_are_coded_alike(tmp_path):
+    array = np.arange(-50, 550, dtype=np.int32).reshape(30, 20)
+    (tmp_path / "a.npy").write_bytes(npy_bytes(array))
+    from_file = proc("compress", "-c", "-m", "histogram", "a.npy", cwd=tmp_path).stdout
+    from_pipe = proc("compress", "-m", "histogram", cwd=tmp_path, stdin=npy_bytes(array)).stdout
+    with open(tmp_path / "a.npy", "rb") as redirect:
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        from_redirect = subprocess.run([sys.executable, "-m", "deepcompress", "compress", "-m", "histogram"],
+                                       stdin=redirect, capture_output=True, env=env, timeout=60, check=True).stdout
+    assert from_file == from_pipe == from_redirect
+    assert deepcompress.api.read_info(io.BytesIO(from_pipe)).layout.shape == (30, 20)
+    nll = proc("nll", "--json", "-m", "histogram", "-", cwd=tmp_path, stdin=npy_bytes(array)).stdout
+    assert json.loads(nll)["n_records"] == 30
+
+
+# ---------------------------------------------------------------- messages (issue 12 §3)
+
+
+def test_error_names_are_escaped_and_bounded(tmp_path):
+    result = cli("compress", "bad\x1b[31mname\n", "x" * 250, cwd=tmp_path, ok=1)
+    lines = result.stderr.decode().splitlines()
+    assert lines[0] == "deepcompress: bad\\x1b[31mname\\n: No such file or directory"
+    assert len(lines) == 2 and len(lines[1]) < 300 and lines[1].endswith("...: No such file or directory")
+
+
+def test_the_wrong_operand_is_named(tmp_path, sample):
+    (tmp_path / "folder").mkdir()
+    result = cli("compress", "-o", "folder/missing/out.dcz", "sample.txt", cwd=tmp_path, ok=1)
+    assert error_line(result) == "deepcompress: folder/missing/out.dcz: No such file or directory"
+    result = cli("train", "--model", "histogram", "-o", "h.dcm", "sample.txt", "nothing.bin", cwd=tmp_path, ok=1)
+    assert error_line(result) == "deepcompress: nothing.bin: No such file or directory"
+
+
+def test_out_of_memory_is_one_line(tmp_path, sample, monkeypatch):
+    def exhausted(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(deepcompress.api, "compress_input", exhausted)
+    result = cli("compress", "sample.txt", cwd=tmp_path, ok=1)
+    assert error_line(result) == "deepcompress: sample.txt: out of memory"
+    assert listing(tmp_path) == ["sample.txt"]
+
+
+def test_info_checks_the_end_record_against_the_blocks(tmp_path):
+    from deepcompress import container
+
+    blob = deepcompress.compress(DATA, "histogram")
+    trailer = container.encode_end(container.Trailer(len(DATA), len(DATA), deepcompress.api.zlib.crc32(DATA)))
+    assert blob.endswith(trailer)
+    forged = blob[: -len(trailer)] + container.encode_end(container.Trailer(2 * len(DATA), 2 * len(DATA), 0))
+    (tmp_path / "forged.dcz").write_bytes(forged)
+    result = cli("info", "forged.dcz", cwd=tmp_path, ok=1)
+    assert error_line(result) == "deepcompress: forged.dcz: stream length does not match its end record"
+
+
+# ---------------------------------------------------------------- outputs (issue 12 §4)
+
+
+def test_dash_output_means_stdout(tmp_path, sample):
+    compressed = cli("compress", "-o", "-", "-m", "histogram", "sample.txt", cwd=tmp_path).stdout
+    assert compressed == cli("compress", "-c", "-m", "histogram", "sample.txt", cwd=tmp_path).stdout
+    (tmp_path / "s.dcz").write_bytes(compressed)
+    assert cli("decompress", "-o", "-", "s.dcz", cwd=tmp_path).stdout == DATA
+    assert listing(tmp_path) == ["s.dcz", "sample.txt"]
+
+
+def test_stdout_that_is_closed_is_one_line(tmp_path, sample):
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(f"{sys.executable} -m deepcompress compress -c sample.txt >&-", shell=True, cwd=tmp_path,
+                          env=env, capture_output=True, timeout=60, check=False)
+    assert done.returncode == 1
+    assert done.stderr.decode() == "deepcompress: (stdout): standard output is closed\n"
+    (tmp_path / "s.dcz").write_bytes(deepcompress.compress(DATA, "histogram"))
+    done = subprocess.run(f"{sys.executable} -m deepcompress info s.dcz >&-", shell=True, cwd=tmp_path,
+                          env=env, capture_output=True, timeout=60, check=False)
+    assert (done.returncode, done.stderr.decode()) == (1, "deepcompress: (stdout): standard output is closed\n")
+
+
+def _on_a_terminal(args: list[str], cwd: Path, stream: str, stdin: bytes = b"") -> subprocess.CompletedProcess:
+    pty = pytest.importorskip("pty")
+    master, slave = pty.openpty()
+    try:
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        files = {"stdin": slave} if stream == "stdin" else {"stdout": slave, "input": stdin}
+        return subprocess.run([sys.executable, "-m", "deepcompress", *args], cwd=cwd, stderr=subprocess.PIPE, env=env,
+                              timeout=60, check=False, **files)
+    finally:
+        os.close(slave)
+        os.close(master)
+
+
+def test_no_compressed_data_from_a_terminal_and_no_binary_to_one(tmp_path):
+    for command in ("decompress", "test", "info"):
+        done = _on_a_terminal([command, "-"], tmp_path, "stdin")
+        assert done.returncode == 1, command
+        assert done.stderr.decode() == "deepcompress: (stdin): refusing to read compressed data from a terminal; use a file or a pipe\n"
+    done = _on_a_terminal(["sample", "-m", str(GOLDEN / "records_k5_d3.dcm"), "-n", "3"], tmp_path, "stdout")
+    assert done.returncode == 1 and "refusing to write samples to a terminal" in done.stderr.decode()
+
+
+def test_a_missing_model_file_is_named_once(tmp_path):
+    (tmp_path / "a.dcz").write_bytes(deepcompress.compress(DATA, "histogram"))
+    for command in ("decompress", "test", "nll"):
+        result = cli(command, "-m", "missing.dcm", "a.dcz", "a.dcz", cwd=tmp_path, ok=1)
+        assert error_line(result).startswith("deepcompress: missing.dcm: no such model file"), command
+    assert listing(tmp_path) == ["a.dcz"]

@@ -11,6 +11,7 @@ import io
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -254,7 +255,8 @@ def large_pair(tmp_path_factory) -> tuple[bytes, bytes]:
     return data, deepcompress.compress(data, "histogram-adaptive")
 
 
-@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT, signal.SIGTERM, signal.SIGHUP],
+                         ids=["SIGKILL", "SIGINT", "SIGTERM", "SIGHUP"])
 @pytest.mark.parametrize("command", ["compress", "decompress"])
 def test_stopped_mid_write_keeps_the_input_and_writes_no_output(tmp_path, large_pair, command, how):
     data, compressed = large_pair
@@ -274,8 +276,9 @@ def test_stopped_mid_write_keeps_the_input_and_writes_no_output(tmp_path, large_
     leftovers = temporary_files(tmp_path)
     if how == signal.SIGKILL:  # nothing can clean up after SIGKILL: a leftover must look temporary
         assert all(path.name.startswith(f".{output}.") for path in leftovers)
-    else:  # SIGINT is a KeyboardInterrupt: the temporary file is removed
+    else:  # the stop signals unwind like Ctrl-C: the temporary file is removed, exit 128 + N
         assert leftovers == []
+        assert process.returncode == 128 + how and stderr == ""
 
 
 # --- bad model, damaged data, --rm --------------------------------------------------------
@@ -383,3 +386,141 @@ def test_the_test_command_writes_nothing(tmp_path):
     assert bad.stderr.decode().count("\n") == 1 and bad.stderr.startswith(
         b"deepcompress: bad.dcz: "
     )
+
+
+# --- only regular files are compressed to a named output or removed ----------------------------
+
+
+def _special_files(directory: Path) -> dict[str, Path]:
+    """A FIFO, a socket, a directory and (as root) a character device like /dev/null."""
+    import socket
+
+    made = {"fifo": directory / "fifo", "directory": directory / "folder", "socket": directory / "socket"}
+    os.mkfifo(made["fifo"])
+    made["directory"].mkdir()
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(made["socket"]))
+    server.close()
+    if os.geteuid() == 0:
+        made["device"] = directory / "null-device"
+        os.mknod(made["device"], 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    return made
+
+
+@pytest.mark.parametrize("command", ["compress", "decompress"])
+def test_special_files_are_skipped_and_never_removed(tmp_path, sample, command):
+    path, data = sample
+    if command == "decompress":
+        path = path.parent / "input.txt.dcz"
+        path.write_bytes(deepcompress.compress(data, "histogram"))
+    special = _special_files(tmp_path)
+    names = [str(special[kind].name) + (".dcz" if command == "decompress" else "") for kind in special]
+    for kind in special:  # decompress needs the suffix: give every special file one
+        if command == "decompress":
+            special[kind].rename(tmp_path / f"{special[kind].name}.dcz")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    model = ["-m", "histogram"] if command == "compress" else []
+    result = run_cli(command, "--rm", "-f", *model, *names, path.name, cwd=tmp_path)
+    assert result.returncode == 1 and b"Traceback" not in result.stderr
+    lines = result.stderr.decode().splitlines()
+    assert sorted(lines) == sorted(
+        f"deepcompress: {name}: {'is a directory' if 'folder' in name else 'not a regular file'}" for name in names
+    )
+    after = sorted(p.name for p in tmp_path.iterdir())
+    produced = "input.txt.dcz" if command == "compress" else "input.txt"
+    assert after == sorted({*before, produced} - {path.name})  # the regular operand was processed and removed
+    assert temporary_files(tmp_path) == []
+
+
+def test_a_device_is_never_an_output(tmp_path, sample):
+    if os.geteuid() != 0:
+        pytest.skip("mknod needs root")
+    path, _ = sample
+    device = tmp_path / "null-device"
+    os.mknod(device, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    result = run_cli("compress", "-f", "-o", str(device), path.name, cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.decode().startswith(f"deepcompress: {device}: exists and is not a regular file")
+    assert stat.S_ISCHR(device.lstat().st_mode) and temporary_files(tmp_path) == []
+
+
+def test_a_fifo_can_be_read_to_stdout_as_gzip_does(tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    environment = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen([sys.executable, "-m", "deepcompress", "compress", "-c", "-m", "histogram", "fifo"],
+                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environment)
+    with open(fifo, "wb") as writer:
+        writer.write(b"through a named pipe\n" * 100)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    assert deepcompress.decompress(stdout) == b"through a named pipe\n" * 100
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+
+
+def test_symbolic_links_are_followed_only_with_force(tmp_path, sample):
+    path, data = sample
+    (tmp_path / "link").symlink_to(path.name)
+    result = run_cli("compress", "--rm", "link", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.decode() == "deepcompress: link: is a symbolic link; use -f to follow it\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["input.txt", "link"]
+    assert run_cli("compress", "-c", "-m", "histogram", "link", cwd=tmp_path).returncode == 0  # -c reads through links
+    result = run_cli("compress", "--rm", "-f", "-m", "histogram", "link", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    # The link (the operand) is removed, never the file it points to.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["input.txt", "link.dcz"]
+    assert path.read_bytes() == data
+    assert deepcompress.decompress((tmp_path / "link.dcz").read_bytes()) == data
+
+
+# --- standard output ------------------------------------------------------------------------
+
+
+def test_a_closed_pipe_on_stdout_is_an_error(tmp_path):
+    data = large_input(tmp_path / "big", 1 << 20)
+    (tmp_path / "big.dcz").write_bytes(deepcompress.compress(data, "histogram"))
+    environment = {**os.environ, "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen([sys.executable, "-m", "deepcompress", "decompress", "-c", "big.dcz"],
+                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environment)
+    assert process.stdout.read(10) == data[:10]  # like `| head -c 10`
+    process.stdout.close()
+    stderr = process.stderr.read()
+    assert process.wait(60) == 128 + signal.SIGPIPE
+    assert b"Traceback" not in stderr and b"Exception ignored" not in stderr
+
+
+# --- out of memory --------------------------------------------------------------------------
+
+LIMITED = """
+import resource, sys
+import deepcompress.models.adaptive  # numba and llvmlite are mapped before the limit is set
+from deepcompress import cli
+size = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmSize:")) * 1024
+limit = size + (64 << 20)  # far less than the default model's tables
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+cli.run(sys.argv[1:])
+"""
+
+
+def test_running_out_of_memory_is_one_line(tmp_path):
+    if not Path("/proc/self/status").exists():
+        pytest.skip("needs /proc")
+    (tmp_path / "input.bin").write_bytes(bytes(3 << 20))  # longer than a block: tables at full size
+    environment = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", LIMITED, "compress", "input.bin"], cwd=tmp_path,
+                          capture_output=True, env=environment, timeout=300, check=False)
+    assert_failed_cleanly(done.returncode, done.stderr, tmp_path, "input.bin.dcz")
+    assert done.stderr.startswith(b"deepcompress: input.bin: out of memory")
+
+
+def test_rm_keeps_a_file_with_other_hard_links_unless_forced(tmp_path, sample):
+    path, data = sample
+    os.link(path, tmp_path / "other-name")
+    result = run_cli("compress", "--rm", "-m", "histogram", "input.txt", cwd=tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.decode() == "deepcompress: input.txt: has 1 other link; use -f to remove this one\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["input.txt", "other-name"]
+    assert run_cli("compress", "--rm", "-f", "-m", "histogram", "input.txt", cwd=tmp_path).returncode == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["input.txt.dcz", "other-name"]
+    assert (tmp_path / "other-name").read_bytes() == data
