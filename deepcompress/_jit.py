@@ -5,6 +5,10 @@ user's cache folder ($NUMBA_CACHE_DIR, $XDG_CACHE_HOME or ~/.cache) is writable 
 function ...: no locator available"). The models must still work there (read-only installs,
 sandboxes), so every kernel is decorated through this helper: it tries the cache and falls back
 to compiling in memory (slower start, same machine code, same results).
+
+error_model="numpy": integer division and modulo skip Python's divide-by-zero check (~10%
+faster kernels). No kernel divides by a value that can be zero (divisors are lane lengths >= 1
+and constants), so results are unchanged.
 """
 
 from __future__ import annotations
@@ -18,8 +22,8 @@ import numba
 def njit(function: Callable[..., Any]) -> Callable[..., Any]:
     """`numba.njit(cache=True)`, or `numba.njit` where no cache location is usable."""
     try:
-        return numba.njit(cache=True)(function)
+        return numba.njit(cache=True, error_model="numpy")(function)
     except RuntimeError as error:
         if "no locator available" not in str(error):
             raise
-        return numba.njit(function)
+        return numba.njit(error_model="numpy")(function)
