@@ -8,7 +8,7 @@ from typing import TextIO
 
 from deepcompress import fileio
 
-LARGE = 1 << 20  # bytes of input above which a terminal gets a progress line (about one block)
+LARGE = 1 << 20  # bytes read before a terminal gets a progress line (one block of the default size)
 INTERVAL = 0.25  # seconds between redraws
 
 
@@ -77,10 +77,8 @@ class Meter:
 
 def meter(wanted: bool | None, name: str, total: int | None, compressing: bool) -> Meter | None:
     """A Meter for one operand, or None. wanted: True (--progress), False (--no-progress) or
-    None: only when stderr is a terminal and the input is large (a pipe: once it has proved so)."""
+    None: only when stderr is a terminal, once LARGE bytes have been read."""
     stream = sys.stderr
-    if stream is None or wanted is False:
-        return None
-    if wanted is None and not (fileio.is_terminal(stream) and (total is None or total > LARGE)):
+    if stream is None or wanted is False or (wanted is None and not fileio.is_terminal(stream)):
         return None
     return Meter(name, total, compressing, stream, LARGE if wanted is None else 0)
