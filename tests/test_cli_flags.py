@@ -184,6 +184,7 @@ def test_recursive(tmp_path):
     assert listing(tmp_path) == ["tree/deep/er/three", "tree/deep/old", "tree/deep/two.txt", "tree/one.txt"]
     assert (tree / "deep" / "er" / "three").read_bytes() == DATA + OTHER
     assert cli("-dr", "tree", cwd=tmp_path).stderr == ""  # only .dcz files are decompressed: none left
+    assert cli("-r", "-o", "all.dcz", "tree", cwd=tmp_path, ok=2).stderr  # several inputs, one output
 
 
 def test_quiet_and_verbose(two):
@@ -297,3 +298,6 @@ def test_a_file_named_like_a_command(tmp_path):
     assert deepcompress.decompress((tmp_path / "test.dcz").read_bytes()) == DATA
     assert cli("frobnicate", cwd=tmp_path, ok=1).stderr == "deepcompress: frobnicate: No such file or directory\n"
     assert cli("test", "test.dcz", cwd=tmp_path).stdout.endswith(": OK (5300 bytes)\n")  # still the command
+    done = cli("decompres", "test.dcz", cwd=tmp_path, ok=2)  # a mistyped command: nothing is done
+    assert "did you mean the command 'decompress'?" in done.stderr
+    assert listing(tmp_path) == ["test", "test.dcz"]

@@ -6,6 +6,7 @@ zstd); -r first expands directories into the files below them.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import os
 from collections.abc import Callable
@@ -62,6 +63,16 @@ def expand(operands: tuple[str, ...], mode: str) -> tuple[list[str], list[OSErro
     return expanded, errors
 
 
+def _check_not_a_mistyped_command(ctx: click.Context, operands: tuple[str, ...]) -> None:
+    """A first operand that does not exist but is close to a command's name (`decompres`) is a
+    usage error: the other operands were surely not meant to be compressed."""
+    commands = ctx.parent.command.commands if ctx.parent is not None else {}
+    if operands and not os.path.lexists(operands[0]):
+        close = difflib.get_close_matches(operands[0], list(commands), n=1, cutoff=0.75)
+        if close:
+            raise click.UsageError(f"no such file or command {operands[0]!r}; did you mean the command {close[0]!r}?")
+
+
 class Listing:
     """-l: one line per .dcz file as gzip -l prints it, then totals when there were several."""
 
@@ -103,6 +114,7 @@ def files_command(ctx, mode, level, model, coder, data_kind, recursive, show_pro
     """Compress FILES (FILE -> FILE.dcz, kept), or with -d decompress them; none or - : stdin -> stdout."""
     if mode in ("test", "list") and (options["output"] or options["to_stdout"] or options["remove"]):
         raise click.UsageError(f"--{mode} writes no file: -o, -c and --rm do not apply")
+    _check_not_a_mistyped_command(ctx, operands)
     operands = file_operands(operands, keep, options)
     if level is not None and mode == "compress":
         try:
@@ -115,6 +127,8 @@ def files_command(ctx, mode, level, model, coder, data_kind, recursive, show_pro
         for error in errors:
             report(os.fsdecode(error.filename), error.strerror or str(error))
         status = int(bool(errors))
+        if options["output"] is not None and len(operands) > 1:
+            raise click.UsageError("-o/--output takes a single input (this directory holds several)")
     resolved = resolved_model(ctx, model)
     if mode == "compress":
         handle = compress_job(resolved, coder, data_kind, level, show_progress=show_progress, **options)
