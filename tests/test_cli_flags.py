@@ -250,13 +250,13 @@ def test_progress_only_when_asked_or_on_a_terminal(two):
     assert cli(*FAST, "-f", "--progress", "--no-progress", "big", cwd=two).stderr == ""
 
 
-def _stderr_on_a_terminal(args: list[str], cwd: Path) -> bytes:
+def _stderr_on_a_terminal(args: list[str], cwd: Path, stdin: bytes = b"") -> bytes:
     """What a real process writes to stderr when stderr is a terminal (a pty)."""
     pty = pytest.importorskip("pty")
     master, slave = pty.openpty()
     try:
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        done = subprocess.run([sys.executable, "-m", "deepcompress", *args], cwd=cwd, stdin=subprocess.DEVNULL,
+        done = subprocess.run([sys.executable, "-m", "deepcompress", *args], cwd=cwd, input=stdin,
                               stdout=subprocess.PIPE, stderr=slave, env=env, timeout=120, check=False)
         assert done.returncode == 0
         chunks = []
@@ -274,8 +274,12 @@ def _stderr_on_a_terminal(args: list[str], cwd: Path) -> bytes:
 def test_progress_on_a_terminal_for_large_inputs_only(two):
     (two / "big").write_bytes(os.urandom(3 * LARGE // 4).hex().encode())  # 1.5 blocks
     shown = _stderr_on_a_terminal([*FAST, "big"], two)
-    assert shown.startswith(b"\rbig: ") and b"%" in shown and b"ETA" in shown and b"/s" in shown
+    assert shown.startswith(b"\rbig:   0% 0 B -> 0 B\x1b[K\rbig:  67% 1.00 MiB -> ")  # at once, then per block
+    assert b"ETA" in shown and b"/s" in shown
     assert shown.endswith(b"\r\x1b[K")  # the line is erased at the end
+    piped = _stderr_on_a_terminal([*FAST, "-c"], two, stdin=(two / "big").read_bytes())
+    assert piped.startswith(b"\r(stdin): 1.00 MiB -> ") and b"ETA" not in piped  # size unknown: after 1 MiB
+    assert _stderr_on_a_terminal([*FAST, "-c"], two, stdin=DATA) == b""
     assert _stderr_on_a_terminal([*FAST, "-f", "--no-progress", "big"], two) == b""
     assert _stderr_on_a_terminal([*FAST, "a.txt"], two) == b""  # small
 

@@ -35,7 +35,8 @@ class Meter:
         self.quiet_below = quiet_below  # bytes read before the first line (a pipe not yet known to be large)
         self.in_place = fileio.is_terminal(stream)
         self.started = self.last = time.monotonic()
-        self.drawn = False
+        self.drawn = False  # an update was drawn (the next ones wait INTERVAL)
+        self.shown = False  # a line was written (`start` too)
         self.latest: tuple[int, int] | None = None  # the last update not drawn (throttled)
 
     def __call__(self, read: int, written: int) -> None:
@@ -47,6 +48,7 @@ class Meter:
         self.stream.write(("\r" if self.in_place else "") + self.line(read, written, now - self.started)
                           + ("\x1b[K" if self.in_place else "\n"))
         self.stream.flush()
+        self.shown = True
 
     def line(self, read: int, written: int, seconds: float) -> str:
         original, compressed = (read, written) if self.compressing else (written, read)
@@ -56,7 +58,7 @@ class Meter:
         parts.append(f"{size_text(read)} -> {size_text(written)}")
         if original:
             parts.append(f"({100 * compressed / original:.1f}%)")
-        if seconds > 0:
+        if seconds > 0 and read:
             speed = read / seconds
             parts.append(f"{size_text(speed)}/s")
             if self.total and speed > 0 and read < self.total:
@@ -64,10 +66,15 @@ class Meter:
                 parts.append(f"ETA {left // 60}:{left % 60:02d}")
         return " ".join(parts)
 
+    def start(self) -> None:
+        """A first line at once (the first block takes seconds); the first update still draws."""
+        self(0, 0)
+        self.drawn = False
+
     def close(self) -> None:
         """Erase an in-place line, so that what follows starts on a clean line; elsewhere end
         with the final state."""
-        if self.drawn and self.in_place:
+        if self.shown and self.in_place:
             self.stream.write("\r\x1b[K")
             self.stream.flush()
         elif self.drawn and self.latest is not None:
@@ -77,8 +84,14 @@ class Meter:
 
 def meter(wanted: bool | None, name: str, total: int | None, compressing: bool) -> Meter | None:
     """A Meter for one operand, or None. wanted: True (--progress), False (--no-progress) or
-    None: only when stderr is a terminal, once LARGE bytes have been read."""
+    None: only when stderr is a terminal and the input is larger than LARGE (at once), or of
+    unknown size (a pipe: once LARGE bytes have been read)."""
     stream = sys.stderr
     if stream is None or wanted is False or (wanted is None and not fileio.is_terminal(stream)):
         return None
-    return Meter(name, total, compressing, stream, LARGE if wanted is None else 0)
+    if wanted is None and total is not None and total <= LARGE:
+        return None  # done before a progress line would help
+    shown = Meter(name, total, compressing, stream, LARGE if wanted is None and total is None else 0)
+    if not shown.quiet_below:
+        shown.start()
+    return shown
