@@ -13,7 +13,7 @@ import io
 import itertools
 import os
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Union
 
@@ -31,6 +31,8 @@ from deepcompress.models.base import InexactTableError, Model, Session
 from deepcompress.symbols import Layout, storage_order_bytes
 
 ModelSpec = Union[str, "os.PathLike[str]", Model]
+# progress(bytes read from the source, bytes written to the sink), both so far: called after each block.
+Progress = Callable[[int, int], None]
 
 DEFAULT_MODEL = "adaptive"
 DEFAULT_CODER = "range"
@@ -167,6 +169,11 @@ class StreamWriter:
         """The model coding the stream (sized for the input once the header is written)."""
         return self._model
 
+    @property
+    def bytes_written(self) -> int:
+        """Bytes written to the sink so far."""
+        return self._written
+
     def _write_header(self, n_symbols: int | None) -> None:
         self._model = self._model.sized_for(n_symbols)
         model, layout = self._model, self.layout
@@ -214,18 +221,38 @@ def compress_stream(
     coder: str = DEFAULT_CODER,
     block_size: int = DEFAULT_BLOCK_SIZE,
     layout: Layout | None = None,
+    level: int | None = None,
+    progress: Progress | None = None,
 ) -> Stats:
     """Compress everything readable from `source` into `sink`, one block at a time.
 
     layout: what the data is (default: bytes); for arrays `source` starts at the first
     element byte (see `symbols.read_npy_layout`). Memory stays bounded by the block size,
-    so inputs of any length (pipes too) work.
+    so inputs of any length (pipes too) work. level: 1..9, the adaptive model at that level
+    (`level_spec`). progress: called after each block (an array's .npy header counts as read).
     """
     layout = layout or Layout()
-    writer = StreamWriter(sink, load_model(model, layout.alphabet_size), coder, block_size, layout)
+    writer = StreamWriter(sink, load_model(level_spec(model, level), layout.alphabet_size), coder, block_size, layout)
+    read = len(layout.npy_header)
     for raw in _raw_blocks(source, layout, block_size):
         writer.push(raw, last=len(raw) < block_size * layout.item_size)
+        if progress is not None:
+            read += len(raw)
+            progress(read, writer.bytes_written)
     return writer.finish()
+
+
+def level_spec(model: ModelSpec | None, level: int | None) -> ModelSpec | None:
+    """`model`, or with a `level` (1..9) the built-in adaptive model at that level (`models.level_model`).
+
+    ValueError for a level outside 1..9, or a level with a model other than adaptive.
+    """
+    if level is None:
+        return model
+    if model is not None and model != "adaptive" and not (isinstance(model, Model) and model.name == "adaptive"):
+        name = model.name if isinstance(model, Model) else os.fspath(model)
+        raise ValueError(f"a compression level selects the adaptive model; it cannot be used with model {name!r}")
+    return models.level_model(level)
 
 
 def _model_for(header: container.StreamHeader, model: ModelSpec | None) -> Model:
@@ -312,18 +339,24 @@ class StreamReader:
         self.stats = _stats(header.model, totals, self._source.bytes_read)
 
 
-def decompress_stream(source: BinaryIO, sink: BinaryIO | None, model: ModelSpec | None = None) -> Stats:
+def decompress_stream(source: BinaryIO, sink: BinaryIO | None, model: ModelSpec | None = None,
+                      progress: Progress | None = None) -> Stats:
     """Decompress a stream from `source` into `sink` (None: verify only, write nothing).
 
     Every block is checked (payload checksum before decoding, data checksum after) before
     it is written; the end record's totals and checksum are checked at the end.
+    progress: called after each block (bytes decoded count as written, even with no sink).
     """
     reader = StreamReader(source, model)
+    written = len(reader.prefix)
     if sink is not None:
         sink.write(reader.prefix)
     for raw in reader.blocks():
         if sink is not None:
             sink.write(raw)
+        if progress is not None:
+            written += len(raw)
+            progress(reader._source.bytes_read, written)
     return reader.stats
 
 
@@ -362,10 +395,10 @@ def read_info(source: BinaryIO) -> StreamInfo:
     return StreamInfo(header, stats, len(lanes), tuple(lanes), layout, hyperparameters)
 
 
-def compress(data: bytes, model: ModelSpec = DEFAULT_MODEL, coder: str = DEFAULT_CODER) -> bytes:
-    """Compress bytes into a self-checking .dcz stream."""
+def compress(data: bytes, model: ModelSpec = DEFAULT_MODEL, coder: str = DEFAULT_CODER, level: int | None = None) -> bytes:
+    """Compress bytes into a self-checking .dcz stream. level: 1..9 (the adaptive model's levels)."""
     sink = io.BytesIO()
-    compress_stream(io.BytesIO(data), sink, model, coder)
+    compress_stream(io.BytesIO(data), sink, model, coder, level=level)
     return sink.getvalue()
 
 
@@ -510,16 +543,17 @@ def load_input(source: BinaryIO, kind: str = "auto") -> tuple[bytes, np.ndarray 
 
 
 def compress_input(
-    source: BinaryIO, sink: BinaryIO, model: ModelSpec | None = None, coder: str = DEFAULT_CODER, kind: str = "auto"
+    source: BinaryIO, sink: BinaryIO, model: ModelSpec | None = None, coder: str = DEFAULT_CODER, kind: str = "auto",
+    level: int | None = None, progress: Progress | None = None,
 ) -> Stats:
     """`compress_stream` of whatever `source` holds: bytes, or an integer .npy array coded per element.
 
-    model None: `default_model` of the input's alphabet.
+    model None: `default_model` of the input's alphabet (with a level: the adaptive model at that level).
     """
-    model = resolve_model(model)
+    model = resolve_model(level_spec(model, level))
     found = open_input(source, kind, model)
     return compress_stream(found.source, sink, model or default_model(found.layout.alphabet_size), coder,
-                           layout=found.layout)
+                           layout=found.layout, progress=progress)
 
 
 def nll_record(source: BinaryIO, model: ModelSpec | None = None, kind: str = "auto") -> dict[str, int | float]:

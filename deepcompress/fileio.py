@@ -119,11 +119,13 @@ class CheckedSink:
 
 
 @contextlib.contextmanager
-def output(path: str, force: bool, binary: str | None, mode: int | None = None) -> Iterator[BinaryIO]:
+def output(path: str, force: bool, binary: str | None, mode: int | None = None,
+           times_ns: tuple[int, int] | None = None) -> Iterator[BinaryIO]:
     """Where a command writes. "-": standard output, refused when it is a terminal and the data
-    is `binary` (what it is, for the message); a file: written atomically (`atomic_output`)."""
+    is `binary` (what it is, for the message); a file: written atomically (`atomic_output`),
+    with permission bits `mode` and (access, modification) times `times_ns` when given."""
     if path != "-":
-        with _atomicoutput(path, force, mode) as sink:
+        with _atomicoutput(path, force, mode, times_ns) as sink:
             yield CheckedSink(sink, path, flush=False)
         return
     stream = getattr(sys.stdout, "buffer", None)
@@ -135,7 +137,7 @@ def output(path: str, force: bool, binary: str | None, mode: int | None = None) 
 
 
 @contextlib.contextmanager
-def _atomicoutput(path: str, force: bool, mode: int | None) -> Iterator[BinaryIO]:
+def _atomicoutput(path: str, force: bool, mode: int | None, times_ns: tuple[int, int] | None) -> Iterator[BinaryIO]:
     """Write to a temporary file beside `path`, renamed over it only once complete.
 
     A failure (or a stop signal) removes the temporary file, so no partial output ever
@@ -158,6 +160,8 @@ def _atomicoutput(path: str, force: bool, mode: int | None) -> Iterator[BinaryIO
             sink.flush()
             os.fsync(sink.fileno())
         os.chmod(temporary, mode if mode is not None else 0o666 & ~umask())
+        if times_ns is not None:
+            os.utime(temporary, ns=times_ns)
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -235,7 +235,8 @@ def test_decompress_with_the_wrong_model(tmp_path, sample):
 
 @pytest.mark.parametrize(
     "args",
-    [["compress", "--bogus"], ["decompress", "-z"], ["frobnicate"], ["compress", "-k", "--rm", "x"], ["info"], ["compress", "--coder", "huffman"]],
+    [["compress", "--bogus"], ["decompress", "-z"], ["--frobnicate"], ["compress", "-k", "--rm", "x"], ["info"],
+     ["compress", "--coder", "huffman"]],
 )
 def test_usage_errors_exit_2(tmp_path, args):
     result = cli(*args, cwd=tmp_path, ok=2)

@@ -22,8 +22,8 @@ from deepcompress.models.base import Chunk, Model, Session
 from deepcompress.models.histogram import HistogramModel
 
 __all__ = [
-    "BUILTIN_MODELS", "Chunk", "HistogramModel", "Model", "Session", "builtin", "from_header", "model_class", "register",
-    "registered", "unregister",
+    "BUILTIN_MODELS", "Chunk", "HistogramModel", "Model", "Session", "builtin", "from_header", "level_model", "model_class",
+    "register", "registered", "unregister",
 ]
 
 _LOADERS: dict[str, str | Callable[[], type[Model]]] = {}
@@ -114,6 +114,15 @@ def from_header(name: str, config: dict[str, Any]) -> Model | None:
     if cls.name != name:
         raise ValueError(f"unknown model {name!r}")
     return cls.from_config(config)
+
+
+def level_model(level: int) -> Model:
+    """The built-in adaptive model at compression level 1..9 (`adaptive.LEVELS`). ValueError outside."""
+    from deepcompress.models import adaptive  # the numba kernels load only when a level is used
+
+    if level not in adaptive.LEVELS:
+        raise ValueError(f"compression level must be one of {min(adaptive.LEVELS)}..{max(adaptive.LEVELS)}, got {level!r}")
+    return adaptive.AdaptiveModel(adaptive.LEVELS[level])
 
 
 register("adaptive", "deepcompress.models.adaptive:AdaptiveModel", builtin=True)

@@ -46,6 +46,10 @@ PRESETS[2] = DEFAULTS = {**PRESETS[1], "max_lanes": 1, "limit_high": 23, "mix_lr
                          "apm_rate": 6, "match_min": 5, "record_repeats": 4}
 # The coder each preset runs itself (None: the codec codes its tables with constriction).
 SELF_CODERS: dict[int, str | None] = {1: None, 2: "binary"}
+# Compression levels (`-1`..`-9`, `level=`) -> preset. Every level is the default preset until
+# faster and stronger presets exist; a stream records the preset, never the level.
+LEVELS: dict[int, int] = dict.fromkeys(range(1, 10), DEFAULT_PRESET)
+DEFAULT_LEVEL = 6
 # sized_for: hashed tables get about 2**SIZE_SLACK_BITS counters per input byte (each byte touches
 # two 16-counter groups per table), never fewer than 2**MIN_SIZED_BITS nor more than the preset's.
 SIZE_SLACK_BITS = 3
