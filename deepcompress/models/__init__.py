@@ -22,8 +22,8 @@ from deepcompress.models.base import Chunk, Model, Session
 from deepcompress.models.histogram import HistogramModel
 
 __all__ = [
-    "BUILTIN_MODELS", "Chunk", "HistogramModel", "Model", "Session", "builtin", "from_header", "model_class", "register",
-    "registered", "unregister",
+    "BUILTIN_MODELS", "Chunk", "HistogramModel", "Model", "Session", "builtin", "from_header", "level_model", "model_class",
+    "register", "registered", "unregister",
 ]
 
 _LOADERS: dict[str, str | Callable[[], type[Model]]] = {}
@@ -102,6 +102,16 @@ def builtin(name: str, alphabet_size: int = 256) -> Model:
     if name not in _BUILTIN:
         raise ValueError(f"unknown model {name!r}; built-in models: {', '.join(_BUILTIN)}")
     return model_class(name).for_alphabet(alphabet_size)
+
+
+def level_model(level: int) -> Model:
+    """The built-in adaptive model at compression level 1..9 (`adaptive.LEVELS`); ValueError outside."""
+    # imported here: the kernels load with the model, not with the registry
+    from deepcompress.models import adaptive
+
+    if isinstance(level, bool) or not isinstance(level, int) or level not in adaptive.LEVELS:
+        raise ValueError(f"level must be an integer in 1..9, not {level!r}")
+    return adaptive.AdaptiveModel(adaptive.LEVELS[level])
 
 
 def from_header(name: str, config: dict[str, Any]) -> Model | None:

@@ -42,6 +42,10 @@ PRESETS[1] = {
 }
 # Preset 2: preset 1's model, coded inside the kernel by the binary coder (lanes no longer pay).
 PRESETS[2] = DEFAULTS = {**PRESETS[1], "max_lanes": 1}
+# Compression levels 1..9 -> preset (what `-#`, `level=` select). Minimal for now: every level is
+# the default preset until the engine's preset ladder lands (seams.md "Levels").
+LEVELS: dict[int, int] = dict.fromkeys(range(1, 10), DEFAULT_PRESET)
+DEFAULT_LEVEL = 6
 # The coder each preset runs itself (None: the codec codes its tables with constriction).
 SELF_CODERS: dict[int, str | None] = {1: None, 2: "binary"}
 # sized_for: hashed tables get about 2**SIZE_SLACK_BITS counters per input byte (each byte touches
