@@ -185,7 +185,6 @@ class StreamWriter:
         header = container.StreamHeader(model.name, model.config(), model.fingerprint(), self.coder,
                                         self.block_size, layout.kind, layout.to_extra())
         self._written += self._sink.write(container.encode_header(header))
-        self._session = model.session()
 
     def push(self, raw: bytes, last: bool = False) -> container.BlockRecord:
         """Code one block: raw holds 1..block_size whole elements. last: no block follows."""
@@ -196,6 +195,7 @@ class StreamWriter:
         if self._session is None:
             self._write_header(self._n_symbols if self._n_symbols is not None or not last
                                else len(raw) // layout.item_size)
+            self._session = self._model.session()  # not before: a session may load kernels
         symbols = layout.to_symbols(raw)
         if len(symbols) and (symbols.min() < 0 or symbols.max() >= layout.alphabet_size):
             raise ValueError(f"data values lie outside the stream's alphabet of {layout.alphabet_size} values")
@@ -303,14 +303,14 @@ class StreamReader:
         totals checked, `stats` set). Reads exactly one record from the source."""
         header, model = self.header, self.model
         record = container.read_block(self._source, header)
-        if self._session is None:
-            self._session = model.session()
         totals = self._totals
         if not isinstance(record, container.BlockRecord):
             if record != totals.trailer():
                 raise CorruptStreamError("stream length or checksum does not match its end record")
             self.stats = _stats(header.model, totals, self._source.bytes_read)
             return None
+        if self._session is None:  # at the first block: a session may load kernels
+            self._session = model.session()
         at = totals.n_symbols
         # The encoder always takes the model's lane count; a forged one (say 1 lane for a
         # whole block) would only make decoding slow before the checksum can fail.

@@ -154,7 +154,7 @@ class _MembersReader(io.RawIOBase):
     def __init__(self, fp: BinaryIO, model: ModelSpec | None) -> None:
         self._fp = fp
         self._model = model
-        self._start = fp.tell() if fp.seekable() else 0
+        self._start = fp.tell() if self.seekable() else 0
         self._reset()
 
     def _reset(self) -> None:
@@ -167,7 +167,8 @@ class _MembersReader(io.RawIOBase):
         return True
 
     def seekable(self) -> bool:
-        return self._fp.seekable()
+        seekable = getattr(self._fp, "seekable", None)  # a file object may have read() only
+        return bool(seekable and seekable())
 
     def readinto(self, buffer: Any) -> int:
         with memoryview(buffer) as view, view.cast("B") as target:
@@ -403,7 +404,6 @@ class DeepCompressFile(io.BufferedIOBase):
 def open(
     file: FileSpec,
     mode: str = "rb",
-    *,
     level: int | None = None,
     model: ModelSpec | None = None,
     encoding: str | None = None,

@@ -487,3 +487,28 @@ def test_open_writer_closed_by_with_on_error(tmp_path):
 def test_whole_stream_functions_still_refuse_trailing_garbage():
     with pytest.raises(DeepCompressError):
         deepcompress.decompress(BLOB + b"junk")
+
+
+def test_minimal_file_objects_and_positional_arguments():
+    class ReadOnly:
+        def __init__(self, data: bytes) -> None:
+            self._source = io.BytesIO(data)
+
+        def read(self, size: int = -1) -> bytes:
+            return self._source.read(size)
+
+    class WriteOnly:
+        def __init__(self) -> None:
+            self.chunks: list[bytes] = []
+
+        def write(self, data) -> int:
+            self.chunks.append(bytes(data))
+            return len(data)
+
+    with deepcompress.open(ReadOnly(BLOB)) as f:
+        assert not f.seekable() and f.read() == DATA
+    sink = WriteOnly()
+    with deepcompress.open(sink, "wb", None, FAST) as f:
+        f.write(DATA)
+        f.flush()
+    assert b"".join(sink.chunks) == deepcompress.compress(DATA, FAST)

@@ -18,9 +18,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from deepcompress.coding import binary
-from deepcompress.models import _cm_kernels as K
+from deepcompress._lazy import lazy_module
 from deepcompress.models.base import Chunk, DecodeSteps, Model, Session
+
+# Loaded when a session first codes (numba and the cached kernels): naming, configuring and
+# fingerprinting the model, as headers and `info` do, stays instant.
+K = lazy_module("deepcompress.models._cm_kernels")
+binary = lazy_module("deepcompress.coding.binary")
 
 # Presets are frozen once released: a stream names its preset (plus any overrides), so its
 # header stays small and still determines every hyper-parameter. Change defaults by adding
