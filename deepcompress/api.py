@@ -490,6 +490,8 @@ def read_info(source: BinaryIO) -> StreamInfo:
     while isinstance(record := container.read_block(source, header), container.BlockRecord):
         lanes.append(record.lanes)
         totals.add_record(record)
+    if source.read(1):
+        raise CorruptStreamError("trailing data after the end of the stream")
     stats = Stats(header.model, record.original_bytes, source.bytes_read, record.n_symbols, totals.nll_bits,
                   totals.payload_bits)
     return StreamInfo(header, stats, len(lanes), tuple(lanes), layout, hyperparameters)

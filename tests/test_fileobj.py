@@ -485,8 +485,11 @@ def test_open_writer_closed_by_with_on_error(tmp_path):
 
 
 def test_whole_stream_functions_still_refuse_trailing_garbage():
-    with pytest.raises(DeepCompressError):
+    """The container reads nothing past an end record; the pull readers check what follows."""
+    with pytest.raises(CorruptStreamError, match="trailing"):
         deepcompress.decompress(BLOB + b"junk")
+    with pytest.raises(CorruptStreamError, match="trailing"):
+        api.read_info(io.BytesIO(BLOB + b"junk"))
 
 
 def test_minimal_file_objects_and_positional_arguments():

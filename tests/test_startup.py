@@ -15,8 +15,7 @@ import io, json, sys
 import deepcompress
 from deepcompress import api
 {body}
-print(json.dumps([name for name in {heavy!r} if name in sys.modules
-                  and type(sys.modules[name]).__name__ != "_LazyModule"]))
+print(json.dumps([name for name in {heavy!r} if name in sys.modules]))
 """
 
 

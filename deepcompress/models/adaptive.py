@@ -18,13 +18,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from deepcompress._lazy import lazy_module
+from deepcompress._lazy import LazyModule
 from deepcompress.models.base import Chunk, DecodeSteps, Model, Session
 
-# Loaded when a session first codes (numba and the cached kernels): naming, configuring and
+# Imported when a session is first made (numba and the cached kernels): naming, configuring and
 # fingerprinting the model, as headers and `info` do, stays instant.
-K = lazy_module("deepcompress.models._cm_kernels")
-binary = lazy_module("deepcompress.coding.binary")
+K = LazyModule("deepcompress.models._cm_kernels")
+binary = LazyModule("deepcompress.coding.binary")
 
 # Presets are frozen once released: a stream names its preset (plus any overrides), so its
 # header stays small and still determines every hyper-parameter. Change defaults by adding
