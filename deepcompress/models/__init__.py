@@ -106,7 +106,7 @@ def builtin(name: str, alphabet_size: int = 256) -> Model:
 
 def level_model(level: int) -> Model:
     """The built-in adaptive model at compression level 1..9 (`adaptive.LEVELS`); ValueError outside."""
-    # imported here: the kernels load with the model, not with the registry
+    # imported here: the registry imports no model module before one is asked for
     from deepcompress.models import adaptive
 
     if isinstance(level, bool) or not isinstance(level, int) or level not in adaptive.LEVELS:
