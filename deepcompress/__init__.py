@@ -23,14 +23,18 @@ from deepcompress.errors import (
     TruncatedStreamError,
     UnsupportedVersionError,
 )
+from deepcompress.fileobj import Compressor, Decompressor, DeepCompressFile, open
 from deepcompress.surprisal import Segment, segment_bits, top_segments
 
 __version__ = "0.1.0"
 
 __all__ = [
     "DEFAULT_MODEL",
+    "Compressor",
     "CorruptStreamError",
+    "Decompressor",
     "DeepCompressError",
+    "DeepCompressFile",
     "ModelFileError",
     "ModelMismatchError",
     "Segment",
@@ -44,6 +48,7 @@ __all__ = [
     "decompress_array",
     "load_model",
     "nll_bits",
+    "open",
     "segment_bits",
     "symbol_bits",
     "top_segments",

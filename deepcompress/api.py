@@ -180,7 +180,6 @@ class StreamWriter:
         header = container.StreamHeader(model.name, model.config(), model.fingerprint(), self.coder,
                                         self.block_size, layout.kind, layout.to_extra())
         self._written += self._sink.write(container.encode_header(header))
-        self._session = model.session()
 
     def push(self, raw: bytes, last: bool = False) -> container.BlockRecord:
         """Code one block: raw holds 1..block_size whole elements. last: no block follows."""
@@ -191,6 +190,7 @@ class StreamWriter:
         if self._session is None:
             self._write_header(self._n_symbols if self._n_symbols is not None or not last
                                else len(raw) // layout.item_size)
+            self._session = self._model.session()  # not before: a session may load kernels
         symbols = layout.to_symbols(raw)
         if len(symbols) and (symbols.min() < 0 or symbols.max() >= layout.alphabet_size):
             raise ValueError(f"data values lie outside the stream's alphabet of {layout.alphabet_size} values")
@@ -217,10 +217,11 @@ def _stats(model_name: str, totals: container.StreamTotals, compressed_bytes: in
 def compress_stream(
     source: BinaryIO,
     sink: BinaryIO,
-    model: ModelSpec = DEFAULT_MODEL,
+    model: ModelSpec | None = DEFAULT_MODEL,
     coder: str = DEFAULT_CODER,
     block_size: int = DEFAULT_BLOCK_SIZE,
     layout: Layout | None = None,
+    *,
     level: int | None = None,
     progress: Progress | None = None,
 ) -> Stats:
@@ -229,10 +230,10 @@ def compress_stream(
     layout: what the data is (default: bytes); for arrays `source` starts at the first
     element byte (see `symbols.read_npy_layout`). Memory stays bounded by the block size,
     so inputs of any length (pipes too) work. level: 1..9, the adaptive model at that level
-    (`level_spec`). progress: called after each block (an array's .npy header counts as read).
+    (`compression_model`). progress: called after each block (an array's .npy header counts as read).
     """
     layout = layout or Layout()
-    writer = StreamWriter(sink, load_model(level_spec(model, level), layout.alphabet_size), coder, block_size, layout)
+    writer = StreamWriter(sink, compression_model(model, level, layout.alphabet_size), coder, block_size, layout)
     read = len(layout.npy_header)
     for raw in _raw_blocks(source, layout, block_size):
         writer.push(raw, last=len(raw) < block_size * layout.item_size)
@@ -253,6 +254,13 @@ def level_spec(model: ModelSpec | None, level: int | None) -> ModelSpec | None:
         name = model.name if isinstance(model, Model) else os.fspath(model)
         raise ValueError(f"a compression level selects the adaptive model; it cannot be used with model {name!r}")
     return models.level_model(level)
+
+
+def compression_model(model: ModelSpec | None = None, level: int | None = None, alphabet_size: int = 256) -> Model:
+    """The model to compress with: `model` (default `DEFAULT_MODEL`), or with a `level` the
+    built-in adaptive model at that level (`level_spec`: ValueError for a level with another model)."""
+    spec = level_spec(model, level)
+    return load_model(DEFAULT_MODEL if spec is None else spec, alphabet_size)
 
 
 def _model_for(header: container.StreamHeader, model: ModelSpec | None) -> Model:
@@ -295,7 +303,7 @@ class StreamReader:
     """
 
     def __init__(self, source: BinaryIO, model: ModelSpec | None = None) -> None:
-        self._source = _CountingReader(source)
+        self._source = source if isinstance(source, _PushedBytes) else _CountingReader(source)
         self.header = container.read_header(self._source)
         self.layout = read_layout(self.header)
         self.model = _model_for(self.header, model)
@@ -308,35 +316,158 @@ class StreamReader:
                 f"a model over {self.model.alphabet_size} symbols cannot code data over {self.layout.alphabet_size}")
         self.prefix = self.layout.npy_header
         self.stats: Stats | None = None
+        self._session: Session | None = None
+        self._totals = container.StreamTotals.starting_with(self.prefix)
+
+    def read_block(self) -> bytes | None:
+        """The next block's original bytes, verified; None once the end record is read (its
+        totals checked, `stats` set). Reads exactly one record from the source."""
+        header, model = self.header, self.model
+        record = container.read_block(self._source, header)
+        totals = self._totals
+        if not isinstance(record, container.BlockRecord):
+            if record != totals.trailer():
+                raise CorruptStreamError("stream length or checksum does not match its end record")
+            self.stats = _stats(header.model, totals, self._source.bytes_read)
+            return None
+        if self._session is None:  # at the first block: a session may load kernels
+            self._session = model.session()
+        at = totals.n_symbols
+        # The encoder always takes the model's lane count; a forged one (say 1 lane for a
+        # whole block) would only make decoding slow before the checksum can fail.
+        expected_lanes = codec.choose_lanes(model, record.n_symbols)
+        if record.lanes != expected_lanes:
+            raise CorruptStreamError(f"block at symbol {at} declares {record.lanes} lanes, the model codes it in "
+                                     f"{expected_lanes}")
+        try:
+            symbols = codec.decode_block(model, self._session, record, header.coder)
+        except InexactTableError:
+            raise
+        except ValueError as error:  # malformed side info or words
+            raise CorruptStreamError(f"cannot decode block at symbol {at}: {error}") from None
+        raw = self.layout.to_raw(symbols)
+        if zlib.crc32(raw) != record.data_crc32:
+            raise CorruptStreamError(f"checksum mismatch in the block at symbol {at} (wrong model or damaged data)")
+        totals.add_record(record)
+        totals.add_data(raw)
+        return raw
 
     def blocks(self) -> Iterator[bytes]:
-        """The original bytes of each block in order; then the end record's totals are checked."""
-        header, model, layout = self.header, self.model, self.layout
-        session = model.session()
-        totals = container.StreamTotals.starting_with(self.prefix)
-        while isinstance(record := container.read_block(self._source, header), container.BlockRecord):
-            at = totals.n_symbols
-            # The encoder always takes the model's lane count; a forged one (say 1 lane for a
-            # whole block) would only make decoding slow before the checksum can fail.
-            expected_lanes = codec.choose_lanes(model, record.n_symbols)
-            if record.lanes != expected_lanes:
-                raise CorruptStreamError(f"block at symbol {at} declares {record.lanes} lanes, the model codes it in "
-                                         f"{expected_lanes}")
-            try:
-                symbols = codec.decode_block(model, session, record, header.coder)
-            except InexactTableError:
-                raise
-            except ValueError as error:  # malformed side info or words
-                raise CorruptStreamError(f"cannot decode block at symbol {at}: {error}") from None
-            raw = layout.to_raw(symbols)
-            if zlib.crc32(raw) != record.data_crc32:
-                raise CorruptStreamError(f"checksum mismatch in the block at symbol {at} (wrong model or damaged data)")
-            totals.add_record(record)
-            totals.add_data(raw)
+        """The original bytes of each block in order; then the end record's totals are checked,
+        and nothing may follow it."""
+        while (raw := self.read_block()) is not None:
             yield raw
-        if record != totals.trailer():
-            raise CorruptStreamError("stream length or checksum does not match its end record")
-        self.stats = _stats(header.model, totals, self._source.bytes_read)
+        if self._source.read(1):
+            raise CorruptStreamError("trailing data after the end of the stream")
+
+
+class _NeedInput(Exception):
+    """The pushed input ends inside the record being parsed."""
+
+
+class _PushedBytes:
+    """A source for the container parser over bytes pushed piece by piece (`feed`).
+
+    A read reaching past what has arrived raises _NeedInput, consuming nothing, so the
+    caller can `rewind` to the last `mark` (the start of the record) and parse it again
+    once more input arrives. At the end of input (`ended`) reads come up short like a
+    file's, so a cut stream gets the container's own error. Marking drops the parsed bytes:
+    at most one record plus the unparsed input is held.
+    """
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+        self._position = 0
+        self._dropped = 0
+        self.needed = 0  # bytes after the mark the last parse wanted: none sooner can succeed
+        self.ended = False
+
+    @property
+    def available(self) -> int:
+        """Bytes after the last mark."""
+        return len(self._buffer)
+
+    @property
+    def bytes_read(self) -> int:
+        return self._dropped + self._position
+
+    def feed(self, data: bytes) -> None:
+        self._buffer += data
+
+    def read(self, size: int = -1) -> bytes:
+        available = len(self._buffer) - self._position
+        if size < 0 or size > available:
+            if not self.ended:
+                self.needed = len(self._buffer) + 1 if size < 0 else self._position + size
+                raise _NeedInput
+            size = available
+        with memoryview(self._buffer) as view:
+            piece = bytes(view[self._position : self._position + size])
+        self._position += size
+        return piece
+
+    def mark(self) -> None:
+        del self._buffer[: self._position]
+        self._dropped += self._position
+        self._position = self.needed = 0
+
+    def rewind(self) -> None:
+        self._position = 0
+
+    def unread(self) -> bytes:
+        """The input after the last mark."""
+        return bytes(self._buffer[self._position :])
+
+
+class PushStreamReader:
+    """The incremental twin of StreamReader: input is pushed (`feed`), blocks are pulled.
+
+    `read_block` returns the next verified block once its whole record has arrived, None
+    while more input is needed or after the end record (`eof`). One stream only: the bytes
+    after its end record are `unused_data` (the next member of a concatenation, or junk).
+    After `end_input` (no more input comes) the rest is parsed as a file's end, so a cut
+    stream raises the container's error (`TruncatedStreamError`, ...) instead of waiting.
+    """
+
+    def __init__(self, model: ModelSpec | None = None) -> None:
+        self._model = model
+        self._input = _PushedBytes()
+        self._reader: StreamReader | None = None
+        self.eof = False
+
+    @property
+    def reader(self) -> StreamReader | None:
+        """The underlying StreamReader (header, layout, model, stats) once the header has arrived."""
+        return self._reader
+
+    @property
+    def unused_data(self) -> bytes:
+        """Input after the end record (empty before `eof`)."""
+        return self._input.unread() if self.eof else b""
+
+    def feed(self, data: bytes) -> None:
+        if data and self._input.ended:
+            raise ValueError("input has already ended")
+        self._input.feed(data)
+
+    def read_block(self) -> bytes | None:
+        if self.eof or (self._input.available < self._input.needed and not self._input.ended):
+            return None  # the parse would stop where it stopped before
+        try:
+            if self._reader is None:
+                self._reader = StreamReader(self._input, self._model)
+                self._input.mark()
+            raw = self._reader.read_block()
+        except _NeedInput:
+            self._input.rewind()
+            return None
+        self._input.mark()
+        self.eof = raw is None
+        return raw
+
+    def end_input(self) -> None:
+        """No more input comes: from now on `read_block` raises where the stream is cut."""
+        self._input.ended = True
 
 
 def decompress_stream(source: BinaryIO, sink: BinaryIO | None, model: ModelSpec | None = None,
@@ -390,13 +521,16 @@ def read_info(source: BinaryIO) -> StreamInfo:
     expected_bytes = len(layout.npy_header) + totals.n_symbols * layout.item_size
     if (record.n_symbols, record.original_bytes) != (totals.n_symbols, expected_bytes):
         raise CorruptStreamError("stream length does not match its end record")
+    if source.read(1):
+        raise CorruptStreamError("trailing data after the end of the stream")
     stats = Stats(header.model, record.original_bytes, source.bytes_read, record.n_symbols, totals.nll_bits,
                   totals.payload_bits)
     return StreamInfo(header, stats, len(lanes), tuple(lanes), layout, hyperparameters)
 
 
-def compress(data: bytes, model: ModelSpec = DEFAULT_MODEL, coder: str = DEFAULT_CODER, level: int | None = None) -> bytes:
-    """Compress bytes into a self-checking .dcz stream. level: 1..9 (the adaptive model's levels)."""
+def compress(data: bytes, model: ModelSpec | None = DEFAULT_MODEL, coder: str = DEFAULT_CODER, *,
+             level: int | None = None) -> bytes:
+    """Compress bytes into a self-checking .dcz stream. level: 1..9 (see `compression_model`)."""
     sink = io.BytesIO()
     compress_stream(io.BytesIO(data), sink, model, coder, level=level)
     return sink.getvalue()
@@ -615,6 +749,7 @@ def sample_data(model: ModelSpec, n_symbols: int, seed: int = 0) -> bytes:
 __all__ = [
     "DEFAULT_MODEL",
     "DeepCompressError",
+    "PushStreamReader",
     "Stats",
     "StreamInfo",
     "StreamReader",
@@ -629,5 +764,6 @@ __all__ = [
     "nll_bits",
     "nll_stream",
     "read_info",
+    "resolve_model",
     "symbol_bits",
 ]

@@ -192,7 +192,9 @@ def encode_end(trailer: Trailer) -> bytes:
 
 
 def read_block(stream: BinaryIO, header: StreamHeader) -> BlockRecord | Trailer:
-    """The next block, or the trailer at the end. Checks sizes and the payload checksum."""
+    """The next block, or the trailer at the end. Checks sizes and the payload checksum.
+
+    Reads nothing past the end record: what follows it is the caller's (another member)."""
     first = _read_exact(stream, 4, "block header")
     if first == bytes(4):
         return _read_end(stream, first)
@@ -217,6 +219,4 @@ def _read_end(stream: BinaryIO, first: bytes) -> Trailer:
     (crc,) = _CRC.unpack(_read_exact(stream, _CRC.size, "end of stream"))
     if crc != zlib.crc32(fields):
         raise CorruptStreamError("end-of-stream checksum mismatch")
-    if stream.read(1):
-        raise CorruptStreamError("trailing data after the end of the stream")
     return Trailer(*_END.unpack(fields)[1:])

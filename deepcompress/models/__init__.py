@@ -104,6 +104,16 @@ def builtin(name: str, alphabet_size: int = 256) -> Model:
     return model_class(name).for_alphabet(alphabet_size)
 
 
+def level_model(level: int) -> Model:
+    """The built-in adaptive model at compression level 1..9 (`adaptive.LEVELS`); ValueError outside."""
+    # imported here: the registry imports no model module before one is asked for
+    from deepcompress.models import adaptive
+
+    if isinstance(level, bool) or not isinstance(level, int) or level not in adaptive.LEVELS:
+        raise ValueError(f"compression level must be an integer in 1..9, not {level!r}")
+    return adaptive.AdaptiveModel(adaptive.LEVELS[level])
+
+
 def from_header(name: str, config: dict[str, Any]) -> Model | None:
     """Rebuild the model a stream header names; None if it needs a model file.
 
@@ -114,15 +124,6 @@ def from_header(name: str, config: dict[str, Any]) -> Model | None:
     if cls.name != name:
         raise ValueError(f"unknown model {name!r}")
     return cls.from_config(config)
-
-
-def level_model(level: int) -> Model:
-    """The built-in adaptive model at compression level 1..9 (`adaptive.LEVELS`). ValueError outside."""
-    from deepcompress.models import adaptive  # the numba kernels load only when a level is used
-
-    if level not in adaptive.LEVELS:
-        raise ValueError(f"compression level must be one of {min(adaptive.LEVELS)}..{max(adaptive.LEVELS)}, got {level!r}")
-    return adaptive.AdaptiveModel(adaptive.LEVELS[level])
 
 
 register("adaptive", "deepcompress.models.adaptive:AdaptiveModel", builtin=True)

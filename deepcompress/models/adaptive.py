@@ -18,9 +18,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from deepcompress.coding import binary
-from deepcompress.models import _cm_kernels as K
+from deepcompress._lazy import LazyModule
 from deepcompress.models.base import Chunk, DecodeSteps, Model, Session
+
+# Imported when a session is first made (numba and the cached kernels): naming, configuring and
+# fingerprinting the model, as headers and `info` do, stays instant.
+K = LazyModule("deepcompress.models._cm_kernels")
+binary = LazyModule("deepcompress.coding.binary")
 
 # Presets are frozen once released: a stream names its preset (plus any overrides), so its
 # header stays small and still determines every hyper-parameter. Change defaults by adding

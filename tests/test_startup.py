@@ -1,0 +1,50 @@
+"""Instant start: nothing heavy (numba and the compiled kernels, torch) is imported before a
+block is coded that needs it. Run in a fresh interpreter: this one has imported everything."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+HEAVY = ("numba", "torch", "matplotlib", "deepcompress.cli")
+
+_PROBE = """
+import io, json, sys
+import deepcompress
+from deepcompress import api
+{body}
+print(json.dumps([name for name in {heavy!r} if name in sys.modules]))
+"""
+
+
+def heavy_modules_after(root, body: str) -> list[str]:
+    """The heavy modules imported (executed) after running `body` in a fresh interpreter."""
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    code = _PROBE.format(body=body, heavy=HEAVY + ("deepcompress.models._cm_kernels",))
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True,
+                            cwd=root)
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def test_import_loads_nothing_heavy(root):
+    assert heavy_modules_after(root, "") == []
+
+
+def test_empty_input_and_headers_need_no_kernels(root):
+    body = """
+blob = deepcompress.compress(b"")
+assert deepcompress.decompress(blob) == b""
+with deepcompress.open(io.BytesIO(blob)) as f:
+    assert f.read() == b""
+info = api.read_info(io.BytesIO(deepcompress.compress(b"", level=9)))
+assert info.hyperparameters["hash_bits"] > 0
+deepcompress.decompress(deepcompress.compress(b"abc", "histogram-adaptive"))
+"""
+    assert heavy_modules_after(root, body) == []
+
+
+def test_coding_with_the_adaptive_model_loads_its_kernels(root):
+    body = 'assert deepcompress.decompress(deepcompress.compress(b"a")) == b"a"'
+    assert heavy_modules_after(root, body) == ["numba", "deepcompress.models._cm_kernels"]
