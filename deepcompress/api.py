@@ -19,6 +19,7 @@ import numpy as np
 
 from deepcompress import codec, container, models
 from deepcompress import symbols as symbols_module
+from deepcompress.arguments import check
 from deepcompress.errors import (
     CorruptStreamError,
     DeepCompressError,
@@ -77,6 +78,7 @@ class Stats:
 def load_model(spec: ModelSpec, alphabet_size: int = 256) -> Model:
     """A model from an instance, a built-in name (`models.BUILTIN_MODELS`, built for
     `alphabet_size` symbols) or a model file path."""
+    check(spec=spec, alphabet_size=alphabet_size)
     if isinstance(spec, Model):
         return spec
     if isinstance(spec, str) and spec in models.BUILTIN_MODELS:
@@ -140,6 +142,7 @@ def compress_stream(
     element byte (see `symbols.read_npy_layout`). Memory stays bounded by the block size,
     so inputs of any length (pipes too) work.
     """
+    check(source=source, sink=sink, model=model, coder=coder, block_size=block_size, layout=layout)
     layout = layout or Layout()
     model = load_model(model, layout.alphabet_size)
     if not _fits(model.alphabet_size, layout.alphabet_size):
@@ -208,6 +211,7 @@ def decompress_stream(source: BinaryIO, sink: BinaryIO | None, model: ModelSpec 
     Every block is checked (payload checksum before decoding, data checksum after) before
     it is written; the end record's totals and checksum are checked at the end.
     """
+    check(source=source, sink=sink, model=model)
     source = _CountingReader(source)
     header = container.read_header(source)
     layout = read_layout(header)
@@ -243,6 +247,7 @@ def decompress_stream(source: BinaryIO, sink: BinaryIO | None, model: ModelSpec 
         nll_bits += record.nll_bits
         payload_bits += block.payload_bits
     trailer = record
+    _check_totals(trailer, n_symbols, layout)
     if (trailer.n_symbols, trailer.original_bytes, trailer.data_crc32) != (n_symbols, original_bytes, crc):
         raise CorruptStreamError("stream length or checksum does not match its end record")
     return Stats(header.model, original_bytes, source.bytes_read, n_symbols, nll_bits, payload_bits)
@@ -262,6 +267,7 @@ class StreamInfo:
 
 def read_info(source: BinaryIO) -> StreamInfo:
     """Header, sizes and stored NLL of a stream, reading every record but decoding nothing."""
+    check(source=source)
     source = _CountingReader(source)
     header = container.read_header(source)
     layout = read_layout(header)
@@ -270,18 +276,39 @@ def read_info(source: BinaryIO) -> StreamInfo:
     except ValueError:
         rebuilt = None
     hyperparameters = rebuilt.hyperparameters() if hasattr(rebuilt, "hyperparameters") else None
-    n_blocks, lanes, nll_bits, payload_bits = 0, [], 0.0, 0
+    n_blocks, lanes, nll_bits, payload_bits, n_symbols = 0, [], 0.0, 0, 0
     while isinstance(record := container.read_block(source, header), container.BlockRecord):
         n_blocks += 1
         lanes.append(record.lanes)
         nll_bits += record.nll_bits
         payload_bits += 32 * len(record.words)
+        n_symbols += record.n_symbols
+    _check_totals(record, n_symbols, layout)
     stats = Stats(header.model, record.original_bytes, source.bytes_read, record.n_symbols, nll_bits, payload_bits)
     return StreamInfo(header, stats, n_blocks, tuple(lanes), layout, hyperparameters)
 
 
+def _check_totals(trailer: container.Trailer, n_symbols: int, layout: Layout) -> None:
+    """CorruptStreamError unless the end record's totals agree with the block records read.
+
+    Each symbol is one element of `layout.item_size` bytes after the verbatim .npy header,
+    so the original size follows from the symbol count; an array's shape fixes the count.
+    """
+    original_bytes = len(layout.npy_header) + n_symbols * layout.item_size
+    if (trailer.n_symbols, trailer.original_bytes) != (n_symbols, original_bytes):
+        raise CorruptStreamError(
+            f"end record claims {trailer.n_symbols} symbols in {trailer.original_bytes} bytes, "
+            f"the blocks hold {n_symbols} symbols in {original_bytes} bytes"
+        )
+    if layout.kind == "npy" and n_symbols != symbols_module.element_count(layout.shape, layout.item_size):
+        raise CorruptStreamError(f"the blocks hold {n_symbols} elements, the array's shape {layout.shape} declares otherwise")
+
+
 def compress(data: bytes, model: ModelSpec = DEFAULT_MODEL, coder: str = DEFAULT_CODER) -> bytes:
     """Compress bytes into a self-checking .dcz stream."""
+    check(data=data, model=model, coder=coder)
+    if isinstance(data, np.ndarray):
+        raise TypeError("compress codes bytes; use compress_array for arrays")
     sink = io.BytesIO()
     compress_stream(io.BytesIO(data), sink, model, coder)
     return sink.getvalue()
@@ -292,6 +319,7 @@ def decompress(blob: bytes, model: ModelSpec | None = None) -> bytes:
 
     Raises a `DeepCompressError` subclass for damaged, truncated or mismatched data.
     """
+    check(blob=blob, model=model)
     sink = io.BytesIO()
     decompress_stream(io.BytesIO(blob), sink, model)
     return sink.getvalue()
@@ -310,6 +338,8 @@ def compress_array(
     alphabet: (offset, size) of the values; inferred from the data unless given (a model
     file's alphabet starts at 0). Raises ValueError for non-integer arrays.
     """
+    check(array=array, model=model, coder=coder, alphabet=alphabet)
+    array = np.asarray(array)
     layout = _array_layout(array, model, alphabet)
     sink = io.BytesIO()
     model = model or default_model(layout.alphabet_size)
@@ -333,6 +363,7 @@ def _array_layout(array: np.ndarray, model: ModelSpec | None, alphabet: tuple[in
 
 def decompress_array(blob: bytes, model: ModelSpec | None = None) -> np.ndarray:
     """Inverse of `compress_array`: the array with its dtype, shape and memory order."""
+    check(blob=blob, model=model)
     data = decompress(blob, model)
     try:
         return np.load(io.BytesIO(data), allow_pickle=False)
@@ -345,6 +376,7 @@ def nll_bits(data: bytes | np.ndarray, model: ModelSpec | None = None) -> float:
 
     data: bytes, or an integer array (coded per element, alphabet as `compress_array` infers it).
     """
+    check(data=data, model=model)
     if isinstance(data, np.ndarray):
         layout = _array_layout(data, model, None)
         return nll_stream(io.BytesIO(storage_order_bytes(data)), model, layout=layout)[1]
@@ -359,6 +391,7 @@ def nll_stream(
     layout: as for `compress_stream` (default: bytes). Measured block by block as
     `compress_stream` codes it, so memory stays bounded for any input.
     """
+    check(source=source, model=model, block_size=block_size, layout=layout)
     layout = layout or Layout()
     resolved = load_model(model or default_model(layout.alphabet_size), layout.alphabet_size)
     session = resolved.session()
@@ -377,6 +410,7 @@ def symbol_bits(data: bytes | np.ndarray, model: ModelSpec | None = None, block_
     storage order, alphabet as `compress_array` infers it). Returns float64[n]; side
     information (a static histogram's stored counts) is excluded.
     """
+    check(data=data, model=model, block_size=block_size)
     if isinstance(data, np.ndarray):
         layout = _array_layout(data, model, None)
         symbols = layout.to_symbols(storage_order_bytes(data))

@@ -29,6 +29,8 @@ from deepcompress.models.exact import ExactMLP, network_arrays, network_from_arr
 from deepcompress.models.followers import FollowerTables, feature_alphabet
 from deepcompress.models.lanes import WindowSession, choose_lanes
 
+MAX_FOLLOWER_SLOTS = 1 << 25  # 128 MB of follower tables (the default 6 orders of 2**20 use 24 MB)
+
 
 @dataclass(frozen=True)
 class MLPConfig:
@@ -52,8 +54,10 @@ class MLPConfig:
         orders = self.follower_orders
         if orders and (list(orders) != sorted(set(orders)) or orders[0] < 1 or orders[-1] > self.context_size):
             raise ValueError(f"follower orders must be ascending in [1, {self.context_size}], got {orders}")
-        if not 8 <= self.follower_table_bits <= 26:
-            raise ValueError(f"follower_table_bits must lie in [8, 26], got {self.follower_table_bits}")
+        # Bounds the follower tables a model file can make a session allocate (4 bytes a slot).
+        if not 8 <= self.follower_table_bits <= 24 or len(orders) << self.follower_table_bits > MAX_FOLLOWER_SLOTS:
+            raise ValueError(f"follower_table_bits must lie in [8, 24] with at most {MAX_FOLLOWER_SLOTS} slots in all, "
+                             f"got {len(orders)} orders of 2**{self.follower_table_bits}")
 
     @property
     def pad(self) -> int:
