@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import io
+import tokenize
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
@@ -155,7 +156,10 @@ def read_npy_layout(stream: BinaryIO, alphabet: tuple[int, int] | None = None, c
             shape, fortran, dtype = npy_format.read_array_header_2_0(stream)
         else:
             raise ValueError(f"unsupported .npy version {version}")
-    except (ValueError, SyntaxError, EOFError, OverflowError, RecursionError, MemoryError) as error:
+    # numpy parses the header dict with `ast`: malformed text also raises tokenize's TokenError,
+    # deep nesting RecursionError or MemoryError, odd keys TypeError, huge numbers OverflowError.
+    except (ValueError, SyntaxError, EOFError, OverflowError, RecursionError, MemoryError, TypeError,
+            tokenize.TokenError) as error:
         raise ValueError(f"not a valid .npy file: {error}") from None
     data_start = stream.tell()
     stream.seek(start)

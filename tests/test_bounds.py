@@ -252,3 +252,26 @@ def test_damaged_data_raises_a_deepcompress_error(blob):
         deepcompress.decompress(blob)
     with pytest.raises(DeepCompressError):
         deepcompress.decompress_array(blob)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [{"context_size": 1 << 62}, {"alphabet_size": 1 << 20}, {"embed_dim": 1 << 30}, {"hidden": (1 << 40,)},
+     {"hidden": (8,) * 1000}],
+)
+def test_mlp_config_from_a_model_file_is_bounded_before_anything_is_built(config):
+    with pytest.raises(ValueError):
+        MLPConfig(**config)
+
+
+def test_model_file_with_huge_shifts_is_a_model_file_error():
+    from deepcompress.models.exact import network_from_arrays
+
+    with pytest.raises(ValueError, match="shifts"):
+        network_from_arrays((257,), {"shifts": np.array([1 << 62, 3])})
+
+
+@pytest.mark.parametrize("header", ["{'descr': '<i8', 'fortran_order': False, 'shape': (3,", "{3: 1, 'a': 2}"])
+def test_npy_header_that_numpy_cannot_parse_is_a_value_error(header):
+    with pytest.raises(ValueError):
+        symbols.read_npy_layout(io.BytesIO(_npy(header)))

@@ -118,6 +118,8 @@ class HistogramModel(Model):
             counts = np.asarray(counts, dtype=np.int64)
             if counts.shape != (alphabet_size,) or counts.min() < 1:
                 raise ValueError(f"trained counts must be int64[{alphabet_size}] with every entry >= 1")
+            if int(counts.max()) * alphabet_size >= 1 << 53:  # the coder's bound for exact row sums
+                raise ValueError(f"trained counts must stay below 2**53 / {alphabet_size}")
             if adaptive:
                 raise ValueError("a trained histogram is not adaptive")
         self.alphabet_size = alphabet_size

@@ -47,9 +47,10 @@ class MLPConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(int(w) for w in self.hidden))
         object.__setattr__(self, "follower_orders", tuple(int(n) for n in self.follower_orders))
-        if self.alphabet_size < 2 or self.context_size < 1 or self.embed_dim < 1:
-            raise ValueError(f"invalid MLP config {self}")
-        if not self.hidden or min(self.hidden) < 1:
+        # Upper bounds too: a model file's config sizes what is built before its arrays are checked.
+        if not (2 <= self.alphabet_size <= 1 << 16 and 1 <= self.context_size <= 4096 and 1 <= self.embed_dim <= 4096):
+            raise ValueError(f"invalid MLP config {self}"[:300])
+        if not self.hidden or min(self.hidden) < 1 or max(self.hidden) > 1 << 16 or len(self.hidden) > 64:
             raise ValueError(f"MLP needs at least one hidden layer, got hidden={self.hidden}")
         orders = self.follower_orders
         if orders and (list(orders) != sorted(set(orders)) or orders[0] < 1 or orders[-1] > self.context_size):
