@@ -177,7 +177,10 @@ def compress_stream(
 def _model_for(header: container.StreamHeader, model: ModelSpec | None) -> Model:
     """The model a stream needs: the given one if its fingerprint matches, else a built-in."""
     if model is not None:
-        resolved = load_model(model, header.config.get("alphabet_size", 256))
+        alphabet_size = header.config.get("alphabet_size", 256)
+        if type(alphabet_size) is not int or alphabet_size < 1:  # not bool: a forged header
+            raise CorruptStreamError(f"malformed header: alphabet size {str(alphabet_size)[:40]!r}")
+        resolved = load_model(model, alphabet_size)
         if resolved.fingerprint() != header.fingerprint:
             raise ModelMismatchError(
                 f"stream needs model {header.model!r} with fingerprint {header.fingerprint[:16]}, "

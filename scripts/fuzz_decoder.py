@@ -79,7 +79,7 @@ FAILURES = (CRASH, HANG, WRONG, OVER_MEMORY, OVER_TIME)
 NPY, DCM = "npy-header", "model-file"
 FILE_KINDS = (NPY, DCM)
 # The README's Robustness bounds, checked for every input.
-MAX_RSS_MB = 1024
+MAX_RSS_MB = 1536
 MAX_CPU_S = 25.0
 
 # --- the .dcz layout, from README.md's format table -----------------------------------------
@@ -963,7 +963,9 @@ def run(
                         answer = (*slot.task, answer[2], HANG, f"answered after {settings.timeout_s} s")
                     report.add(*answer)
                     slot.task = None
-                    continue
+                    if answer[3] != OVER_MEMORY:
+                        continue
+                    # else a fresh worker, so that its high-water mark blames no later input
                 except EOFError:  # the worker died (e.g. aborted by an allocation failure)
                     slot.process.join()
                     report.add(
