@@ -810,9 +810,11 @@ class Fuzzer:
         self.seeds = {name: make_file_seeds(name) if name in FILE_KINDS else make_seeds(name) for name in model_names}
         self.cuts = {name: [] if name in FILE_KINDS else boundary_cuts(seeds) for name, seeds in self.seeds.items()}
         self.all_seeds = [seed for name, seeds in self.seeds.items() if name not in FILE_KINDS for seed in seeds]
+        # Any container mutant may be decoded with any model ("wrong-model"): build them all
+        # up front, before the worker's address space is limited; file kinds need none.
         self.decode_arguments = {
             key: decode_argument(key) for key in [HEADER, *models.BUILTIN_MODELS, *TRAINED_MODELS]
-        }
+        } if self.all_seeds else {}
 
     def mutant(self, model: str, index: int) -> Mutant:
         return make_mutant(

@@ -149,6 +149,7 @@ def test_alphabet_beyond_the_coder_precision_is_refused_up_front():
             deepcompress.compress_array(np.array([0, size - 1]), "histogram")
 
 
+@pytest.mark.slow  # ~1 GB and several seconds: the coder's tables over 2**24 values
 def test_largest_alphabet_round_trips():
     array = np.array([0, symbols.MAX_ALPHABET - 1, 7], dtype=np.int32)
     np.testing.assert_array_equal(deepcompress.decompress_array(deepcompress.compress_array(array, "histogram")), array)
