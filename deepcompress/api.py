@@ -21,6 +21,7 @@ import numpy as np
 
 from deepcompress import codec, container, inputs, modelfile, models
 from deepcompress import symbols as symbols_module
+from deepcompress.arguments import check
 from deepcompress.errors import (
     CorruptStreamError,
     DeepCompressError,
@@ -81,6 +82,7 @@ class Stats:
 def load_model(spec: ModelSpec, alphabet_size: int = 256) -> Model:
     """A model from an instance, a built-in name (`models.BUILTIN_MODELS`, built for
     `alphabet_size` symbols) or a model file path."""
+    check(spec=spec, alphabet_size=alphabet_size)
     if isinstance(spec, Model):
         return spec
     if isinstance(spec, str) and spec in models.BUILTIN_MODELS:
@@ -232,6 +234,7 @@ def compress_stream(
     so inputs of any length (pipes too) work. level: 1..9, the adaptive model at that level
     (`compression_model`). progress: called after each block (an array's .npy header counts as read).
     """
+    check(source=source, sink=sink, model=model, coder=coder, block_size=block_size, layout=layout)
     layout = layout or Layout()
     writer = StreamWriter(sink, compression_model(model, level, layout.alphabet_size), coder, block_size, layout)
     read = len(layout.npy_header)
@@ -266,7 +269,10 @@ def compression_model(model: ModelSpec | None = None, level: int | None = None, 
 def _model_for(header: container.StreamHeader, model: ModelSpec | None) -> Model:
     """The model a stream needs: the given one if its fingerprint matches, else a built-in."""
     if model is not None:
-        resolved = load_model(model, header.config.get("alphabet_size", 256))
+        alphabet_size = header.config.get("alphabet_size", 256)
+        if type(alphabet_size) is not int or alphabet_size < 1:  # not bool: a forged header
+            raise CorruptStreamError(f"malformed header: alphabet size {str(alphabet_size)[:40]!r}")
+        resolved = load_model(model, alphabet_size)
         if resolved.fingerprint() != header.fingerprint:
             raise ModelMismatchError(
                 f"stream needs model {header.model!r} with fingerprint {header.fingerprint[:16]}, "
@@ -326,6 +332,7 @@ class StreamReader:
         record = container.read_block(self._source, header)
         totals = self._totals
         if not isinstance(record, container.BlockRecord):
+            _check_totals(record, totals.n_symbols, self.layout)
             if record != totals.trailer():
                 raise CorruptStreamError("stream length or checksum does not match its end record")
             self.stats = _stats(header.model, totals, self._source.bytes_read)
@@ -478,6 +485,7 @@ def decompress_stream(source: BinaryIO, sink: BinaryIO | None, model: ModelSpec 
     it is written; the end record's totals and checksum are checked at the end.
     progress: called after each block (bytes decoded count as written, even with no sink).
     """
+    check(source=source, sink=sink, model=model)
     reader = StreamReader(source, model)
     written = len(reader.prefix)
     if sink is not None:
@@ -505,6 +513,7 @@ class StreamInfo:
 
 def read_info(source: BinaryIO) -> StreamInfo:
     """Header, sizes and stored NLL of a stream, reading every record but decoding nothing."""
+    check(source=source)
     source = _CountingReader(source)
     header = container.read_header(source)
     layout = read_layout(header)
@@ -517,10 +526,7 @@ def read_info(source: BinaryIO) -> StreamInfo:
     while isinstance(record := container.read_block(source, header), container.BlockRecord):
         lanes.append(record.lanes)
         totals.add_record(record)
-    # The end record's totals are claims: check them against the blocks and the layout.
-    expected_bytes = len(layout.npy_header) + totals.n_symbols * layout.item_size
-    if (record.n_symbols, record.original_bytes) != (totals.n_symbols, expected_bytes):
-        raise CorruptStreamError("stream length does not match its end record")
+    _check_totals(record, totals.n_symbols, layout)
     if source.read(1):
         raise CorruptStreamError("trailing data after the end of the stream")
     stats = Stats(header.model, record.original_bytes, source.bytes_read, record.n_symbols, totals.nll_bits,
@@ -528,9 +534,29 @@ def read_info(source: BinaryIO) -> StreamInfo:
     return StreamInfo(header, stats, len(lanes), tuple(lanes), layout, hyperparameters)
 
 
+def _check_totals(trailer: container.Trailer, n_symbols: int, layout: Layout) -> None:
+    """CorruptStreamError unless the end record's totals agree with the block records read.
+
+    The end record's totals are claims: each symbol is one element of `layout.item_size`
+    bytes after the verbatim .npy header, so the original size follows from the symbol
+    count; an array's shape fixes the count.
+    """
+    original_bytes = len(layout.npy_header) + n_symbols * layout.item_size
+    if (trailer.n_symbols, trailer.original_bytes) != (n_symbols, original_bytes):
+        raise CorruptStreamError(
+            f"end record claims {trailer.n_symbols} symbols in {trailer.original_bytes} bytes, "
+            f"the blocks hold {n_symbols} symbols in {original_bytes} bytes"
+        )
+    if layout.kind == "npy" and n_symbols != symbols_module.element_count(layout.shape, layout.item_size):
+        raise CorruptStreamError(f"the blocks hold {n_symbols} elements, the array's shape {layout.shape} declares otherwise")
+
+
 def compress(data: bytes, model: ModelSpec | None = DEFAULT_MODEL, coder: str = DEFAULT_CODER, *,
              level: int | None = None) -> bytes:
     """Compress bytes into a self-checking .dcz stream. level: 1..9 (see `compression_model`)."""
+    check(data=data, model=model, coder=coder)
+    if isinstance(data, np.ndarray):
+        raise TypeError("compress codes bytes; use compress_array for arrays")
     sink = io.BytesIO()
     compress_stream(io.BytesIO(data), sink, model, coder, level=level)
     return sink.getvalue()
@@ -541,6 +567,7 @@ def decompress(blob: bytes, model: ModelSpec | None = None) -> bytes:
 
     Raises a `DeepCompressError` subclass for damaged, truncated or mismatched data.
     """
+    check(blob=blob, model=model)
     sink = io.BytesIO()
     decompress_stream(io.BytesIO(blob), sink, model)
     return sink.getvalue()
@@ -559,6 +586,8 @@ def compress_array(
     alphabet: (offset, size) of the values; inferred from the data unless given (a model
     file's alphabet starts at 0). Raises ValueError for non-integer arrays.
     """
+    check(array=array, model=model, coder=coder, alphabet=alphabet)
+    array = np.asarray(array)
     layout = _array_layout(array, model, alphabet)
     sink = io.BytesIO()
     model = model or default_model(layout.alphabet_size)
@@ -582,6 +611,7 @@ def _array_layout(array: np.ndarray, model: ModelSpec | None, alphabet: tuple[in
 
 def decompress_array(blob: bytes, model: ModelSpec | None = None) -> np.ndarray:
     """Inverse of `compress_array`: the array with its dtype, shape and memory order."""
+    check(blob=blob, model=model)
     data = decompress(blob, model)
     try:
         return np.load(io.BytesIO(data), allow_pickle=False)
@@ -594,6 +624,7 @@ def nll_bits(data: bytes | np.ndarray, model: ModelSpec | None = None) -> float:
 
     data: bytes, or an integer array (coded per element, alphabet as `compress_array` infers it).
     """
+    check(data=data, model=model)
     if isinstance(data, np.ndarray):
         layout = _array_layout(data, model, None)
         return nll_stream(io.BytesIO(storage_order_bytes(data)), model, layout=layout)[1]
@@ -608,6 +639,7 @@ def nll_stream(
     layout: as for `compress_stream` (default: bytes). Measured block by block as
     `compress_stream` codes it, so memory stays bounded for any input.
     """
+    check(source=source, model=model, block_size=block_size, layout=layout)
     layout = layout or Layout()
     resolved = load_model(model or default_model(layout.alphabet_size), layout.alphabet_size)
     resolved, blocks = _sized_blocks(resolved, source, layout, block_size)
@@ -627,6 +659,7 @@ def symbol_bits(data: bytes | np.ndarray, model: ModelSpec | None = None, block_
     storage order, alphabet as `compress_array` infers it). Returns float64[n]; side
     information (a static histogram's stored counts) is excluded.
     """
+    check(data=data, model=model, block_size=block_size)
     if isinstance(data, np.ndarray):
         layout = _array_layout(data, model, None)
         symbols = layout.to_symbols(storage_order_bytes(data))

@@ -25,6 +25,7 @@ import numpy as np
 from deepcompress import models
 from deepcompress.errors import ModelFileError
 from deepcompress.models.base import Model
+from deepcompress.symbols import element_count
 
 MAGIC = b"DCM\x00"
 VERSION = 1
@@ -61,8 +62,9 @@ def model_from_bytes(blob: bytes) -> tuple[Model, dict[str, Any]]:
             raise ValueError(f"unknown model {header['model']!r}")
         model = model_class.from_parameters(header["config"], arrays)
         fingerprint, metadata = header["fingerprint"], header["metadata"]
-    except (ValueError, KeyError, TypeError, AttributeError) as error:
-        raise ModelFileError(f"invalid model file: {error!r}") from error
+    # RecursionError: deeply nested JSON; OverflowError: numbers too large for an int or a float.
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError, OverflowError) as error:
+        raise ModelFileError(f"invalid model file: {type(error).__name__}: {str(error)[:200]}") from None
     if model.fingerprint() != fingerprint:
         raise ModelFileError("model file fingerprint does not match its parameters")
     return model, metadata
@@ -71,11 +73,13 @@ def model_from_bytes(blob: bytes) -> tuple[Model, dict[str, Any]]:
 def _read_arrays(layout: list, payload: bytes) -> dict[str, np.ndarray]:
     arrays, offset = {}, 0
     for name, dtype, shape in layout:
-        if dtype not in ALLOWED_DTYPES:
-            raise ValueError(f"array {name!r} has unsupported dtype {dtype!r}")
-        count = int(np.prod(shape, dtype=np.int64))
+        if not isinstance(dtype, str) or dtype not in ALLOWED_DTYPES:
+            raise ValueError(f"array {str(name)[:40]!r} has unsupported dtype {str(dtype)[:40]!r}")
+        if not isinstance(shape, list) or len(shape) > 32:
+            raise ValueError(f"array {str(name)[:40]!r} has a malformed shape")
+        count = element_count(shape, np.dtype(dtype).itemsize)
         size = count * np.dtype(dtype).itemsize
-        if count < 0 or offset + size > len(payload):
+        if offset + size > len(payload):
             raise ValueError(f"array {name!r} runs past the end of the file")
         arrays[name] = np.frombuffer(payload, dtype, count, offset).reshape(shape)
         offset += size

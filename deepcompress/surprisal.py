@@ -14,6 +14,8 @@ from os import PathLike
 
 import numpy as np
 
+from deepcompress.arguments import check
+
 __all__ = [
     "Segment",
     "baseline_bits_per_byte",
@@ -70,6 +72,7 @@ def segment_bits(bits: np.ndarray, segment_length: int) -> np.ndarray:
     bits: float64[n] per-symbol bits. Each entry is the sum of its own slice of `bits`
     (the last segment holds the n mod L remaining symbols, if any).
     """
+    check(bits=bits, segment_length=segment_length)
     bits = np.asarray(bits, dtype=np.float64)
     offsets = segment_offsets(len(bits), segment_length)
     return np.add.reduceat(bits, offsets) if len(offsets) else np.zeros(0)
@@ -81,6 +84,7 @@ def top_segments(bits: np.ndarray, segment_length: int = 1024, k: int = 5) -> li
     bits: float64[n] per-symbol bits. Ranked by total bits, so a short last segment is not
     promoted by the noise of a few symbols; with equal lengths this is bits/symbol order.
     """
+    check(bits=bits, segment_length=segment_length, k=k)
     if k < 0:
         raise ValueError(f"k must be >= 0, got {k}")
     sums = segment_bits(bits, segment_length)
@@ -92,6 +96,7 @@ def top_segments(bits: np.ndarray, segment_length: int = 1024, k: int = 5) -> li
 
 def smooth(bits: np.ndarray, window: int) -> np.ndarray:
     """Centred moving mean of `bits` over `window` symbols: float64[n] (fewer at the edges)."""
+    check(bits=bits, window=window)
     _check_length(window)
     bits = np.asarray(bits, dtype=np.float64)
     cumulative = np.concatenate([[0.0], np.cumsum(bits)])
@@ -166,6 +171,7 @@ def plot_surprisal(
     the `segments` (e.g. `top_segments`) at their bits/symbol; `unit` names a symbol on the
     axes. Raises ImportError without matplotlib.
     """
+    check(bits=bits, window=window)
     figure = _agg_figure()
     axes = figure.add_subplot()
     bits = np.asarray(bits, dtype=np.float64)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import io
+import tokenize
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
@@ -18,7 +19,9 @@ from typing import Any, BinaryIO
 import numpy as np
 import numpy.lib.format as npy_format
 
-MAX_ALPHABET = 1 << 24  # the coder's precision: larger alphabets cannot give every value a slot
+# The coder's 24-bit precision gives every value of the alphabet at least one of 2**24 slots;
+# constriction cannot normalise a table of 2**24 - 1 or more entries (measured), so this is the largest.
+MAX_ALPHABET = (1 << 24) - 2
 NPY_MAGIC = b"\x93NUMPY"
 
 
@@ -76,11 +79,12 @@ class Layout:
             raise ValueError(f"unknown data kind {kind!r}")
         try:
             layout = cls(
-                "npy", str(extra["dtype"]), tuple(int(n) for n in extra["shape"]), bool(extra["fortran_order"]),
+                "npy", str(extra["dtype"]), tuple(extra["shape"]), bool(extra["fortran_order"]),
                 int(extra["offset"]), int(extra["alphabet_size"]), base64.b64decode(extra["npy_header"], validate=True),
             )
             dtype = np.dtype(layout.dtype)
-        except (KeyError, TypeError, ValueError) as error:
+            element_count(layout.shape, dtype.itemsize)
+        except (KeyError, TypeError, ValueError, OverflowError) as error:  # OverflowError: int(1e999)
             raise ValueError(f"malformed array description: {error}") from None
         if dtype.kind not in "iu" or not 1 <= layout.alphabet_size <= MAX_ALPHABET or min(layout.shape, default=0) < 0:
             raise ValueError("array description out of range")
@@ -152,14 +156,17 @@ def read_npy_layout(stream: BinaryIO, alphabet: tuple[int, int] | None = None, c
             shape, fortran, dtype = npy_format.read_array_header_2_0(stream)
         else:
             raise ValueError(f"unsupported .npy version {version}")
-    except (ValueError, SyntaxError, EOFError) as error:
+    # numpy parses the header dict with `ast`: malformed text also raises tokenize's TokenError,
+    # deep nesting RecursionError or MemoryError, odd keys TypeError, huge numbers OverflowError.
+    except (ValueError, SyntaxError, EOFError, OverflowError, RecursionError, MemoryError, TypeError,
+            tokenize.TokenError) as error:
         raise ValueError(f"not a valid .npy file: {error}") from None
     data_start = stream.tell()
     stream.seek(start)
     header = stream.read(data_start - start)
     if dtype.kind not in "iu" or dtype.hasobject:
         raise ValueError(f"only integer arrays can be coded, got dtype {dtype}")
-    count = int(np.prod(shape, dtype=np.int64))
+    count = element_count(shape, dtype.itemsize)
     stream.seek(0, io.SEEK_END)
     if stream.tell() != data_start + count * dtype.itemsize:  # truncated, or bytes after the array
         raise ValueError(f".npy data is {stream.tell() - data_start} bytes, its header declares {count * dtype.itemsize}")
@@ -168,6 +175,22 @@ def read_npy_layout(stream: BinaryIO, alphabet: tuple[int, int] | None = None, c
         alphabet = _scan_alphabet(stream, dtype, count, chunk_bytes)
     stream.seek(data_start)
     return _layout(dtype, shape, fortran, header, alphabet)
+
+
+def element_count(shape: Sequence[int], item_size: int) -> int:
+    """Elements of an array of `shape`; ValueError unless its data fits in 2**62 bytes.
+
+    In Python integers, so a forged shape cannot overflow (np.prod would wrap or raise
+    OverflowError).
+    """
+    count = 1
+    for n in shape:
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise ValueError(f"array shape {tuple(shape)!r} is not a tuple of non-negative integers")
+        count *= n
+        if count * item_size > 1 << 62:
+            raise ValueError(f"array shape {tuple(shape)!r} is too large")
+    return count
 
 
 def _scan_alphabet(stream: BinaryIO, dtype: np.dtype, count: int, chunk_bytes: int) -> tuple[int, int]:

@@ -18,11 +18,25 @@ time limit and an address-space limit (RLIMIT_AS). Outcomes:
     hang          no answer within --timeout seconds: saved
     wrong-output  decoded to anything else: saved
 
+Two more kinds fuzz the other files the package reads: `npy-header` (valid .npy files of
+several dtypes, shapes and orders with forged shapes, dtypes, orders, versions and header
+lengths, read by `symbols.read_npy_layout` and, when accepted, compressed and decompressed
+back) and `model-file` (.dcm files of every model family with forged array sizes, dtypes and
+shapes, configs, JSON nesting and lengths, CRCs recomputed, loaded by `modelfile` and, when
+accepted, used for a round trip). Their expected rejection is `ValueError` (a malformed .npy
+is a bad argument) and `ModelFileError`; `accepted` means the round trip reproduced the input.
+
+Every input is also held to the README's resource bounds: the worker's peak RSS
+(`peak_rss_mb`, a high-water mark, so the first input to pass the bound is the one
+reported) and the CPU time of each input; exceeding either is a failure (`over-memory`,
+`over-time`).
+
 Mutants are a pure function of (--seed, model, index), so any of them can be regenerated.
 The container layout is parsed here from the format table in README.md, not through
 `deepcompress.container`, so a misreading there cannot hide a bug here.
 
 Usage: python scripts/fuzz_decoder.py [-n 10000] [--workers 2] [--timeout 30] [--memory-mb 1024]
+       [--max-rss-mb 1024] [--max-cpu-s 25] [--models adaptive,npy-header,model-file,...]
 Exit status 1 if any input crashed, hung or decoded wrongly.
 """
 
@@ -60,7 +74,13 @@ TRAINED = "trained-histogram"
 TRAINED_MLP = "trained-mlp"
 HEADER = "header"  # decode argument None: the model is rebuilt from the stream header
 ORIGINAL, DONOR, CRASH, HANG, WRONG = "original", "donor", "crash", "hang", "wrong-output"
-FAILURES = (CRASH, HANG, WRONG)
+ACCEPTED, OVER_MEMORY, OVER_TIME = "accepted", "over-memory", "over-time"
+FAILURES = (CRASH, HANG, WRONG, OVER_MEMORY, OVER_TIME)
+NPY, DCM = "npy-header", "model-file"
+FILE_KINDS = (NPY, DCM)
+# The README's Robustness bounds, checked for every input.
+MAX_RSS_MB = 1536
+MAX_CPU_S = 25.0
 
 # --- the .dcz layout, from README.md's format table -----------------------------------------
 
@@ -213,6 +233,11 @@ TRAINED_MODELS = {TRAINED: trained_histogram, TRAINED_MLP: trained_mlp}
 def fuzz_models() -> list[str]:
     """Every built-in model, plus a trained histogram and a trained MLP (passed as models)."""
     return [*models.BUILTIN_MODELS, *TRAINED_MODELS]
+
+
+def fuzz_kinds() -> list[str]:
+    """Every model's streams, plus .npy headers and model files."""
+    return [*fuzz_models(), *FILE_KINDS]
 
 
 def decode_argument(key: str) -> Any:
@@ -484,6 +509,8 @@ def make_mutant(
     index: int,
 ) -> Mutant:
     """The index-th mutant of a model's seeds (cuts: their `boundary_cuts`); a pure function."""
+    if seeds[0].model in FILE_KINDS:
+        return make_file_mutant(run_seed, seeds, index)
     if index % EXHAUSTIVE_EVERY == 0 and index // EXHAUSTIVE_EVERY < len(cuts):
         seed, length = cuts[index // EXHAUSTIVE_EVERY]
         return Mutant(
@@ -503,6 +530,233 @@ def make_mutant(
         others = [key for key in [HEADER, *models.BUILTIN_MODELS, *TRAINED_MODELS] if key != decode_key]
         return Mutant(seed.blob, kind, seed, decode_key=rng.choice(others))
     return Mutant(MUTATIONS[kind](rng, seed), kind, seed, decode_key=decode_key)
+
+
+# --- .npy headers and model files ---------------------------------------------------------
+
+
+def _npy_file(array: np.ndarray, version: tuple[int, int] = (1, 0)) -> bytes:
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, array, version=version, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def npy_seed_files() -> dict[str, bytes]:
+    """Valid .npy files: several widths and signs, byte orders, shapes, C and Fortran order, v1 and v2."""
+    rng = np.random.default_rng(3)
+    grid = rng.integers(-300, 300, size=(6, 5)).astype("<i2")
+    return {
+        "u1-1d": _npy_file(np.frombuffer(_text(20, random.Random(1)), dtype=np.uint8)),
+        "i2-2d": _npy_file(grid),
+        "i2-fortran": _npy_file(np.asfortranarray(grid)),
+        "u2-big-endian-3d": _npy_file(rng.integers(0, 4000, size=(2, 3, 4)).astype(">u2")),
+        "i8-v2": _npy_file(rng.integers(-(1 << 40), -(1 << 40) + 5000, size=7), version=(2, 0)),
+        "i4-0d": _npy_file(np.array(-17, dtype="<i4")),
+        "u1-empty": _npy_file(np.zeros((0, 3), dtype=np.uint8)),
+    }
+
+
+def model_seed_files() -> dict[str, bytes]:
+    """Valid .dcm files of every model family: trained histogram, MLP (with followers), record model."""
+    from deepcompress import modelfile
+
+    return {
+        "histogram": modelfile.model_to_bytes(trained_histogram()),
+        "mlp-followers": modelfile.model_to_bytes(trained_mlp()),
+        "mlp-toy": (ROOT / "tests" / "golden" / "mlp_toy_k1.dcm").read_bytes(),
+        "record-mlp": (ROOT / "tests" / "golden" / "records_k5_d3.dcm").read_bytes(),
+    }
+
+
+def make_file_seeds(kind: str) -> list[Seed]:
+    files = npy_seed_files() if kind == NPY else model_seed_files()
+    return [Seed(f"{kind}/{name}", kind, blob, blob, (0, len(blob))) for name, blob in files.items()]
+
+
+SHAPE_ABSURD = (
+    (), (0,), (-1,), (-5, 3), (1 << 31,), (1 << 62,), (1 << 63,), (10**30,), (2**64 + 3,), (3, 1 << 61),
+    (1,) * 64, (1,) * 10_000, (1.5,), ("3",), (True,), [3], None, 3, ((3,),),
+)  # fmt: skip
+DESCR_ABSURD = (
+    "<i8", "|u1", ">i4", "<f4", "|O", "V8", "<i16", "S5", "<U3", "|b1", "<m8", "object", 12, None, [("a", "<i4")],
+    "<i" + "9" * 30, "x" * 5000,
+)  # fmt: skip
+ORDER_ABSURD = (True, False, 0, 1, "yes", None)
+
+
+def _npy_parts(blob: bytes) -> tuple[tuple[int, int], dict[str, Any], bytes]:
+    """(version, header dict, data) of a valid seed .npy file."""
+    import ast
+
+    major, minor = blob[6], blob[7]
+    size_format = "<H" if major == 1 else "<I"
+    start = 8 + struct.calcsize(size_format)
+    (length,) = struct.unpack_from(size_format, blob, 8)
+    return (major, minor), ast.literal_eval(blob[start : start + length].decode("latin1")), blob[start + length :]
+
+
+def _npy_bytes(version: tuple[int, int], text: str, data: bytes, declared: int | None = None) -> bytes:
+    size_format = "<H" if version[0] == 1 else "<I"
+    body = text.encode("latin1", "replace")
+    body += b" " * (-(len(body) + 9 + struct.calcsize(size_format)) % 64) + b"\n"
+    length = (len(body) if declared is None else declared) % (1 << (8 * struct.calcsize(size_format)))
+    return b"\x93NUMPY" + bytes(version) + struct.pack(size_format, length) + body + data
+
+
+def _forge_npy(rng: random.Random, seed: Seed) -> tuple[str, bytes]:
+    version, header, data = _npy_parts(seed.blob)
+    action = rng.choice(["shape", "shape", "descr", "order", "keys", "version", "length", "data", "nesting"])
+    declared = None
+    if action == "shape":
+        header["shape"] = rng.choice(SHAPE_ABSURD)
+    elif action == "descr":
+        header["descr"] = rng.choice(DESCR_ABSURD)
+    elif action == "order":
+        header["fortran_order"] = rng.choice(ORDER_ABSURD)
+    elif action == "keys":
+        if rng.random() < 0.5:
+            header.pop(rng.choice(sorted(header)))
+        else:
+            header[rng.choice(["extra", "Shape", 3])] = rng.choice(SHAPE_ABSURD)
+    elif action == "version":
+        version = rng.choice([(0, 0), (2, 0), (3, 0), (1, 1), (255, 255), (1, 0)])
+    elif action == "length":
+        declared = rng.choice(U32_ABSURD)
+    elif action == "data":
+        data = data[: rng.randrange(len(data) + 1)] if rng.random() < 0.5 else data + bytes(rng.randint(1, 9))
+    else:
+        depth = rng.choice([50, 1000, 100_000])
+        header["shape"] = "NEST"
+        text = repr(header).replace("'NEST'", "(" * depth + ")" * depth)
+        return action, _npy_bytes(version, text, data)
+    return action, _npy_bytes(version, repr(header), data, declared)
+
+
+def _dcm_parts(blob: bytes) -> tuple[int, dict[str, Any], bytes]:
+    """(version, header JSON, array payload) of a valid seed model file."""
+    _, version, length = struct.unpack_from("<4sHI", blob)
+    return version, json.loads(blob[10 : 10 + length]), blob[10 + length : -4]
+
+
+def _dcm_bytes(version: int, body: bytes, payload: bytes, declared: int | None = None) -> bytes:
+    length = len(body) if declared is None else declared
+    head = struct.pack("<4sHI", b"DCM\x00", version, length) + body + payload
+    return head + U32.pack(zlib.crc32(head))
+
+
+def _refingerprint(header: dict[str, Any], payload: bytes) -> None:
+    """Recompute the fingerprint of a forged header where the package can build its model (as a forger would)."""
+    from deepcompress import modelfile
+
+    try:
+        arrays = modelfile._read_arrays(header["arrays"], payload)
+        model = models.model_class(header["model"]).from_parameters(header["config"], arrays)
+        header["fingerprint"] = model.fingerprint()
+    except Exception:  # noqa: BLE001, S110 -- then the loader must reject it; the judge checks that
+        pass
+
+
+def _forge_dcm(rng: random.Random, seed: Seed) -> tuple[str, bytes]:
+    version, header, payload = _dcm_parts(seed.blob)
+    action = rng.choice(["array-shape", "array-dtype", "arrays", "config", "config", "top", "nesting",
+                         "length", "version", "payload"])  # fmt: skip
+    declared = None
+    if action == "array-shape":
+        entry = rng.choice(header["arrays"])
+        if rng.random() < 0.7:
+            shape = rng.choice(SHAPE_ABSURD)
+            entry[2] = list(shape) if isinstance(shape, (tuple, list)) else shape
+        else:
+            entry[2] = [max(0, n + rng.choice([-1, 1, 1 << 20])) for n in entry[2]]
+    elif action == "array-dtype":
+        rng.choice(header["arrays"])[1] = rng.choice([*DESCR_ABSURD, "<u4", "<i8", "|i1"])
+    elif action == "arrays":
+        arrays = header["arrays"]
+        if rng.random() < 0.5 and len(arrays) > 1:
+            i, j = rng.sample(range(len(arrays)), 2)
+            arrays[i], arrays[j] = arrays[j], arrays[i]
+        elif rng.random() < 0.5:
+            del arrays[rng.randrange(len(arrays))]
+        else:
+            arrays.append(rng.choice([["extra", "<i8", [1]], ["x"], None, 5]))
+    elif action == "config":
+        config = header["config"]
+        key = rng.choice([*sorted(config), "unknown"])
+        config[key] = rng.choice([*JSON_ABSURD, [1 << 20], [1] * 1000, list(range(1, 40)), 26, 24, 1 << 16, 4097])
+    elif action == "top":
+        key = rng.choice([*sorted(header), "unknown"])
+        header[key] = rng.choice(JSON_ABSURD)
+    elif action == "nesting":
+        depth = rng.choice([100, 10_000, 200_000])
+        nested = "[" * depth + ("]" * depth if rng.random() < 0.8 else "")  # balanced, or cut off
+        body = json.dumps({**header, "metadata": "NEST"}).replace('"NEST"', nested).encode()
+        return action, _dcm_bytes(version, body, payload)
+    elif action == "length":
+        declared = rng.choice(U32_ABSURD)
+    elif action == "version":
+        version = rng.choice([0, 2, 255, 65535])
+    else:
+        data = bytearray(payload)
+        for _ in range(rng.randint(1, 3)):
+            if data:
+                data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+        payload = bytes(data)
+    if action in ("array-shape", "array-dtype", "config", "payload") and rng.random() < 0.7:
+        _refingerprint(header, payload)
+    return action, _dcm_bytes(version, json.dumps(header).encode(), payload, declared)
+
+
+def make_file_mutant(run_seed: int, seeds: list[Seed], index: int) -> Mutant:
+    """The index-th mutant of a file kind's seeds: byte-level damage, or a forged field (lengths and CRC recomputed)."""
+    rng = random.Random(f"{run_seed}/{seeds[0].model}/{index}")
+    seed = rng.choice(seeds)
+    kind = rng.choice(["bit-flip", "byte-set", "insert", "delete", "truncate", "forge", "forge", "forge", "forge"])
+    if kind != "forge":
+        return Mutant(MUTATIONS[kind](rng, seed), kind, seed)
+    action, blob = (_forge_npy if seed.model == NPY else _forge_dcm)(rng, seed)
+    return Mutant(blob, f"forge-{action}", seed)
+
+
+def _sample_for(model: Any) -> tuple[np.ndarray, bool]:
+    """(data a loaded model can code, whether it is a byte model): symbols of its alphabet, shaped in records."""
+    config = model.config()
+    alphabet, width = model.alphabet_size, int(config.get("record_size", 1))
+    values = (np.arange(12 * width, dtype=np.int64) * 7919) % alphabet
+    return values.reshape(12, width) if width > 1 else values, alphabet == 256
+
+
+def judge_file(mutant: Mutant) -> tuple[str, str]:
+    """(outcome, detail) of reading a mutated .npy or model file, and using it when it is accepted."""
+    from deepcompress import modelfile, symbols
+
+    try:
+        if mutant.seed.model == NPY:
+            try:
+                stream = io.BytesIO(mutant.blob)
+                layout = symbols.read_npy_layout(stream)
+            except ValueError as error:
+                return "ValueError", str(error)[:200]
+            sink = io.BytesIO()
+            api.compress_stream(stream, sink, "histogram-adaptive", layout=layout)  # the layout, not the model, is fuzzed
+            output = deepcompress.decompress(sink.getvalue())
+            expected = mutant.blob
+        else:
+            try:
+                model, _ = modelfile.model_from_bytes(mutant.blob)
+            except deepcompress.ModelFileError as error:
+                return "ModelFileError", str(error)[:200]
+            data, as_bytes = _sample_for(model)
+            if as_bytes:
+                expected = data.astype(np.uint8).tobytes()
+                output = deepcompress.decompress(deepcompress.compress(expected, model), model)
+            else:
+                expected = data.tobytes()
+                output = deepcompress.decompress_array(deepcompress.compress_array(data, model), model).tobytes()
+    except Exception as error:  # noqa: BLE001 -- an accepted file that cannot be used is the finding
+        return CRASH, _describe(error)
+    if output != expected:
+        return WRONG, f"round trip gave {len(output)} bytes, expected {len(expected)}"
+    return ACCEPTED, ""
 
 
 # --- judging one mutant -------------------------------------------------------------------
@@ -544,6 +798,8 @@ class Settings:
     run_seed: int = 0
     timeout_s: float = 30.0
     memory_mb: int = 1024  # address space a worker may add beyond its warmed-up size
+    max_rss_mb: int = MAX_RSS_MB  # peak resident memory of a worker (the README's bound)
+    max_cpu_s: float = MAX_CPU_S  # CPU seconds one input may take (the README's bound)
 
 
 class Fuzzer:
@@ -551,12 +807,14 @@ class Fuzzer:
 
     def __init__(self, model_names: Iterable[str], run_seed: int):
         self.run_seed = run_seed
-        self.seeds = {name: make_seeds(name) for name in model_names}
-        self.cuts = {name: boundary_cuts(seeds) for name, seeds in self.seeds.items()}
-        self.all_seeds = [seed for seeds in self.seeds.values() for seed in seeds]
+        self.seeds = {name: make_file_seeds(name) if name in FILE_KINDS else make_seeds(name) for name in model_names}
+        self.cuts = {name: [] if name in FILE_KINDS else boundary_cuts(seeds) for name, seeds in self.seeds.items()}
+        self.all_seeds = [seed for name, seeds in self.seeds.items() if name not in FILE_KINDS for seed in seeds]
+        # Any container mutant may be decoded with any model ("wrong-model"): build them all
+        # up front, before the worker's address space is limited; file kinds need none.
         self.decode_arguments = {
             key: decode_argument(key) for key in [HEADER, *models.BUILTIN_MODELS, *TRAINED_MODELS]
-        }
+        } if self.all_seeds else {}
 
     def mutant(self, model: str, index: int) -> Mutant:
         return make_mutant(
@@ -566,6 +824,8 @@ class Fuzzer:
     def judge(self, model: str, index: int) -> tuple[str, str, str]:
         """(kind, outcome, detail) of one mutant."""
         mutant = self.mutant(model, index)
+        if model in FILE_KINDS:
+            return mutant.kind, *judge_file(mutant)
         decode_with = self.decode_arguments[mutant.decode_key]
         outcome, detail = judge(
             mutant,
@@ -579,6 +839,9 @@ class Fuzzer:
         for seed in self.all_seeds:
             decode_with = self.decode_arguments[default_decode_key(seed.model)]
             assert deepcompress.decompress(seed.blob, decode_with) == seed.original, seed.name
+        for kind in FILE_KINDS:
+            for seed in self.seeds.get(kind, []):
+                assert judge_file(Mutant(seed.blob, "seed", seed))[0] == ACCEPTED, seed.name
 
 
 def _limit_address_space(extra_mb: int) -> None:
@@ -588,6 +851,20 @@ def _limit_address_space(extra_mb: int) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, resource.getrlimit(resource.RLIMIT_AS)[1]))
 
 
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB, a high-water mark.
+
+    Linux's VmHWM where there is one: `getrusage`'s ru_maxrss also counts the parent's
+    memory at the fork that started this process (kept across exec), so a worker started
+    by a big process would seem to hold what its parent held.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux, bytes on macOS
+
+
 def _worker(conn: connection.Connection, model_names: list[str], settings: Settings) -> None:
     fuzzer = Fuzzer(model_names, settings.run_seed)
     fuzzer.warm_up()
@@ -595,7 +872,15 @@ def _worker(conn: connection.Connection, model_names: list[str], settings: Setti
     conn.send("ready")
     while (task := conn.recv()) is not None:
         model, index = task
-        conn.send((model, index, *fuzzer.judge(model, index)))
+        started = time.process_time()
+        kind, outcome, detail = fuzzer.judge(model, index)
+        cpu_s = time.process_time() - started
+        rss_mb = peak_rss_mb()
+        if rss_mb > settings.max_rss_mb:
+            outcome, detail = OVER_MEMORY, f"peak RSS {rss_mb:.0f} MB > {settings.max_rss_mb} MB ({outcome})"
+        elif cpu_s > settings.max_cpu_s:
+            outcome, detail = OVER_TIME, f"{cpu_s:.1f} CPU s > {settings.max_cpu_s} s ({outcome})"
+        conn.send((model, index, kind, outcome, detail, cpu_s, rss_mb))
 
 
 @dataclass
@@ -622,8 +907,14 @@ class Report:
         default_factory=list
     )  # model, index, kind, outcome, detail
     seconds: float = 0.0
+    max_cpu_s: dict[str, float] = field(default_factory=lambda: collections.defaultdict(float))
+    max_rss_mb: dict[str, float] = field(default_factory=lambda: collections.defaultdict(float))
 
-    def add(self, model: str, index: int, kind: str, outcome: str, detail: str) -> None:
+    def add(
+        self, model: str, index: int, kind: str, outcome: str, detail: str, cpu_s: float = 0.0, rss_mb: float = 0.0
+    ) -> None:
+        self.max_cpu_s[model] = max(self.max_cpu_s[model], cpu_s)
+        self.max_rss_mb[model] = max(self.max_rss_mb[model], rss_mb)
         self.by_model[model][outcome] += 1
         self.by_kind[kind][outcome] += 1
         if outcome in FAILURES:
@@ -674,7 +965,9 @@ def run(
                         answer = (*slot.task, answer[2], HANG, f"answered after {settings.timeout_s} s")
                     report.add(*answer)
                     slot.task = None
-                    continue
+                    if answer[3] != OVER_MEMORY:
+                        continue
+                    # else a fresh worker, so that its high-water mark blames no later input
                 except EOFError:  # the worker died (e.g. aborted by an allocation failure)
                     slot.process.join()
                     report.add(
@@ -706,7 +999,8 @@ def _save_failures(
     save_dir.mkdir(parents=True, exist_ok=True)
     for index_in_list, (model, index, _, outcome, detail) in enumerate(report.failures):
         mutant = fuzzer.mutant(model, index)
-        name = f"{mutant.decode_key}--{model}-{mutant.kind}-{hashlib.sha256(mutant.blob).hexdigest()[:12]}.dcz"
+        suffix = {NPY: ".npy", DCM: ".dcm"}.get(model, ".dcz")
+        name = f"{mutant.decode_key}--{model}-{mutant.kind}-{hashlib.sha256(mutant.blob).hexdigest()[:12]}{suffix}"
         (save_dir / name).write_bytes(mutant.blob)
         report.failures[index_in_list] = (
             model,
@@ -727,9 +1021,9 @@ def decode_key_of_saved(path: Path) -> str:
 
 def format_table(title: str, rows: dict[str, collections.Counter]) -> str:
     errors = sorted(
-        {outcome for counts in rows.values() for outcome in counts} - {ORIGINAL, DONOR, *FAILURES}
+        {outcome for counts in rows.values() for outcome in counts} - {ORIGINAL, DONOR, ACCEPTED, *FAILURES}
     )
-    columns = [ORIGINAL, DONOR, *errors, *FAILURES]
+    columns = [ORIGINAL, DONOR, ACCEPTED, *errors, *FAILURES]
     width = max(len(title), *(len(name) for name in rows))
     lines = [
         f"{title:<{width}} {'inputs':>7} "
@@ -752,18 +1046,23 @@ def main() -> int:
     parser.add_argument(
         "--seed", type=int, default=0, help="run seed: the same seed gives the same mutants"
     )
-    parser.add_argument("--models", help=f"comma-separated subset of {','.join(fuzz_models())}")
+    parser.add_argument("--max-rss-mb", type=int, default=MAX_RSS_MB, help="peak RSS bound of a worker")
+    parser.add_argument("--max-cpu-s", type=float, default=MAX_CPU_S, help="CPU-time bound of one input")
+    parser.add_argument("--models", help=f"comma-separated subset of {','.join(fuzz_kinds())}")
     parser.add_argument(
         "--save-dir", type=Path, default=REGRESSION_DIR, help="where failing inputs are saved"
     )
     args = parser.parse_args()
-    names = args.models.split(",") if args.models else fuzz_models()
-    settings = Settings(args.seed, args.timeout, args.memory_mb)
+    names = args.models.split(",") if args.models else fuzz_kinds()
+    settings = Settings(args.seed, args.timeout, args.memory_mb, args.max_rss_mb, args.max_cpu_s)
     report = run(names, args.per_model, args.workers, settings, args.save_dir)
-    cuts = {name: len(boundary_cuts(make_seeds(name))) for name in names}
+    cuts = {name: len(boundary_cuts(make_seeds(name))) for name in names if name not in FILE_KINDS}
     print(format_table("model", report.by_model))
     print()
     print(format_table("mutation", dict(sorted(report.by_kind.items()))))
+    print()
+    for name in names:
+        print(f"{name}: max {report.max_cpu_s[name]:.2f} CPU s per input, worker peak RSS {report.max_rss_mb[name]:.0f} MB")
     print()
     for name, count in cuts.items():
         covered = min(count, -(-args.per_model // EXHAUSTIVE_EVERY))

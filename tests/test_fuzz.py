@@ -12,29 +12,57 @@ from deepcompress import api
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
 import fuzz_decoder
 
-PER_MODEL = 300  # the full run (scripts/fuzz_decoder.py) does 10,000 per model
+PER_MODEL = 300  # the full run (scripts/fuzz_decoder.py) does 10,000 per model and file kind
+# The rejection each file kind must reach (besides inputs that are still valid files).
+FILE_REJECTIONS = {fuzz_decoder.NPY: "ValueError", fuzz_decoder.DCM: "ModelFileError"}
 
 
-def test_short_fuzz_pass_has_no_crash_hang_or_wrong_output(tmp_path):
-    models = fuzz_decoder.fuzz_models()
+def test_short_fuzz_pass_has_no_crash_hang_wrong_output_or_excess(tmp_path):
+    kinds = fuzz_decoder.fuzz_kinds()
     report = fuzz_decoder.run(
-        models,
+        kinds,
         PER_MODEL,
         workers=2,
         settings=fuzz_decoder.Settings(timeout_s=30),
         save_dir=tmp_path,
     )
-    assert report.failures == []
+    assert report.failures == []  # crashes, hangs, wrong outputs, over-memory, over-time
     assert list(tmp_path.iterdir()) == []
-    assert set(report.by_model) == set(models)
-    for counts in report.by_model.values():
+    assert set(report.by_model) == set(kinds) == set(fuzz_decoder.fuzz_models()) | set(FILE_REJECTIONS)
+    for kind, counts in report.by_model.items():
         assert sum(counts.values()) == PER_MODEL
-        # the mutants got past the first checks into every kind of rejection
-        assert (
-            counts["CorruptStreamError"] > 0
-            and counts["TruncatedStreamError"] > 0
-            and counts["ModelMismatchError"] > 0
-        )
+        assert 0 < report.max_rss_mb[kind] <= fuzz_decoder.MAX_RSS_MB  # measured, and within the bound
+        assert report.max_cpu_s[kind] <= fuzz_decoder.MAX_CPU_S
+        if kind in FILE_REJECTIONS:  # both refused and (still valid) accepted files occur
+            assert counts[FILE_REJECTIONS[kind]] > 0 and counts[fuzz_decoder.ACCEPTED] > 0, counts
+        else:  # the mutants got past the first checks into every kind of rejection
+            assert (
+                counts["CorruptStreamError"] > 0
+                and counts["TruncatedStreamError"] > 0
+                and counts["ModelMismatchError"] > 0
+            )
+
+
+@pytest.mark.slow
+def test_longer_fuzz_pass(tmp_path):
+    report = fuzz_decoder.run(fuzz_decoder.fuzz_kinds(), 2000, workers=2, save_dir=tmp_path)
+    assert report.failures == []
+
+
+@pytest.mark.parametrize("kind", fuzz_decoder.FILE_KINDS)
+def test_file_seeds_are_accepted_and_forged_ones_rejected(kind):
+    seeds = fuzz_decoder.make_file_seeds(kind)
+    for seed in seeds:
+        assert fuzz_decoder.judge_file(fuzz_decoder.Mutant(seed.blob, "seed", seed)) == (fuzz_decoder.ACCEPTED, "")
+    outcomes = {fuzz_decoder.judge_file(fuzz_decoder.make_file_mutant(0, seeds, index))[0] for index in range(60)}
+    assert FILE_REJECTIONS[kind] in outcomes and not outcomes & set(fuzz_decoder.FAILURES)
+
+
+def test_worker_reports_an_input_over_the_memory_bound(tmp_path):
+    settings = fuzz_decoder.Settings(timeout_s=60, max_rss_mb=1)  # every process is above 1 MB
+    report = fuzz_decoder.run([fuzz_decoder.NPY], 2, workers=1, settings=settings, save_dir=tmp_path)
+    assert report.by_model[fuzz_decoder.NPY][fuzz_decoder.OVER_MEMORY] == 2
+    assert len(list(tmp_path.glob("header--npy-header-*.npy"))) >= 1
 
 
 @pytest.mark.parametrize("model", fuzz_decoder.fuzz_models())
@@ -86,6 +114,7 @@ def test_an_input_over_the_time_limit_is_a_hang_and_is_saved(tmp_path):
 
 
 REGRESSIONS = sorted(fuzz_decoder.REGRESSION_DIR.glob("*.dcz"))
+FILE_REGRESSIONS = sorted([*fuzz_decoder.REGRESSION_DIR.glob("*.npy"), *fuzz_decoder.REGRESSION_DIR.glob("*.dcm")])
 
 
 @pytest.mark.parametrize("path", REGRESSIONS, ids=[path.name for path in REGRESSIONS])
@@ -99,3 +128,11 @@ def test_saved_fuzz_input_is_rejected_with_a_typed_error(path):
         api.read_info(io.BytesIO(blob))
     except deepcompress.DeepCompressError:
         pass
+
+
+@pytest.mark.parametrize("path", FILE_REGRESSIONS, ids=[path.name for path in FILE_REGRESSIONS])
+def test_saved_fuzz_file_is_handled(path):
+    kind = fuzz_decoder.NPY if path.suffix == ".npy" else fuzz_decoder.DCM
+    seed = fuzz_decoder.Seed("saved", kind, b"", b"", (0,))
+    assert fuzz_decoder.judge_file(fuzz_decoder.Mutant(path.read_bytes(), "saved", seed))[0] in (
+        FILE_REJECTIONS[kind], fuzz_decoder.ACCEPTED)

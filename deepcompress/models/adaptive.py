@@ -83,14 +83,20 @@ class AdaptiveModel(Model):
         self.preset = preset
         self._config = {**PRESETS[preset], **{k: int(v) for k, v in overrides.items()}}
         c = self._config
-        if not (8 <= c["hash_bits"] <= 26 and 8 <= c["match_bits"] <= 28):
-            raise ValueError("hash_bits must be in [8, 26] and match_bits in [8, 28]")
+        # Every value that sizes memory or work is bounded by what the encoder can write: tables
+        # no larger than the preset's (input-sized models only shrink them) and lanes no longer
+        # than the preset's, so a forged header costs at most what a real stream of the preset
+        # does (README, Robustness). In particular, one lane for a whole block would cost ~8
+        # Python steps per byte.
+        top = PRESETS[preset]
+        if not (8 <= c["hash_bits"] <= top["hash_bits"] and 8 <= c["match_bits"] <= top["match_bits"]):
+            raise ValueError(f"hash_bits must be in [8, {top['hash_bits']}] and match_bits in [8, {top['match_bits']}]")
         if not 5 <= c["match_min"] <= 8:
             raise ValueError("match_min must be in [5, 8]")
         if not (0 <= c["limit_low"] <= 1023 and 0 <= c["limit_high"] <= 1023):
             raise ValueError("counter limits must be in [0, 1023]")
-        if not (1 <= c["lane_bytes"] <= 1 << 30 and 1 <= c["max_lanes"] <= 4096):
-            raise ValueError("lane_bytes must be in [1, 2**30] and max_lanes in [1, 4096]")
+        if not (1 <= c["lane_bytes"] <= top["lane_bytes"] and top["max_lanes"] <= c["max_lanes"] <= 4096):
+            raise ValueError(f"lane_bytes must be in [1, {top['lane_bytes']}] and max_lanes in [{top['max_lanes']}, 4096]")
         # Bounded so that every shift and product in the kernels stays well defined.
         if not (0 <= c["mix_lr"] <= 64 and 0 <= c["final_lr"] <= 64 and 1 <= c["apm_rate"] <= 15):
             raise ValueError("mix_lr and final_lr must be in [0, 64], apm_rate in [1, 15]")

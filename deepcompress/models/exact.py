@@ -277,6 +277,8 @@ def network_arrays(net: ExactMLP) -> dict[str, np.ndarray]:
 def network_from_arrays(column_sizes: tuple[int, ...], arrays: dict[str, np.ndarray]) -> ExactMLP:
     """Inverse of `network_arrays`: KeyError on a missing array, ValueError on a bad one."""
     shifts = [int(s) for s in arrays["shifts"]]
+    if not all(0 <= shift <= 62 for shift in shifts):  # a forged 2**huge would exhaust memory
+        raise ValueError(f"shifts must lie in [0, 62], got {shifts}")
     layers = tuple(IntegerLayer(arrays[f"layer{i}_weight"].astype(np.int8),
                                 arrays[f"layer{i}_bias"].astype(np.int64),
                                 arrays[f"layer{i}_multiplier"].astype(np.int64), shifts[i + 1])

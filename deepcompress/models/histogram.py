@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from deepcompress.models.base import Chunk, DecodeSteps, Model, Session
+from deepcompress.symbols import MAX_ALPHABET
 
 # Adaptive counts are frozen for a chunk of symbols, so each chunk is one fast i.i.d. coder
 # call. Chunks grow with the data seen (1/ADAPT_FRACTION of it) up to MAX_CHUNK: short
@@ -111,12 +112,14 @@ class HistogramModel(Model):
     name: ClassVar[str] = "histogram"
 
     def __init__(self, alphabet_size: int = 256, adaptive: bool = False, counts: np.ndarray | None = None):
-        if alphabet_size < 1:
-            raise ValueError(f"alphabet_size must be >= 1, got {alphabet_size}")
+        if not 1 <= alphabet_size <= MAX_ALPHABET:
+            raise ValueError(f"alphabet_size must be in [1, {MAX_ALPHABET}] (the coder's precision), got {alphabet_size}")
         if counts is not None:
             counts = np.asarray(counts, dtype=np.int64)
             if counts.shape != (alphabet_size,) or counts.min() < 1:
                 raise ValueError(f"trained counts must be int64[{alphabet_size}] with every entry >= 1")
+            if int(counts.max()) * alphabet_size >= 1 << 53:  # the coder's bound for exact row sums
+                raise ValueError(f"trained counts must stay below 2**53 / {alphabet_size}")
             if adaptive:
                 raise ValueError("a trained histogram is not adaptive")
         self.alphabet_size = alphabet_size

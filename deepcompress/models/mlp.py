@@ -29,6 +29,8 @@ from deepcompress.models.followers import FollowerTables, feature_alphabet
 from deepcompress.models.lanes import WindowSession, choose_lanes
 from deepcompress.models.network import NetworkModel
 
+MAX_FOLLOWER_SLOTS = 1 << 25  # 128 MB of follower tables (the default 6 orders of 2**20 use 24 MB)
+
 
 @dataclass(frozen=True)
 class MLPConfig:
@@ -45,15 +47,18 @@ class MLPConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "hidden", tuple(int(w) for w in self.hidden))
         object.__setattr__(self, "follower_orders", tuple(int(n) for n in self.follower_orders))
-        if self.alphabet_size < 2 or self.context_size < 1 or self.embed_dim < 1:
-            raise ValueError(f"invalid MLP config {self}")
-        if not self.hidden or min(self.hidden) < 1:
+        # Upper bounds too: a model file's config sizes what is built before its arrays are checked.
+        if not (2 <= self.alphabet_size <= 1 << 16 and 1 <= self.context_size <= 4096 and 1 <= self.embed_dim <= 4096):
+            raise ValueError(f"invalid MLP config {self}"[:300])
+        if not self.hidden or min(self.hidden) < 1 or max(self.hidden) > 1 << 16 or len(self.hidden) > 64:
             raise ValueError(f"MLP needs at least one hidden layer, got hidden={self.hidden}")
         orders = self.follower_orders
         if orders and (list(orders) != sorted(set(orders)) or orders[0] < 1 or orders[-1] > self.context_size):
             raise ValueError(f"follower orders must be ascending in [1, {self.context_size}], got {orders}")
-        if not 8 <= self.follower_table_bits <= 26:
-            raise ValueError(f"follower_table_bits must lie in [8, 26], got {self.follower_table_bits}")
+        # Bounds the follower tables a model file can make a session allocate (4 bytes a slot).
+        if not 8 <= self.follower_table_bits <= 24 or len(orders) << self.follower_table_bits > MAX_FOLLOWER_SLOTS:
+            raise ValueError(f"follower_table_bits must lie in [8, 24] with at most {MAX_FOLLOWER_SLOTS} slots in all, "
+                             f"got {len(orders)} orders of 2**{self.follower_table_bits}")
 
     @property
     def pad(self) -> int:
