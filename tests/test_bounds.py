@@ -32,33 +32,35 @@ def _with_header(blob: bytes, **changes) -> bytes:
     return container.encode_header(dataclasses.replace(header, **changes)) + rest
 
 
-def _adaptive_header_with(**settings) -> bytes:
-    """An adaptive stream whose header asks for `settings`, fingerprint recomputed to match."""
-    blob = deepcompress.compress(b"abc" * 50)
+def _adaptive_header_with(preset: int, **settings) -> bytes:
+    """An adaptive stream of `preset` whose header asks for `settings`, fingerprint recomputed to match."""
+    from deepcompress.models.adaptive import AdaptiveModel
+
+    blob = deepcompress.compress(b"abc" * 50, AdaptiveModel(preset))
     header, rest = _split(blob)
     config = {**header.config, **settings}
     # The fingerprint a model built from this config would have (built unchecked, as the forger's own copy).
-    from deepcompress.models.adaptive import AdaptiveModel
-
     forged = object.__new__(AdaptiveModel)
-    forged.preset, forged._config = config["preset"], {**AdaptiveModel().hyperparameters(), **settings}
+    forged.preset, forged._config = config["preset"], {**AdaptiveModel(preset).hyperparameters(), **settings}
     fingerprint = forged.fingerprint()
     return container.encode_header(dataclasses.replace(header, config=config, fingerprint=fingerprint)) + rest
 
 
 @pytest.mark.parametrize(
-    "settings",
+    ("preset", "settings"),
     [
-        {"hash_bits": 26, "match_bits": 28},  # 2.78 GB before the bound
-        {"hash_bits": 24},
-        {"match_bits": 23},
-        {"lane_bytes": 1 << 22},  # one lane per block: ~8 Python steps per byte
-        {"max_lanes": 1},
+        (1, {"hash_bits": 26, "match_bits": 28}),  # 2.78 GB before the bound
+        (2, {"hash_bits": 26, "match_bits": 28}),
+        (2, {"hash_bits": 24}),
+        (2, {"match_bits": 23}),
+        (1, {"lane_bytes": 1 << 22}),  # one lane per block: ~8 Python steps per byte
+        (1, {"max_lanes": 1}),
+        (2, {"max_lanes": 2}),  # preset 2 codes one lane inside its kernel
     ],
 )
-def test_header_cannot_ask_for_more_than_the_preset(settings):
+def test_header_cannot_ask_for_more_than_the_preset(preset, settings):
     with pytest.raises(CorruptStreamError, match="cannot rebuild the stream's model"):
-        deepcompress.decompress(_adaptive_header_with(**settings))
+        deepcompress.decompress(_adaptive_header_with(preset, **settings))
 
 
 def test_smaller_adaptive_tables_are_still_accepted():

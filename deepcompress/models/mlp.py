@@ -32,6 +32,10 @@ from deepcompress.models.network import NetworkModel
 MAX_FOLLOWER_SLOTS = 1 << 25  # 128 MB of follower tables (the default 6 orders of 2**20 use 24 MB)
 
 
+def _is_integer(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
 @dataclass(frozen=True)
 class MLPConfig:
     """Shape of the network. `hidden` lists the widths of the ReLU layers (at least one);
@@ -45,6 +49,12 @@ class MLPConfig:
     follower_table_bits: int = 20
 
     def __post_init__(self) -> None:
+        # Integers only (a model file's JSON could say `true` or 2.5): every field sizes arrays.
+        scalars = (self.alphabet_size, self.context_size, self.embed_dim, self.follower_table_bits)
+        if not all(_is_integer(v) for v in (*scalars, *self.hidden, *self.follower_orders)):
+            raise ValueError(f"MLP config fields must be integers: {self}"[:300])
+        for name in ("alphabet_size", "context_size", "embed_dim", "follower_table_bits"):
+            object.__setattr__(self, name, int(getattr(self, name)))
         object.__setattr__(self, "hidden", tuple(int(w) for w in self.hidden))
         object.__setattr__(self, "follower_orders", tuple(int(n) for n in self.follower_orders))
         # Upper bounds too: a model file's config sizes what is built before its arrays are checked.
