@@ -797,7 +797,8 @@ def _describe(error: BaseException) -> str:
 class Settings:
     run_seed: int = 0
     timeout_s: float = 30.0
-    memory_mb: int = 1024  # address space a worker may add beyond its warmed-up size
+    memory_mb: int = 2048  # address space a worker may add beyond its warmed-up size (> MAX_RSS_MB: the
+    # RSS bound, not an allocation failure, must judge a legitimate 2**24-value alphabet, ~1.2 GB)
     max_rss_mb: int = MAX_RSS_MB  # peak resident memory of a worker (the README's bound)
     max_cpu_s: float = MAX_CPU_S  # CPU seconds one input may take (the README's bound)
 
@@ -1041,7 +1042,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="worker processes")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds one mutant may take")
     parser.add_argument(
-        "--memory-mb", type=int, default=1024, help="address space a worker may add while decoding"
+        "--memory-mb", type=int, default=Settings.memory_mb, help="address space a worker may add while decoding"
     )
     parser.add_argument(
         "--seed", type=int, default=0, help="run seed: the same seed gives the same mutants"
