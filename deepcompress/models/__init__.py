@@ -22,8 +22,8 @@ from deepcompress.models.base import Chunk, Model, Session
 from deepcompress.models.histogram import HistogramModel
 
 __all__ = [
-    "BUILTIN_MODELS", "Chunk", "HistogramModel", "Model", "Session", "builtin", "from_header", "model_class", "register",
-    "registered", "unregister",
+    "BUILTIN_MODELS", "Chunk", "HistogramModel", "Model", "Session", "builtin", "from_header",
+    "level_model", "model_class", "register", "registered", "unregister",
 ]
 
 _LOADERS: dict[str, str | Callable[[], type[Model]]] = {}
@@ -102,6 +102,15 @@ def builtin(name: str, alphabet_size: int = 256) -> Model:
     if name not in _BUILTIN:
         raise ValueError(f"unknown model {name!r}; built-in models: {', '.join(_BUILTIN)}")
     return model_class(name).for_alphabet(alphabet_size)
+
+
+def level_model(level: int) -> Model:
+    """The built-in adaptive model of compression level 1..9 (`adaptive.LEVELS`); ValueError outside."""
+    if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 9:
+        raise ValueError(f"compression level must be an integer in 1..9, not {level!r}")
+    from deepcompress.models import adaptive  # lazy: importing models compiles no kernels
+
+    return adaptive.AdaptiveModel(preset=adaptive.LEVELS[level])
 
 
 def from_header(name: str, config: dict[str, Any]) -> Model | None:
