@@ -9,7 +9,13 @@ import pytest
 
 import deepcompress
 from deepcompress import api, models
-from deepcompress.models.adaptive import DEFAULT_LEVEL, DEFAULT_PRESET, LEVELS, PRESETS, AdaptiveModel
+from deepcompress.models.adaptive import (
+    DEFAULT_LEVEL,
+    DEFAULT_PRESET,
+    LEVELS,
+    PRESETS,
+    AdaptiveModel,
+)
 
 
 def test_every_level_names_a_self_coding_preset():
