@@ -53,4 +53,4 @@ def test_new_model_features_are_off_in_preset_1():
     with pytest.raises(ValueError, match="apm3_weight"):
         AdaptiveModel(apm3_weight=6)
     with pytest.raises(ValueError, match="final_ctx"):
-        AdaptiveModel(final_ctx=2)
+        AdaptiveModel(final_ctx=4)

@@ -11,7 +11,9 @@ Every byte is coded as 8 binary decisions, most significant bit first. Each deci
 - four gated linear mixers in the stretch domain (weights chosen by the partial byte, by the match
   state and bit position, by the previous byte, by how many of orders 2-6 were seen before and
   the bit position) and a final mixer of their outputs;
-- two APM/SSE stages (by partial byte, and by partial byte + hashed order 2).
+  the final mixer's weight set is fixed or chosen by a context (config `final_ctx`);
+- two APM/SSE stages (by partial byte, and by partial byte + hashed order 2), and optionally a
+  third by partial byte + previous byte that takes `apm3_weight` eighths from the order-2 one.
 
 Lanes. A block of n bytes is cut into S contiguous lanes of L bytes (the last one shorter) coded
 in lockstep: a step is (byte offset t, bit b); in each step every active lane predicts from the
@@ -131,7 +133,9 @@ LS_COLS = A3IDX + 1
 
 MIX_SETS = (256, 17 * 8, 256, 5 * 8)
 MW_FINAL = sum(MIX_SETS) * N_IN  # offset of the final mixer's weights (N_MIX + 1 per set)
-FINAL_SETS = 256  # final_ctx 0: set 0 only; final_ctx 1: the set of the partial byte c0
+# final_ctx selects the final mixer's weight set: 0 set 0 only, 1 the partial byte c0 (256 sets),
+# 2 the bit position (8), 3 the match state (17, as for mixer 1)
+FINAL_SETS = 256
 MW_LEN = MW_FINAL + FINAL_SETS * (N_MIX + 1)
 APM1_CTX = 256
 APM2_CTX = 65536
@@ -343,7 +347,9 @@ def _predict(j, b, buf, cm, mw, apm, ls, cfg):
     ls[j, MSEL + 1] = (MIX_SETS[0] + lvl * 8 + b) * N_IN
     ls[j, MSEL + 2] = (MIX_SETS[0] + MIX_SETS[1] + c1) * N_IN
     ls[j, MSEL + 3] = (MIX_SETS[0] + MIX_SETS[1] + MIX_SETS[2] + hits * 8 + b) * N_IN
-    fs = MW_FINAL + (c0 if cfg[CFG_FINAL_CTX] == 1 else 0) * (N_MIX + 1)
+    fctx = cfg[CFG_FINAL_CTX]
+    fsel = c0 if fctx == 1 else (b if fctx == 2 else (lvl if fctx == 3 else 0))
+    fs = MW_FINAL + fsel * (N_MIX + 1)
     ls[j, FSEL] = fs
     fin = np.int64(0)
     for m in range(N_MIX):
