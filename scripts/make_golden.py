@@ -48,6 +48,7 @@ VALID = {
     "sample_cm_blocks": (SAMPLE_X12, AdaptiveModel(preset=1), "range", 10000),
     "sample_cm2": (SAMPLE_X12, "adaptive", "binary", api.DEFAULT_BLOCK_SIZE),
     "sample_cm2_blocks": (SAMPLE_X12, "adaptive", "binary", 10000),
+    "sample_cm3": (SAMPLE_X12, AdaptiveModel(preset=3), "binary", api.DEFAULT_BLOCK_SIZE),
 }
 
 

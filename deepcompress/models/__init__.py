@@ -22,8 +22,8 @@ from deepcompress.models.base import Chunk, Model, Session
 from deepcompress.models.histogram import HistogramModel
 
 __all__ = [
-    "BUILTIN_MODELS", "Chunk", "HistogramModel", "Model", "Session", "builtin", "from_header", "level_model", "model_class",
-    "register", "registered", "unregister",
+    "BUILTIN_MODELS", "Chunk", "HistogramModel", "Model", "Session", "builtin", "from_header",
+    "level_model", "model_class", "register", "registered", "unregister",
 ]
 
 _LOADERS: dict[str, str | Callable[[], type[Model]]] = {}
@@ -105,13 +105,12 @@ def builtin(name: str, alphabet_size: int = 256) -> Model:
 
 
 def level_model(level: int) -> Model:
-    """The built-in adaptive model at compression level 1..9 (`adaptive.LEVELS`); ValueError outside."""
-    # imported here: the registry imports no model module before one is asked for
-    from deepcompress.models import adaptive
-
-    if isinstance(level, bool) or not isinstance(level, int) or level not in adaptive.LEVELS:
+    """The built-in adaptive model of compression level 1..9 (`adaptive.LEVELS`); ValueError outside."""
+    if isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 9:
         raise ValueError(f"compression level must be an integer in 1..9, not {level!r}")
-    return adaptive.AdaptiveModel(adaptive.LEVELS[level])
+    from deepcompress.models import adaptive  # lazy: importing models compiles no kernels
+
+    return adaptive.AdaptiveModel(preset=adaptive.LEVELS[level])
 
 
 def from_header(name: str, config: dict[str, Any]) -> Model | None:

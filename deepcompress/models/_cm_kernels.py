@@ -11,7 +11,9 @@ Every byte is coded as 8 binary decisions, most significant bit first. Each deci
 - four gated linear mixers in the stretch domain (weights chosen by the partial byte, by the match
   state and bit position, by the previous byte, by how many of orders 2-6 were seen before and
   the bit position) and a final mixer of their outputs;
-- two APM/SSE stages (by partial byte, and by partial byte + hashed order 2).
+  the final mixer's weight set is fixed or chosen by a context (config `final_ctx`);
+- two APM/SSE stages (by partial byte, and by partial byte + hashed order 2), and optionally a
+  third by partial byte + previous byte that takes `apm3_weight` eighths from the order-2 one.
 
 Lanes. A block of n bytes is cut into S contiguous lanes of L bytes (the last one shorter) coded
 in lockstep: a step is (byte offset t, bit b); in each step every active lane predicts from the
@@ -99,9 +101,9 @@ HASHED_OFF = 256 + 65536
 
 # cfg: the hyper-parameters the kernels read, by index; the one place their order is written.
 CFG_KEYS = ("hash_bits", "match_bits", "limit_low", "limit_high", "mix_lr", "final_lr",
-            "apm_rate", "match_min", "record_repeats")
+            "apm_rate", "match_min", "record_repeats", "final_ctx", "apm3_weight")
 CFG_HBITS, CFG_MBITS, CFG_LIMIT_LO, CFG_LIMIT_HI, CFG_MIX_LR, CFG_FINAL_LR, CFG_APM_RATE, \
-    CFG_MINLEN, CFG_REC_REPEATS = range(len(CFG_KEYS))
+    CFG_MINLEN, CFG_REC_REPEATS, CFG_FINAL_CTX, CFG_APM3_W = range(len(CFG_KEYS))
 CFG_LEN = len(CFG_KEYS)
 
 # blk: block geometry
@@ -125,15 +127,21 @@ MOUT = MSEL + N_MIX  # N_MIX mixer outputs (stretch)
 MPR = MOUT + N_MIX  # N_MIX mixer outputs (probability)
 PMIX = MPR + N_MIX  # final mixer probability
 A1W = PMIX + 1  # APM interpolation weight
-LS_COLS = A1W + 1
+FSEL = A1W + 1  # selected final-mixer weight set offset
+A3IDX = FSEL + 1  # order-1 APM index (used only when apm3_weight > 0)
+LS_COLS = A3IDX + 1
 
 MIX_SETS = (256, 17 * 8, 256, 5 * 8)
-MW_FINAL = sum(MIX_SETS) * N_IN  # offset of the final mixer's weights (N_MIX + 1 per set, 1 set)
-MW_LEN = MW_FINAL + N_MIX + 1
+MW_FINAL = sum(MIX_SETS) * N_IN  # offset of the final mixer's weights (N_MIX + 1 per set)
+# final_ctx selects the final mixer's weight set: 0 set 0 only, 1 the partial byte c0 (256 sets),
+# 2 the bit position (8), 3 the match state (17, as for mixer 1)
+FINAL_SETS = 256
+MW_LEN = MW_FINAL + FINAL_SETS * (N_MIX + 1)
 APM1_CTX = 256
 APM2_CTX = 65536
+APM3_CTX = 65536  # order 1: partial byte and previous byte
 APM_POINTS = 33  # interpolation points per APM context, stretch -2048..2048 in steps of 128
-APM_LEN = (APM1_CTX + APM2_CTX) * APM_POINTS
+APM_LEN = (APM1_CTX + APM2_CTX + APM3_CTX) * APM_POINTS
 
 # Counters are stored XOR CM_BIAS, so a zero word is a fresh counter (p = 1/2, count 0) and a
 # table from np.zeros costs memory only where the stream touches it.
@@ -181,8 +189,9 @@ def init_tables(mw, apm):
     """Fresh-session state: mixers at 0.3 per input, APMs at identity (counters: see CM_BIAS)."""
     mw[:MW_FINAL] = 19660
     mw[MW_FINAL:] = 65536 // N_MIX
-    mw[MW_FINAL + N_MIX] = 0
-    for c in range(APM1_CTX + APM2_CTX):
+    for f in range(FINAL_SETS):
+        mw[MW_FINAL + f * (N_MIX + 1) + N_MIX] = 0
+    for c in range(APM1_CTX + APM2_CTX + APM3_CTX):
         for j in range(APM_POINTS):
             apm[c * APM_POINTS + j] = _squash((j - 16) * 128) * 16
 
@@ -338,13 +347,17 @@ def _predict(j, b, buf, cm, mw, apm, ls, cfg):
     ls[j, MSEL + 1] = (MIX_SETS[0] + lvl * 8 + b) * N_IN
     ls[j, MSEL + 2] = (MIX_SETS[0] + MIX_SETS[1] + c1) * N_IN
     ls[j, MSEL + 3] = (MIX_SETS[0] + MIX_SETS[1] + MIX_SETS[2] + hits * 8 + b) * N_IN
+    fctx = cfg[CFG_FINAL_CTX]
+    fsel = c0 if fctx == 1 else (b if fctx == 2 else (lvl if fctx == 3 else 0))
+    fs = MW_FINAL + fsel * (N_MIX + 1)
+    ls[j, FSEL] = fs
     fin = np.int64(0)
     for m in range(N_MIX):
         s = _dot(mw, ls[j, MSEL + m], ls, j, N_IN)
         ls[j, MOUT + m] = s
         ls[j, MPR + m] = _squash(s)
-        fin += s * mw[j, MW_FINAL + m]
-    fin += 256 * mw[j, MW_FINAL + N_MIX]
+        fin += s * mw[j, fs + m]
+    fin += 256 * mw[j, fs + N_MIX]
     fin = max(-2047, min(2047, fin >> 16))
     pm = _squash(fin)
     ls[j, PMIX] = pm
@@ -359,7 +372,14 @@ def _predict(j, b, buf, cm, mw, apm, ls, cfg):
     # APM entries are 16-bit probabilities (< 2**16) times weights <= 128: products < 2**23.
     p1 = (apm[a1] * (128 - w) + apm[a1 + 1] * w) >> 11
     p2 = (apm[a2] * (128 - w) + apm[a2 + 1] * w) >> 11
-    p = (2 * pm + p1 + 5 * p2 + 4) >> 3
+    w3 = cfg[CFG_APM3_W]  # 0..5: share of the order-1 APM taken from the order-2 one
+    if w3 == 0:
+        p = (2 * pm + p1 + 5 * p2 + 4) >> 3
+    else:
+        a3 = (APM1_CTX + APM2_CTX + (c1 << 8) + c0) * APM_POINTS + (x >> 7)
+        ls[j, A3IDX] = a3
+        p3 = (apm[a3] * (128 - w) + apm[a3 + 1] * w) >> 11
+        p = (2 * pm + p1 + (5 - w3) * p2 + w3 * p3 + 4) >> 3
     return max(1, min(4095, p))
 
 
@@ -410,13 +430,16 @@ def _update(j, y, buf, cm, mw, apm, ls, cfg):
         for i in range(N_IN):
             mw[j, off + i] += (ls[j, INP + i] * err) >> 14
     err = ((y << 12) - ls[j, PMIX]) * cfg[CFG_FINAL_LR]
+    fs = ls[j, FSEL]
     for m in range(N_MIX):
-        mw[j, MW_FINAL + m] += (ls[j, MOUT + m] * err) >> 14
-    mw[j, MW_FINAL + N_MIX] += (256 * err) >> 14
+        mw[j, fs + m] += (ls[j, MOUT + m] * err) >> 14
+    mw[j, fs + N_MIX] += (256 * err) >> 14
     rate = cfg[CFG_APM_RATE]
     w = ls[j, A1W]
     _apm_update(apm, ls[j, A1IDX], w, y, rate)
     _apm_update(apm, ls[j, A2IDX], w, y, rate)
+    if cfg[CFG_APM3_W] > 0:
+        _apm_update(apm, ls[j, A3IDX], w, y, rate)
     c0 = ls[j, C0] * 2 + y
     nib = ls[j, NIB] * 2 + y
     if nib >= 16:

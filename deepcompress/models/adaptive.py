@@ -41,19 +41,29 @@ PRESETS[1] = {
     "apm_rate": 7,  # APM step 2**-rate
     "match_min": 6,  # bytes hashed to find a match (5..8)
     "record_repeats": 3,  # repeats of a byte at one distance that set the record length
+    "final_ctx": 0,  # final mixer weight set: 0 one set, by 1 partial byte, 2 bit, 3 match state
+    "apm3_weight": 0,  # eighths of the output from an order-1 APM instead of the order-2 one (0..5)
     "lane_bytes": 32768,  # target lane length: lanes = ceil(n / lane_bytes), at most max_lanes
     "max_lanes": 64,
 }
 # Preset 2: preset 1's model, coded inside the kernel by the binary coder (lanes no longer pay),
-# retuned for one lane by the Calgary-14 total (-0.91% against preset 1's settings).
-PRESETS[2] = DEFAULTS = {**PRESETS[1], "max_lanes": 1, "limit_high": 23, "mix_lr": 12,
-                         "apm_rate": 6, "match_min": 5, "record_repeats": 4}
+# retuned for one lane by the Calgary-14 total (-0.91% against preset 1's settings), with half
+# the order-2 APM's share of the output given to an order-1 APM (-0.17% more).
+_ONE_LANE = {**PRESETS[1], "max_lanes": 1, "limit_high": 23, "mix_lr": 12, "apm_rate": 6,
+             "match_min": 5, "record_repeats": 4}
+PRESETS[2] = DEFAULTS = {**_ONE_LANE, "apm3_weight": 4}
+# Presets of the levels (`LEVELS`): smaller tables are faster and need less memory, larger ones
+# pay on inputs over a few MiB (`sized_for` shrinks every preset's tables to small inputs).
+# Final-mixer weights by partial byte (final_ctx 1) gain 0.17% on Calgary-14 but cost 0.2% on
+# random bytes (256 weight sets to learn), so only the strongest levels have them.
+PRESETS[3] = {**_ONE_LANE, "hash_bits": 18, "match_bits": 18}  # levels 1-2: 10 MiB of counters
+PRESETS[4] = {**PRESETS[2], "hash_bits": 20, "match_bits": 20}  # levels 3-4: 40 MiB
+PRESETS[5] = {**PRESETS[2], "hash_bits": 24, "match_bits": 24, "final_ctx": 1}  # 7-9: 640 MiB
 # The coder each preset runs itself (None: the codec codes its tables with constriction).
-SELF_CODERS: dict[int, str | None] = {1: None, 2: "binary"}
-# Compression levels (`-1`..`-9`, `level=`) -> preset. Every level is the default preset until
-# faster and stronger presets exist; a stream records the preset, never the level.
-LEVELS: dict[int, int] = dict.fromkeys(range(1, 10), DEFAULT_PRESET)
-DEFAULT_LEVEL = 6
+SELF_CODERS: dict[int, str | None] = {1: None, 2: "binary", 3: "binary", 4: "binary", 5: "binary"}
+# Compression level (1 fastest .. 9 strongest) -> preset; a stream header records the preset.
+LEVELS: dict[int, int] = {1: 3, 2: 3, 3: 4, 4: 4, 5: 2, 6: 2, 7: 5, 8: 5, 9: 5}
+DEFAULT_LEVEL = 5
 # sized_for: hashed tables get about 2**SIZE_SLACK_BITS counters per input byte (each byte touches
 # two 16-counter groups per table), never fewer than 2**MIN_SIZED_BITS nor more than the preset's.
 SIZE_SLACK_BITS = 3
@@ -102,6 +112,8 @@ class AdaptiveModel(Model):
             raise ValueError("mix_lr and final_lr must be in [0, 64], apm_rate in [1, 15]")
         if not 1 <= c["record_repeats"] <= 255:
             raise ValueError("record_repeats must be in [1, 255]")
+        if not (0 <= c["final_ctx"] <= 3 and 0 <= c["apm3_weight"] <= 5):
+            raise ValueError("final_ctx must be in [0, 3] and apm3_weight in [0, 5]")
         self.self_coder = SELF_CODERS[preset]
         if self.self_coder is not None and c["max_lanes"] != 1:
             raise ValueError(f"preset {preset} codes one lane: max_lanes must be 1")
