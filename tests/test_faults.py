@@ -444,11 +444,14 @@ def test_a_device_is_never_an_output(tmp_path, sample):
     assert stat.S_ISCHR(device.lstat().st_mode) and temporary_files(tmp_path) == []
 
 
-def test_a_fifo_can_be_read_to_stdout_as_gzip_does(tmp_path):
+def test_a_fifo_is_read_to_stdout_only_with_force_as_gzip_does(tmp_path):
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
+    refused = run_cli("compress", "-c", "-m", "histogram", "fifo", cwd=tmp_path)  # must not block on the FIFO
+    assert refused.returncode == 1 and refused.stdout == b""
+    assert refused.stderr.decode() == "deepcompress: fifo: not a regular file\n"
     environment = {**os.environ, "PYTHONPATH": str(ROOT)}
-    process = subprocess.Popen([sys.executable, "-m", "deepcompress", "compress", "-c", "-m", "histogram", "fifo"],
+    process = subprocess.Popen([sys.executable, "-m", "deepcompress", "compress", "-c", "-f", "-m", "histogram", "fifo"],
                                cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environment)
     with open(fifo, "wb") as writer:
         writer.write(b"through a named pipe\n" * 100)

@@ -59,8 +59,10 @@ class FileJob:
                        f"overhead {100 * stats.overhead:.3f}%)", err=True)
 
     def _transform(self, path: str, to_stdout: bool) -> api.Stats:
-        # Named outputs need a regular input (and --rm may remove it); -c reads anything, as gzip does.
-        with fileio.open_operand(path, self.compressed_input, regular=not to_stdout, follow=self.force or to_stdout) as opened:
+        # Only a regular file is read unless -c -f asks for a device or FIFO (as gzip: `gzip -c <(cmd)` needs
+        # -f); a named output or --rm always needs a regular input.
+        regular = not (to_stdout and self.force)
+        with fileio.open_operand(path, self.compressed_input, regular=regular, follow=self.force or to_stdout) as opened:
             if to_stdout:
                 with fileio.output("-", self.force, self.binary_output) as sink:
                     return self._run(path, opened.source, sink)
