@@ -273,12 +273,15 @@ def _model_for(header: container.StreamHeader, model: ModelSpec | None) -> Model
         if type(alphabet_size) is not int or alphabet_size < 1:  # not bool: a forged header
             raise CorruptStreamError(f"malformed header: alphabet size {str(alphabet_size)[:40]!r}")
         resolved = load_model(model, alphabet_size)
-        if resolved.fingerprint() != header.fingerprint:
+        if resolved.fingerprint() == header.fingerprint:
+            return resolved
+        # A parameter-free model given by name or instance may have been sized for its input
+        # (`Model.sized_for`): its header alone determines that variant, so rebuild from it.
+        if resolved.name != header.model or resolved.parameter_arrays():
             raise ModelMismatchError(
                 f"stream needs model {header.model!r} with fingerprint {header.fingerprint[:16]}, "
                 f"got {resolved.name!r} with fingerprint {resolved.fingerprint()[:16]}"
             )
-        return resolved
     try:
         rebuilt = models.from_header(header.model, header.config)
     except ValueError as error:

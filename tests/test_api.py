@@ -496,3 +496,11 @@ def test_a_caller_that_knows_the_size_passes_it_to_the_writer():
     writer = api.StreamWriter(io.BytesIO(), SizeRecordingHistogram(256, adaptive=True), n_symbols=12345)
     writer.push(bytes(100))                                  # not the last block: the size came from the caller
     assert SizeRecordingHistogram.asked == [12345]
+
+
+def test_a_built_in_model_named_for_a_stream_sized_to_its_input_decodes_it():
+    data = b"small inputs get small tables, " * 10
+    blob = deepcompress.compress(data)  # the adaptive model sized for 310 bytes (header overrides)
+    assert deepcompress.decompress(blob, "adaptive") == data
+    with pytest.raises(ModelMismatchError):
+        deepcompress.decompress(blob, "histogram")

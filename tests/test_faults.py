@@ -497,7 +497,8 @@ def test_a_closed_pipe_on_stdout_is_an_error(tmp_path):
 
 LIMITED = """
 import resource, sys
-import deepcompress.models.adaptive  # numba and llvmlite are mapped before the limit is set
+import deepcompress.models._cm_kernels, deepcompress.coding.binary  # numba, llvmlite and the compiled
+# kernels are mapped before the limit is set (the adaptive model loads them lazily)
 from deepcompress import cli
 size = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmSize:")) * 1024
 limit = size + (64 << 20)  # far less than the default model's tables
