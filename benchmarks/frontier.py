@@ -10,7 +10,7 @@ runs, per file, and MB/s over a set are total bytes / total seconds. A peer that
 is skipped with a note (`apt-get install zpaq brotli` provides the two Debian lacks by default).
 
 Ours default to the CLI's default, plus `--level 1` and `--level 9` when the CLI has levels; add
-others with `--ours "label=--model histogram-adaptive"`. Writes STEM.json, STEM.md and STEM.png
+others with `--ours "label=-m histogram-adaptive"`. Writes STEM.json, STEM.md and STEM.png
 (compress speed, log axis, against bits/byte; needs matplotlib), by default under
 benchmarks/results/.
 """
@@ -120,12 +120,12 @@ def peer_tools() -> list[Tool]:
 
 
 def our_tools(specs: list[str] | None) -> list[Tool]:
+    """Our command line as users call it (the top-level command, `-d` to decompress); each spec is
+    LABEL=ARGS, ARGS given to both directions (e.g. `--level 1`, `-m histogram-adaptive`)."""
     ours = " ".join(shlex.quote(part) for part in OURS)
     if specs is None:
         specs = ["deepcompress default="]
-        helptext = subprocess.run(
-            [*OURS, "compress", "--help"], capture_output=True, text=True, env=_env()
-        ).stdout
+        helptext = subprocess.run([*OURS, "--help"], capture_output=True, text=True, env=_env()).stdout
         if "--level" in helptext:
             specs = ["deepcompress -1=--level 1", *specs, "deepcompress -9=--level 9"]
     tools = []
@@ -135,8 +135,8 @@ def our_tools(specs: list[str] | None) -> list[Tool]:
             Tool(
                 label,
                 sys.executable,
-                f"{ours} compress {arguments} -c {{src}} > {{dst}}",
-                f"{ours} decompress {arguments} -c {{dst}} > {{dst}}.restored",
+                f"{ours} {arguments} -c {{src}} > {{dst}}",
+                f"{ours} -d -c {{dst}} > {{dst}}.restored",
             )
         )
     return tools
