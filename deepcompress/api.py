@@ -273,15 +273,13 @@ def _model_for(header: container.StreamHeader, model: ModelSpec | None) -> Model
         if type(alphabet_size) is not int or alphabet_size < 1:  # not bool: a forged header
             raise CorruptStreamError(f"malformed header: alphabet size {str(alphabet_size)[:40]!r}")
         resolved = load_model(model, alphabet_size)
-        if resolved.fingerprint() == header.fingerprint:
-            return resolved
-        # A parameter-free model given by name or instance may have been sized for its input
-        # (`Model.sized_for`): its header alone determines that variant, so rebuild from it.
-        if resolved.name != header.model or resolved.parameter_arrays():
-            raise ModelMismatchError(
-                f"stream needs model {header.model!r} with fingerprint {header.fingerprint[:16]}, "
-                f"got {resolved.name!r} with fingerprint {resolved.fingerprint()[:16]}"
-            )
+        for sized in _sized_variants(resolved):
+            if sized.fingerprint() == header.fingerprint:
+                return sized
+        raise ModelMismatchError(
+            f"stream needs model {header.model!r} with fingerprint {header.fingerprint[:16]}, "
+            f"got {resolved.name!r} with fingerprint {resolved.fingerprint()[:16]}"
+        )
     try:
         rebuilt = models.from_header(header.model, header.config)
     except ValueError as error:
@@ -293,6 +291,18 @@ def _model_for(header: container.StreamHeader, model: ModelSpec | None) -> Model
     if rebuilt.fingerprint() != header.fingerprint:
         raise ModelMismatchError(f"stream's model {header.model!r} fingerprint does not match its config")
     return rebuilt
+
+
+def _sized_variants(model: Model) -> Iterator[Model]:
+    """`model`, then what `Model.sized_for` makes of it for inputs of 0, 1, 2, 4 ... 2**31 symbols.
+
+    The encoder may have sized the model for its input before writing the header, so the
+    model a caller names matches the stream in one of these. Premise: a model sizes itself
+    by ceil(log2(n)) (as `adaptive` does), so powers of two reach every variant.
+    """
+    yield model
+    for n_symbols in (0, *(1 << k for k in range(32))):
+        yield model.sized_for(n_symbols)
 
 
 def read_layout(header: container.StreamHeader) -> Layout:

@@ -170,3 +170,11 @@ def test_cli_empty_file_is_one_line_error(tmp_path):
     result = _invoke(str(empty))
     assert result.exit_code == 1
     assert result.stderr == f"deepcompress: {empty}: empty input\n"
+
+
+def test_cli_measures_a_0_d_array_as_one_element(tmp_path):
+    path = tmp_path / "scalar.npy"
+    np.save(path, np.array(5, dtype=np.int16))
+    result = _invoke("-m", "histogram-adaptive", str(path))
+    assert result.exit_code == 0, result.output
+    assert f"{path}: 1 symbols" in result.output

@@ -91,7 +91,7 @@ def surprisal_command(ctx, model, segment_length, top, plot_path, as_json, bits_
             surprisal.check_plotting()  # before the work, not after it
         with fileio.open_operand(path, compressed=False) as opened:
             data, array = api.load_input(opened.source)
-        coded = data if array is None else array
+        coded = data if array is None else array.reshape(-1) if array.ndim == 0 else array  # a scalar: 1 element
         if len(coded) == 0:
             raise fileio.OperandError("empty input")
         length = segment_length or surprisal.default_segment_length(coded)
