@@ -89,19 +89,6 @@ def load_model(spec: ModelSpec, alphabet_size: int = 256) -> Model:
     return modelfile.load_model(path)[0]
 
 
-class _CountingReader:
-    """A read-only view of a binary stream that counts the bytes read through it."""
-
-    def __init__(self, stream: BinaryIO):
-        self._stream = stream
-        self.bytes_read = 0
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._stream.read(size)
-        self.bytes_read += len(data)
-        return data
-
-
 def _read_block(source: BinaryIO, size: int) -> bytes:
     pieces, remaining = [], size
     while remaining:
@@ -136,12 +123,26 @@ def _fits(model_alphabet: int, data_alphabet: int) -> bool:
     return model_alphabet == data_alphabet or (model_alphabet == 256 and data_alphabet <= 256)
 
 
+def stream_header(model: Model, coder: str, block_size: int, layout: Layout) -> container.StreamHeader:
+    """The header of a stream of `model`: its config when that alone rebuilds the model (a
+    built-in), else its fingerprint (a model file, passed again to decode)."""
+    config = model.config()
+    try:
+        rebuilt = models.from_header(model.name, config)
+    except ValueError:  # not registered, or its config does not rebuild it
+        rebuilt = None
+    by_config = rebuilt is not None and rebuilt.fingerprint() == model.fingerprint()
+    return container.StreamHeader(model.name, config if by_config else {}, None if by_config else model.fingerprint(),
+                                  coder, block_size, layout.kind, layout.to_extra(), models.model_id(model.name))
+
+
 class StreamWriter:
     """Writes one stream piece by piece: `push` blocks of raw bytes, then `finish` -> Stats.
 
     The header is written with the first block (or by `finish`), so that a model sized for
     its input (`Model.sized_for`) can be built once the input's length is known: when the
-    caller passes `n_symbols`, or the first block is the last.
+    caller passes `n_symbols`, or the first block is the last. A block that coding would
+    not make smaller than storing it is stored raw.
     model: a resolved model; layout: what the data is (default: bytes).
     """
 
@@ -167,13 +168,14 @@ class StreamWriter:
         """The model coding the stream (sized for the input once the header is written)."""
         return self._model
 
+    def _write(self, data: bytes) -> None:
+        self._sink.write(data)
+        self._written += len(data)
+
     def _write_header(self, n_symbols: int | None) -> None:
         self._model = self._model.sized_for(n_symbols)
-        model, layout = self._model, self.layout
-        header = container.StreamHeader(model.name, model.config(), model.fingerprint(), self.coder,
-                                        self.block_size, layout.kind, layout.to_extra())
-        self._written += self._sink.write(container.encode_header(header))
-        self._session = model.session()
+        self._write(container.encode_header(stream_header(self._model, self.coder, self.block_size, self.layout)))
+        self._session = self._model.session()
 
     def push(self, raw: bytes, last: bool = False) -> container.BlockRecord:
         """Code one block: raw holds 1..block_size whole elements. last: no block follows."""
@@ -188,8 +190,16 @@ class StreamWriter:
         if len(symbols) and (symbols.min() < 0 or symbols.max() >= layout.alphabet_size):
             raise ValueError(f"data values lie outside the stream's alphabet of {layout.alphabet_size} values")
         block = codec.encode_block(self._model, self._session, symbols, self.coder)
+        raw = bytes(raw)
         record = dataclasses.replace(block, data_crc32=zlib.crc32(raw))
-        self._written += self._sink.write(container.encode_block(record))
+        coded = container.encode_block(record)
+        # Stored when coding does not pay; the decoder still runs the model over the block
+        # (encoding it again) so that its state follows the encoder's.
+        stored = dataclasses.replace(record, side_info=b"", words=np.zeros(0, np.uint32), stored=True, raw=raw)
+        stored_bytes = container.encode_block(stored)
+        if len(stored_bytes) <= len(coded):
+            record, coded = stored, stored_bytes
+        self._write(coded)
         self._totals.add_record(record)
         self._totals.add_data(raw)
         return record
@@ -198,7 +208,7 @@ class StreamWriter:
         """Write the end record; the stream's Stats."""
         if self._session is None:
             self._write_header(0)
-        self._written += self._sink.write(container.encode_end(self._totals.trailer()))
+        self._write(container.encode_end(self._totals.data_crc32))
         return _stats(self._model.name, self._totals, self._written)
 
 
@@ -228,27 +238,61 @@ def compress_stream(
     return writer.finish()
 
 
-def _model_for(header: container.StreamHeader, model: ModelSpec | None) -> Model:
-    """The model a stream needs: the given one if its fingerprint matches, else a built-in."""
+def _model_for(header: container.StreamHeader, model: ModelSpec | None, alphabet_size: int = 256) -> Model:
+    """The model a member needs: the given one if its fingerprint matches, else a built-in
+    rebuilt from the header's config (a v2 header of a built-in records no fingerprint: its
+    config is the whole model)."""
+    expected, rebuilt = header.fingerprint, None
+    if expected is None:
+        rebuilt = _rebuild(header)
+        expected = rebuilt.fingerprint()
     if model is not None:
-        resolved = load_model(model, header.config.get("alphabet_size", 256))
-        if resolved.fingerprint() != header.fingerprint:
+        resolved = load_model(model, header.config.get("alphabet_size", alphabet_size))
+        if resolved.fingerprint() != expected:
             raise ModelMismatchError(
-                f"stream needs model {header.model!r} with fingerprint {header.fingerprint[:16]}, "
+                f"stream needs model {header.model!r} with fingerprint {expected[:16]}, "
                 f"got {resolved.name!r} with fingerprint {resolved.fingerprint()[:16]}"
             )
         return resolved
+    if rebuilt is not None:
+        return rebuilt
+    needs_file = ModelMismatchError(
+        f"stream needs the model file of {header.model!r} with fingerprint {expected[:16]}; pass it as model")
+    if header.version >= 2:  # a fingerprint instead of a config: a model file's stream
+        raise needs_file
+    rebuilt = _rebuild(header)
+    if rebuilt is None:
+        raise needs_file
+    if rebuilt.fingerprint() != header.fingerprint:
+        raise ModelMismatchError(f"stream's model {header.model!r} fingerprint does not match its config")
+    return rebuilt
+
+
+def _rebuild(header: container.StreamHeader) -> Model | None:
+    """The model a header's name and config build; None if it needs a model file (v1 only:
+    a v2 header holding a config always rebuilds)."""
     try:
         rebuilt = models.from_header(header.model, header.config)
     except ValueError as error:
         raise CorruptStreamError(f"cannot rebuild the stream's model: {error}") from None
-    if rebuilt is None:
-        raise ModelMismatchError(
-            f"stream needs the model file of {header.model!r} with fingerprint {header.fingerprint[:16]}; pass it as model"
-        )
-    if rebuilt.fingerprint() != header.fingerprint:
-        raise ModelMismatchError(f"stream's model {header.model!r} fingerprint does not match its config")
+    if rebuilt is None and header.version >= 2:
+        raise CorruptStreamError(f"cannot rebuild the stream's model {header.model!r} from its config")
     return rebuilt
+
+
+def _named(header: container.StreamHeader) -> container.StreamHeader:
+    """The header with its model's name filled in from the registry id a v2 header records."""
+    if not header.model_id:
+        return header
+    try:
+        return dataclasses.replace(header, model=models.name_for_id(header.model_id))
+    except ValueError as error:
+        raise CorruptStreamError(f"cannot rebuild the stream's model: {error}") from None
+
+
+def read_member_header(source: container.MemberSource) -> container.StreamHeader:
+    """The next member's header, its model named."""
+    return _named(container.read_header(source))
 
 
 def read_layout(header: container.StreamHeader) -> Layout:
@@ -260,18 +304,28 @@ def read_layout(header: container.StreamHeader) -> Layout:
 
 
 class StreamReader:
-    """Reads one stream: the header on construction, then `blocks()` yields verified raw bytes.
+    """Reads a stream of one or more members: the first header on construction, then `blocks()`
+    yields verified raw bytes of every member in turn (the concatenation of their inputs).
 
-    `prefix` holds the bytes that precede the first block's data (an array's .npy header);
-    `stats` is set once `blocks()` has checked the end record. Every block is checked
-    (payload checksum before decoding, data checksum after) before it is yielded.
+    `prefix` holds the bytes that precede the first block's data (an array's .npy header; a
+    later member's prefix is yielded by `blocks()` in its place); `header`, `layout` and
+    `model` are those of the member being read; `stats` (totals over all members) and
+    `members` (one Stats each) are set once `blocks()` has checked the last end record.
+    Every block is checked (its CRC before decoding, its data CRC after) before it is yielded.
     """
 
     def __init__(self, source: BinaryIO, model: ModelSpec | None = None) -> None:
-        self._source = _CountingReader(source)
-        self.header = container.read_header(self._source)
+        self._source = container.MemberSource(source)
+        self._model_spec = model
+        self._open_member()
+        self.prefix = self.layout.npy_header
+        self.stats: Stats | None = None
+        self.members: list[Stats] = []
+
+    def _open_member(self) -> None:
+        self.header = read_member_header(self._source)
         self.layout = read_layout(self.header)
-        self.model = _model_for(self.header, model)
+        self.model = _model_for(self.header, self._model_spec, self.layout.alphabet_size)
         try:
             codec.check_coder(self.model, self.header.coder)
         except ValueError as error:
@@ -279,15 +333,27 @@ class StreamReader:
         if not _fits(self.model.alphabet_size, self.layout.alphabet_size):
             raise CorruptStreamError(
                 f"a model over {self.model.alphabet_size} symbols cannot code data over {self.layout.alphabet_size}")
-        self.prefix = self.layout.npy_header
-        self.stats: Stats | None = None
 
     def blocks(self) -> Iterator[bytes]:
-        """The original bytes of each block in order; then the end record's totals are checked."""
-        header, model, layout = self.header, self.model, self.layout
+        """The original bytes of each block in order, member after member; each member's end
+        record is checked after its last block."""
+        start = 0
+        while True:
+            yield from self._member_blocks()
+            self.members.append(dataclasses.replace(self._member_stats, compressed_bytes=self._source.bytes_read - start))
+            start = self._source.bytes_read
+            if not container.next_member(self._source):
+                break
+            self._open_member()
+            if self.layout.npy_header:
+                yield self.layout.npy_header
+        self.stats = _sum_stats(self.members)
+
+    def _member_blocks(self) -> Iterator[bytes]:
+        header, model, layout, source = self.header, self.model, self.layout, self._source
         session = model.session()
-        totals = container.StreamTotals.starting_with(self.prefix)
-        while isinstance(record := container.read_block(self._source, header), container.BlockRecord):
+        totals = container.StreamTotals.starting_with(layout.npy_header)
+        while isinstance(record := container.read_block(source, header, layout.item_size), container.BlockRecord):
             at = totals.n_symbols
             # The encoder always takes the model's lane count; a forged one (say 1 lane for a
             # whole block) would only make decoding slow before the checksum can fail.
@@ -295,28 +361,54 @@ class StreamReader:
             if record.lanes != expected_lanes:
                 raise CorruptStreamError(f"block at symbol {at} declares {record.lanes} lanes, the model codes it in "
                                          f"{expected_lanes}")
-            try:
-                symbols = codec.decode_block(model, session, record, header.coder)
-            except InexactTableError:
-                raise
-            except ValueError as error:  # malformed side info or words
-                raise CorruptStreamError(f"cannot decode block at symbol {at}: {error}") from None
-            raw = layout.to_raw(symbols)
-            if zlib.crc32(raw) != record.data_crc32:
-                raise CorruptStreamError(f"checksum mismatch in the block at symbol {at} (wrong model or damaged data)")
+            raw = self._stored_block(record, session, at) if record.stored else self._decode_block(record, session, at)
             totals.add_record(record)
             totals.add_data(raw)
             yield raw
-        if record != totals.trailer():
+        if not totals.matches(record):
             raise CorruptStreamError("stream length or checksum does not match its end record")
-        self.stats = _stats(header.model, totals, self._source.bytes_read)
+        self._member_stats = _stats(header.model, totals, 0)
+
+    def _decode_block(self, record: container.BlockRecord, session: Session, at: int) -> bytes:
+        try:
+            symbols = codec.decode_block(self.model, session, record, self.header.coder)
+        except InexactTableError:
+            raise
+        except ValueError as error:  # malformed side info or words
+            raise CorruptStreamError(f"cannot decode block at symbol {at}: {error}") from None
+        raw = self.layout.to_raw(symbols)
+        if zlib.crc32(raw) != record.data_crc32:
+            raise CorruptStreamError(f"checksum mismatch in the block at symbol {at} (wrong model or damaged data)")
+        return raw
+
+    def _stored_block(self, record: container.BlockRecord, session: Session, at: int) -> bytes:
+        """A stored block's bytes; the session codes them (output unused) to advance as the encoder's did."""
+        layout = self.layout
+        symbols = layout.to_symbols(record.raw)
+        if len(symbols) and (symbols.min() < 0 or symbols.max() >= layout.alphabet_size):
+            raise CorruptStreamError(f"stored block at symbol {at} holds values outside the alphabet")
+        try:
+            codec.encode_block(self.model, session, symbols, self.header.coder)
+        except InexactTableError:
+            raise
+        except ValueError as error:
+            raise CorruptStreamError(f"cannot replay the stored block at symbol {at}: {error}") from None
+        return record.raw
+
+
+def _sum_stats(members: list[Stats]) -> Stats:
+    """Totals over the members of a stream (the first member's model name)."""
+    return Stats(members[0].model, sum(m.original_bytes for m in members), sum(m.compressed_bytes for m in members),
+                 sum(m.n_symbols for m in members), sum(m.nll_bits for m in members),
+                 sum(m.payload_bits for m in members))
 
 
 def decompress_stream(source: BinaryIO, sink: BinaryIO | None, model: ModelSpec | None = None) -> Stats:
-    """Decompress a stream from `source` into `sink` (None: verify only, write nothing).
+    """Decompress a stream of one or more members from `source` into `sink` (None: verify only).
 
-    Every block is checked (payload checksum before decoding, data checksum after) before
-    it is written; the end record's totals and checksum are checked at the end.
+    Every block is checked (its CRC before decoding, its data CRC after) before it is
+    written; each member's end record is checked after its last block. Concatenated
+    members decode to the concatenation of their inputs. Returns the totals.
     """
     reader = StreamReader(source, model)
     if sink is not None:
@@ -329,7 +421,11 @@ def decompress_stream(source: BinaryIO, sink: BinaryIO | None, model: ModelSpec 
 
 @dataclass(frozen=True)
 class StreamInfo:
-    """What a stream declares about itself, read without decoding (checksums of records checked)."""
+    """What a stream declares about itself, read without decoding (block and end CRCs checked).
+
+    stats, n_blocks and lanes are totals over all members; header, layout and
+    hyperparameters are the first member's; members: each member's Stats.
+    """
 
     header: container.StreamHeader
     stats: Stats
@@ -337,25 +433,39 @@ class StreamInfo:
     lanes: tuple[int, ...]
     layout: Layout
     hyperparameters: dict[str, Any] | None  # every setting in force (None: the model needs a model file)
+    members: tuple[Stats, ...] = ()
 
 
 def read_info(source: BinaryIO) -> StreamInfo:
-    """Header, sizes and stored NLL of a stream, reading every record but decoding nothing."""
-    source = _CountingReader(source)
-    header = container.read_header(source)
-    layout = read_layout(header)
-    try:
-        rebuilt = models.from_header(header.model, header.config)
-    except ValueError:
-        rebuilt = None
-    hyperparameters = rebuilt.hyperparameters() if rebuilt is not None else None
-    totals, lanes = container.StreamTotals(), []
-    while isinstance(record := container.read_block(source, header), container.BlockRecord):
-        lanes.append(record.lanes)
-        totals.add_record(record)
-    stats = Stats(header.model, record.original_bytes, source.bytes_read, record.n_symbols, totals.nll_bits,
-                  totals.payload_bits)
-    return StreamInfo(header, stats, len(lanes), tuple(lanes), layout, hyperparameters)
+    """Header, sizes and stored NLL of a stream (every member), reading every record but decoding nothing."""
+    source = container.MemberSource(source)
+    first: tuple[container.StreamHeader, Layout, dict[str, Any] | None] | None = None
+    lanes: list[int] = []
+    members: list[Stats] = []
+    while True:
+        start = source.bytes_read
+        header = read_member_header(source)
+        layout = read_layout(header)
+        if first is None:
+            try:
+                rebuilt = models.from_header(header.model, header.config) if header.version == 1 or not header.fingerprint else None
+            except ValueError:
+                rebuilt = None
+            first = header, layout, rebuilt.hyperparameters() if rebuilt is not None else None
+        totals = container.StreamTotals(original_bytes=len(layout.npy_header))
+        while isinstance(record := container.read_block(source, header, layout.item_size), container.BlockRecord):
+            lanes.append(record.lanes)
+            totals.add_record(record)
+            totals.original_bytes += record.n_symbols * layout.item_size
+        if record.n_symbols is not None and (record.n_symbols, record.original_bytes) != (
+                totals.n_symbols, totals.original_bytes):
+            raise CorruptStreamError("stream length does not match its end record")
+        members.append(Stats(header.model, totals.original_bytes, source.bytes_read - start, totals.n_symbols,
+                             totals.nll_bits, totals.payload_bits))
+        if not container.next_member(source):
+            break
+    header, layout, hyperparameters = first
+    return StreamInfo(header, _sum_stats(members), len(lanes), tuple(lanes), layout, hyperparameters, tuple(members))
 
 
 def compress(data: bytes, model: ModelSpec = DEFAULT_MODEL, coder: str = DEFAULT_CODER) -> bytes:

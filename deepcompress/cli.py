@@ -353,6 +353,8 @@ def _info_record(path: str, info: api.StreamInfo) -> dict:
     stats = info.stats
     record = {
         "file": _display(path),
+        "format_version": info.header.version,
+        "members": len(info.members),  # sizes below are totals over members; header fields the first's
         "model": info.header.model,
         "config": info.header.config,
         "fingerprint": info.header.fingerprint,
