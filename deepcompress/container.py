@@ -91,7 +91,8 @@ class StreamHeader:
 
     model: the model's registered name ("" when read from a v2 header naming it by id);
     model_id: its registry id (0: named by `model`); fingerprint: 32 hex digits, or None
-    where the config alone determines the model (v2 built-ins); content_size is unused.
+    where the config alone determines the model (v2 built-ins); version: of the member read
+    (1 or 2; streams are written as FORMAT_VERSION).
     """
 
     model: str
@@ -181,6 +182,7 @@ class StreamTotals:
 
 
 def _nll_units(nll_bits: float) -> int:
+    """A block NLL in the 1/NLL_SCALE-bit units a v2 record stores."""
     return round(float(nll_bits) * NLL_SCALE)
 
 
