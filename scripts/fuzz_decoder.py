@@ -13,6 +13,7 @@ time limit and an address-space limit (RLIMIT_AS). Outcomes:
 
     original      decoded to the seed's own data (the mutation changed nothing that matters)
     donor         a splice that decoded to the other container's data
+    members       whole copies of containers one after another, decoded to their data in turn
     <ErrorName>   a `deepcompress.DeepCompressError` subclass: the expected rejection
     crash         any other exception, or the worker died: saved for a regression test
     hang          no answer within --timeout seconds: saved
@@ -58,7 +59,8 @@ REGRESSION_DIR = ROOT / "tests" / "golden" / "fuzz-regressions"
 TRAINED = "trained-histogram"
 TRAINED_MLP = "trained-mlp"
 HEADER = "header"  # decode argument None: the model is rebuilt from the stream header
-ORIGINAL, DONOR, CRASH, HANG, WRONG = "original", "donor", "crash", "hang", "wrong-output"
+ORIGINAL, DONOR, MEMBERS = "original", "donor", "members"
+CRASH, HANG, WRONG = "crash", "hang", "wrong-output"
 FAILURES = (CRASH, HANG, WRONG)
 
 # --- the .dcz layout (format 2), from README.md's format table: scripts/dcz_layout.py ----------
@@ -436,7 +438,23 @@ def judge(
         return ORIGINAL, ""
     if mutant.donor is not None and output == mutant.donor.original:
         return DONOR, ""
+    members = _whole_members(mutant)
+    if members is not None and output == members:
+        return MEMBERS, ""
     return WRONG, f"decoded {len(output)} bytes, expected {len(mutant.seed.original)}"
+
+
+def _whole_members(mutant: Mutant) -> bytes | None:
+    """What a mutant made of whole copies of the seed's (and donor's) stream decodes to: the
+    concatenation of their data (members decode one after the other); None if it is not one."""
+    seeds = [mutant.seed, *([mutant.donor] if mutant.donor is not None else [])]
+    blob, out = mutant.blob, b""
+    while blob:
+        seed = next((seed for seed in seeds if blob.startswith(seed.blob)), None)
+        if seed is None:
+            return None
+        blob, out = blob[len(seed.blob) :], out + seed.original
+    return out
 
 
 def _describe(error: BaseException) -> str:
@@ -635,9 +653,9 @@ def decode_key_of_saved(path: Path) -> str:
 
 def format_table(title: str, rows: dict[str, collections.Counter]) -> str:
     errors = sorted(
-        {outcome for counts in rows.values() for outcome in counts} - {ORIGINAL, DONOR, *FAILURES}
+        {outcome for counts in rows.values() for outcome in counts} - {ORIGINAL, DONOR, MEMBERS, *FAILURES}
     )
-    columns = [ORIGINAL, DONOR, *errors, *FAILURES]
+    columns = [ORIGINAL, DONOR, MEMBERS, *errors, *FAILURES]
     width = max(len(title), *(len(name) for name in rows))
     lines = [
         f"{title:<{width}} {'inputs':>7} "

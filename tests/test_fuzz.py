@@ -99,3 +99,13 @@ def test_saved_fuzz_input_is_rejected_with_a_typed_error(path):
         api.read_info(io.BytesIO(blob))
     except deepcompress.DeepCompressError:
         pass
+
+
+def test_judge_accepts_whole_members_one_after_another():
+    """Concatenated streams decode to the concatenation: a mutant made of whole seeds is no failure."""
+    seed = fuzz_decoder.Seed("seed", "histogram", b"seed data", b"SEED", (0,))
+    donor = fuzz_decoder.Seed("donor", "histogram", b"donor data", b"DONOR", (0,))
+    mutant = fuzz_decoder.Mutant(b"SEEDDONORSEED", "splice", seed, donor)
+    assert fuzz_decoder.judge(mutant, lambda blob: b"seed datadonor dataseed data", lambda blob: None)[0] == "members"
+    assert fuzz_decoder.judge(mutant, lambda blob: b"seed data", lambda blob: None)[0] == fuzz_decoder.ORIGINAL
+    assert fuzz_decoder.judge(mutant, lambda blob: b"seed datadonor data", lambda blob: None)[0] == fuzz_decoder.WRONG
