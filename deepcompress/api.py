@@ -93,19 +93,6 @@ def load_model(spec: ModelSpec, alphabet_size: int = 256) -> Model:
     return modelfile.load_model(path)[0]
 
 
-class _CountingReader:
-    """A read-only view of a binary stream that counts the bytes read through it."""
-
-    def __init__(self, stream: BinaryIO):
-        self._stream = stream
-        self.bytes_read = 0
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._stream.read(size)
-        self.bytes_read += len(data)
-        return data
-
-
 def _read_block(source: BinaryIO, size: int) -> bytes:
     pieces, remaining = [], size
     while remaining:
@@ -140,12 +127,26 @@ def _fits(model_alphabet: int, data_alphabet: int) -> bool:
     return model_alphabet == data_alphabet or (model_alphabet == 256 and data_alphabet <= 256)
 
 
+def stream_header(model: Model, coder: str, block_size: int, layout: Layout) -> container.StreamHeader:
+    """The header of a stream of `model`: its config when that alone rebuilds the model (a
+    built-in), else its fingerprint (a model file, passed again to decode)."""
+    config = model.config()
+    try:
+        rebuilt = models.from_header(model.name, config)
+    except ValueError:  # not registered, or its config does not rebuild it
+        rebuilt = None
+    by_config = rebuilt is not None and rebuilt.fingerprint() == model.fingerprint()
+    return container.StreamHeader(model.name, config if by_config else {}, None if by_config else model.fingerprint(),
+                                  coder, block_size, layout.kind, layout.to_extra(), models.model_id(model.name))
+
+
 class StreamWriter:
     """Writes one stream piece by piece: `push` blocks of raw bytes, then `finish` -> Stats.
 
     The header is written with the first block (or by `finish`), so that a model sized for
     its input (`Model.sized_for`) can be built once the input's length is known: when the
-    caller passes `n_symbols`, or the first block is the last.
+    caller passes `n_symbols`, or the first block is the last. A block that coding would
+    not make smaller than storing it is stored raw.
     model: a resolved model; layout: what the data is (default: bytes).
     """
 
@@ -176,12 +177,13 @@ class StreamWriter:
         """Bytes written to the sink so far."""
         return self._written
 
+    def _write(self, data: bytes) -> None:
+        self._sink.write(data)
+        self._written += len(data)
+
     def _write_header(self, n_symbols: int | None) -> None:
         self._model = self._model.sized_for(n_symbols)
-        model, layout = self._model, self.layout
-        header = container.StreamHeader(model.name, model.config(), model.fingerprint(), self.coder,
-                                        self.block_size, layout.kind, layout.to_extra())
-        self._written += self._sink.write(container.encode_header(header))
+        self._write(container.encode_header(stream_header(self._model, self.coder, self.block_size, self.layout)))
 
     def push(self, raw: bytes, last: bool = False) -> container.BlockRecord:
         """Code one block: raw holds 1..block_size whole elements. last: no block follows."""
@@ -197,8 +199,16 @@ class StreamWriter:
         if len(symbols) and (symbols.min() < 0 or symbols.max() >= layout.alphabet_size):
             raise ValueError(f"data values lie outside the stream's alphabet of {layout.alphabet_size} values")
         block = codec.encode_block(self._model, self._session, symbols, self.coder)
+        raw = bytes(raw)
         record = dataclasses.replace(block, data_crc32=zlib.crc32(raw))
-        self._written += self._sink.write(container.encode_block(record))
+        coded = container.encode_block(record)
+        # Stored when coding does not pay; the decoder still runs the model over the block
+        # (encoding it again) so that its state follows the encoder's.
+        stored = dataclasses.replace(record, side_info=b"", words=np.zeros(0, np.uint32), stored=True, raw=raw)
+        stored_bytes = container.encode_block(stored)
+        if len(stored_bytes) <= len(coded):
+            record, coded = stored, stored_bytes
+        self._write(coded)
         self._totals.add_record(record)
         self._totals.add_data(raw)
         return record
@@ -207,7 +217,7 @@ class StreamWriter:
         """Write the end record; the stream's Stats."""
         if self._session is None:
             self._write_header(0)
-        self._written += self._sink.write(container.encode_end(self._totals.trailer()))
+        self._write(container.encode_end(self._totals.data_crc32))
         return _stats(self._model.name, self._totals, self._written)
 
 
@@ -266,31 +276,65 @@ def compression_model(model: ModelSpec | None = None, level: int | None = None, 
     return load_model(DEFAULT_MODEL if spec is None else spec, alphabet_size)
 
 
-def _model_for(header: container.StreamHeader, model: ModelSpec | None) -> Model:
-    """The model a stream needs: the given one if its fingerprint matches, else a built-in."""
+def _model_for(header: container.StreamHeader, model: ModelSpec | None, alphabet_size: int = 256) -> Model:
+    """The model a member needs: the given one if its fingerprint matches (in one of its
+    input-sized variants), else a built-in rebuilt from the header's config (a v2 header of
+    a built-in records no fingerprint: its config is the whole model)."""
+    expected, rebuilt = header.fingerprint, None
+    if expected is None:
+        rebuilt = _rebuild(header)
+        expected = rebuilt.fingerprint()
     if model is not None:
-        alphabet_size = header.config.get("alphabet_size", 256)
+        alphabet_size = header.config.get("alphabet_size", alphabet_size)
         if type(alphabet_size) is not int or alphabet_size < 1:  # not bool: a forged header
             raise CorruptStreamError(f"malformed header: alphabet size {str(alphabet_size)[:40]!r}")
         resolved = load_model(model, alphabet_size)
         for sized in _sized_variants(resolved):
-            if sized.fingerprint() == header.fingerprint:
+            if sized.fingerprint() == expected:
                 return sized
         raise ModelMismatchError(
-            f"stream needs model {header.model!r} with fingerprint {header.fingerprint[:16]}, "
+            f"stream needs model {header.model!r} with fingerprint {expected[:16]}, "
             f"got {resolved.name!r} with fingerprint {resolved.fingerprint()[:16]}"
         )
+    if rebuilt is not None:
+        return rebuilt
+    needs_file = ModelMismatchError(
+        f"stream needs the model file of {header.model!r} with fingerprint {expected[:16]}; pass it as model")
+    if header.version >= 2:  # a fingerprint instead of a config: a model file's stream
+        raise needs_file
+    rebuilt = _rebuild(header)
+    if rebuilt is None:
+        raise needs_file
+    if rebuilt.fingerprint() != header.fingerprint:
+        raise ModelMismatchError(f"stream's model {header.model!r} fingerprint does not match its config")
+    return rebuilt
+
+
+def _rebuild(header: container.StreamHeader) -> Model | None:
+    """The model a header's name and config build; None if it needs a model file (v1 only:
+    a v2 header holding a config always rebuilds)."""
     try:
         rebuilt = models.from_header(header.model, header.config)
     except ValueError as error:
         raise CorruptStreamError(f"cannot rebuild the stream's model: {error}") from None
-    if rebuilt is None:
-        raise ModelMismatchError(
-            f"stream needs the model file of {header.model!r} with fingerprint {header.fingerprint[:16]}; pass it as model"
-        )
-    if rebuilt.fingerprint() != header.fingerprint:
-        raise ModelMismatchError(f"stream's model {header.model!r} fingerprint does not match its config")
+    if rebuilt is None and header.version >= 2:
+        raise CorruptStreamError(f"cannot rebuild the stream's model {header.model!r} from its config")
     return rebuilt
+
+
+def _named(header: container.StreamHeader) -> container.StreamHeader:
+    """The header with its model's name filled in from the registry id a v2 header records."""
+    if not header.model_id:
+        return header
+    try:
+        return dataclasses.replace(header, model=models.name_for_id(header.model_id))
+    except ValueError as error:
+        raise CorruptStreamError(f"cannot rebuild the stream's model: {error}") from None
+
+
+def read_member_header(source: BinaryIO) -> container.StreamHeader:
+    """The next member's header, its model named."""
+    return _named(container.read_header(source))
 
 
 def _sized_variants(model: Model) -> Iterator[Model]:
@@ -314,18 +358,30 @@ def read_layout(header: container.StreamHeader) -> Layout:
 
 
 class StreamReader:
-    """Reads one stream: the header on construction, then `blocks()` yields verified raw bytes.
+    """Reads a stream of one or more members: the first header on construction, then
+    `blocks()` yields verified raw bytes of every member in turn (the concatenation of their
+    inputs); `read_block` reads the current member only.
 
-    `prefix` holds the bytes that precede the first block's data (an array's .npy header);
-    `stats` is set once `blocks()` has checked the end record. Every block is checked
-    (payload checksum before decoding, data checksum after) before it is yielded.
+    `prefix` holds the bytes that precede the first block's data (an array's .npy header; a
+    later member's prefix is yielded by `blocks()` in its place); `header`, `layout` and
+    `model` are those of the member being read; `stats` (totals over the members read) and
+    `members` (one Stats each) grow as each end record is checked. Every block is checked
+    (its CRC before decoding, its data CRC after) before it is returned.
     """
 
     def __init__(self, source: BinaryIO, model: ModelSpec | None = None) -> None:
-        self._source = source if isinstance(source, _PushedBytes) else _CountingReader(source)
-        self.header = container.read_header(self._source)
+        self._source = source if isinstance(source, _PushedBytes) else container.MemberSource(source)
+        self._model_spec = model
+        self.stats: Stats | None = None
+        self.members: list[Stats] = []
+        self._open_member()
+        self.prefix = self.layout.npy_header
+
+    def _open_member(self) -> None:
+        self._start = self._source.bytes_read
+        self.header = read_member_header(self._source)
         self.layout = read_layout(self.header)
-        self.model = _model_for(self.header, model)
+        self.model = _model_for(self.header, self._model_spec, self.layout.alphabet_size)
         try:
             codec.check_coder(self.model, self.header.coder)
         except ValueError as error:
@@ -333,22 +389,21 @@ class StreamReader:
         if not _fits(self.model.alphabet_size, self.layout.alphabet_size):
             raise CorruptStreamError(
                 f"a model over {self.model.alphabet_size} symbols cannot code data over {self.layout.alphabet_size}")
-        self.prefix = self.layout.npy_header
-        self.stats: Stats | None = None
         self._session: Session | None = None
-        self._totals = container.StreamTotals.starting_with(self.prefix)
+        self._totals = container.StreamTotals.starting_with(self.layout.npy_header)
 
     def read_block(self) -> bytes | None:
-        """The next block's original bytes, verified; None once the end record is read (its
-        totals checked, `stats` set). Reads exactly one record from the source."""
-        header, model = self.header, self.model
-        record = container.read_block(self._source, header)
-        totals = self._totals
+        """The current member's next block's original bytes, verified; None once its end
+        record is read (its totals checked, `members` and `stats` extended). Reads exactly
+        one record from the source."""
+        header, model, totals = self.header, self.model, self._totals
+        record = container.read_block(self._source, header, self.layout.item_size)
         if not isinstance(record, container.BlockRecord):
             _check_totals(record, totals.n_symbols, self.layout)
-            if record != totals.trailer():
+            if not totals.matches(record):
                 raise CorruptStreamError("stream length or checksum does not match its end record")
-            self.stats = _stats(header.model, totals, self._source.bytes_read)
+            self.members.append(_stats(header.model, totals, self._source.bytes_read - self._start))
+            self.stats = _sum_stats(self.members)
             return None
         if self._session is None:  # at the first block: a session may load kernels
             self._session = model.session()
@@ -359,8 +414,14 @@ class StreamReader:
         if record.lanes != expected_lanes:
             raise CorruptStreamError(f"block at symbol {at} declares {record.lanes} lanes, the model codes it in "
                                      f"{expected_lanes}")
+        raw = self._stored_block(record, at) if record.stored else self._decode_block(record, at)
+        totals.add_record(record)
+        totals.add_data(raw)
+        return raw
+
+    def _decode_block(self, record: container.BlockRecord, at: int) -> bytes:
         try:
-            symbols = codec.decode_block(model, self._session, record, header.coder)
+            symbols = codec.decode_block(self.model, self._session, record, self.header.coder)
         except InexactTableError:
             raise
         except ValueError as error:  # malformed side info or words
@@ -368,17 +429,40 @@ class StreamReader:
         raw = self.layout.to_raw(symbols)
         if zlib.crc32(raw) != record.data_crc32:
             raise CorruptStreamError(f"checksum mismatch in the block at symbol {at} (wrong model or damaged data)")
-        totals.add_record(record)
-        totals.add_data(raw)
         return raw
 
+    def _stored_block(self, record: container.BlockRecord, at: int) -> bytes:
+        """A stored block's bytes; the session codes them (output unused) to advance as the encoder's did."""
+        layout = self.layout
+        symbols = layout.to_symbols(record.raw)
+        if len(symbols) and (symbols.min() < 0 or symbols.max() >= layout.alphabet_size):
+            raise CorruptStreamError(f"stored block at symbol {at} holds values outside the alphabet")
+        try:
+            codec.encode_block(self.model, self._session, symbols, self.header.coder)
+        except InexactTableError:
+            raise
+        except ValueError as error:
+            raise CorruptStreamError(f"cannot replay the stored block at symbol {at}: {error}") from None
+        return record.raw
+
     def blocks(self) -> Iterator[bytes]:
-        """The original bytes of each block in order; then the end record's totals are checked,
-        and nothing may follow it."""
-        while (raw := self.read_block()) is not None:
-            yield raw
-        if self._source.read(1):
-            raise CorruptStreamError("trailing data after the end of the stream")
+        """The original bytes of each block in order, member after member (a later member's
+        .npy header in its place); after the last end record only another member may follow."""
+        while True:
+            while (raw := self.read_block()) is not None:
+                yield raw
+            if not container.next_member(self._source):
+                return
+            self._open_member()
+            if self.layout.npy_header:
+                yield self.layout.npy_header
+
+
+def _sum_stats(members: list[Stats]) -> Stats:
+    """Totals over the members of a stream (the first member's model name)."""
+    return Stats(members[0].model, sum(m.original_bytes for m in members), sum(m.compressed_bytes for m in members),
+                 sum(m.n_symbols for m in members), sum(m.nll_bits for m in members),
+                 sum(m.payload_bits for m in members))
 
 
 class _NeedInput(Exception):
@@ -443,7 +527,7 @@ class PushStreamReader:
     """The incremental twin of StreamReader: input is pushed (`feed`), blocks are pulled.
 
     `read_block` returns the next verified block once its whole record has arrived, None
-    while more input is needed or after the end record (`eof`). One stream only: the bytes
+    while more input is needed or after the end record (`eof`). One member only: the bytes
     after its end record are `unused_data` (the next member of a concatenation, or junk).
     After `end_input` (no more input comes) the rest is parsed as a file's end, so a cut
     stream raises the container's error (`TruncatedStreamError`, ...) instead of waiting.
@@ -492,10 +576,11 @@ class PushStreamReader:
 
 def decompress_stream(source: BinaryIO, sink: BinaryIO | None, model: ModelSpec | None = None,
                       progress: Progress | None = None) -> Stats:
-    """Decompress a stream from `source` into `sink` (None: verify only, write nothing).
+    """Decompress a stream of one or more members from `source` into `sink` (None: verify only).
 
-    Every block is checked (payload checksum before decoding, data checksum after) before
-    it is written; the end record's totals and checksum are checked at the end.
+    Every block is checked (its CRC before decoding, its data CRC after) before it is
+    written; each member's end record is checked after its last block. Concatenated
+    members decode to the concatenation of their inputs; returns the totals.
     progress: called after each block (bytes decoded count as written, even with no sink).
     """
     check(source=source, sink=sink, model=model)
@@ -514,7 +599,11 @@ def decompress_stream(source: BinaryIO, sink: BinaryIO | None, model: ModelSpec 
 
 @dataclass(frozen=True)
 class StreamInfo:
-    """What a stream declares about itself, read without decoding (checksums of records checked)."""
+    """What a stream declares about itself, read without decoding (block and end CRCs checked).
+
+    stats, n_blocks and lanes are totals over all members; header, layout and
+    hyperparameters are the first member's; members: each member's Stats.
+    """
 
     header: container.StreamHeader
     stats: Stats
@@ -522,40 +611,50 @@ class StreamInfo:
     lanes: tuple[int, ...]
     layout: Layout
     hyperparameters: dict[str, Any] | None  # every setting in force (None: the model needs a model file)
+    members: tuple[Stats, ...] = ()
 
 
 def read_info(source: BinaryIO) -> StreamInfo:
-    """Header, sizes and stored NLL of a stream, reading every record but decoding nothing."""
+    """Header, sizes and stored NLL of a stream (every member), reading every record but decoding nothing."""
     check(source=source)
-    source = _CountingReader(source)
-    header = container.read_header(source)
-    layout = read_layout(header)
-    try:
-        rebuilt = models.from_header(header.model, header.config)
-    except ValueError:
-        rebuilt = None
-    hyperparameters = rebuilt.hyperparameters() if rebuilt is not None else None
-    totals, lanes = container.StreamTotals(), []
-    while isinstance(record := container.read_block(source, header), container.BlockRecord):
-        lanes.append(record.lanes)
-        totals.add_record(record)
-    _check_totals(record, totals.n_symbols, layout)
-    if source.read(1):
-        raise CorruptStreamError("trailing data after the end of the stream")
-    stats = Stats(header.model, record.original_bytes, source.bytes_read, record.n_symbols, totals.nll_bits,
-                  totals.payload_bits)
-    return StreamInfo(header, stats, len(lanes), tuple(lanes), layout, hyperparameters)
+    source = container.MemberSource(source)
+    first: tuple[container.StreamHeader, Layout, dict[str, Any] | None] | None = None
+    lanes: list[int] = []
+    members: list[Stats] = []
+    while True:
+        start = source.bytes_read
+        header = read_member_header(source)
+        layout = read_layout(header)
+        if first is None:
+            try:
+                rebuilt = models.from_header(header.model, header.config) if header.fingerprint is None or \
+                    header.version == 1 else None
+            except ValueError:
+                rebuilt = None
+            first = header, layout, rebuilt.hyperparameters() if rebuilt is not None else None
+        totals = container.StreamTotals()
+        while isinstance(record := container.read_block(source, header, layout.item_size), container.BlockRecord):
+            lanes.append(record.lanes)
+            totals.add_record(record)
+        _check_totals(record, totals.n_symbols, layout)
+        members.append(Stats(header.model, len(layout.npy_header) + totals.n_symbols * layout.item_size,
+                             source.bytes_read - start, totals.n_symbols, totals.nll_bits, totals.payload_bits))
+        if not container.next_member(source):
+            break
+    header, layout, hyperparameters = first
+    return StreamInfo(header, _sum_stats(members), len(lanes), tuple(lanes), layout, hyperparameters, tuple(members))
 
 
 def _check_totals(trailer: container.Trailer, n_symbols: int, layout: Layout) -> None:
-    """CorruptStreamError unless the end record's totals agree with the block records read.
+    """CorruptStreamError unless the end record's totals (a v1 record's; v2 records none)
+    agree with the block records read.
 
     The end record's totals are claims: each symbol is one element of `layout.item_size`
     bytes after the verbatim .npy header, so the original size follows from the symbol
     count; an array's shape fixes the count.
     """
     original_bytes = len(layout.npy_header) + n_symbols * layout.item_size
-    if (trailer.n_symbols, trailer.original_bytes) != (n_symbols, original_bytes):
+    if trailer.n_symbols is not None and (trailer.n_symbols, trailer.original_bytes) != (n_symbols, original_bytes):
         raise CorruptStreamError(
             f"end record claims {trailer.n_symbols} symbols in {trailer.original_bytes} bytes, "
             f"the blocks hold {n_symbols} symbols in {original_bytes} bytes"
@@ -758,6 +857,8 @@ def info_record(info: StreamInfo) -> dict:
     """A stream's `read_info` as one flat JSON-serialisable record (header, sizes, layout)."""
     stats, header = info.stats, info.header
     record = {
+        "format_version": header.version,
+        "members": len(info.members),  # sizes below are totals over members; header fields the first's
         "model": header.model, "config": header.config, "fingerprint": header.fingerprint, "coder": header.coder,
         "kind": header.kind, "original_bytes": stats.original_bytes, "compressed_bytes": stats.compressed_bytes,
         "n_symbols": stats.n_symbols, "n_blocks": info.n_blocks, "block_size": header.block_size,

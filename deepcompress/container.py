@@ -1,28 +1,37 @@
-"""The .dcz file format: a checked header, coded blocks, and a trailer. Knows no models.
+"""The .dcz file format: members of a checked header, blocks and an end record. Knows no models.
 
-Every integer is little-endian. Layout:
+A file is one or more members, each decoding independently (`cat a.dcz b.dcz` decodes to the
+concatenation, as with gzip). A member of version 2 (written now; the README's table is the
+reference):
 
-    stream  = header block* end
-    header  = magic "\\x89DCZ" | version u8 | length u32 | JSON (UTF-8) | crc32 u32
-    block   = n_symbols u32 (> 0) | lanes u32 | side_length u32 | n_words u32 | nll_bits f64
-              | data_crc32 u32 | payload_crc32 u32 | block_crc32 u32 | side_info | words (u32 each)
-    end     = 0 u32 | n_symbols u64 | original_bytes u64 | data_crc32 u32 | crc32 u32
+    member  = header block* end
+    header  = magic "\\x89DCZ" | version u8 (2) | flags u8 | model id varint [| name]
+              [| fingerprint 16 bytes | config value] [| coder] [| kind, extra] [| block_size]
+              | crc16 u16
+    block   = head varint (n_symbols << 3 | lanes? << 2 | side? << 1 | stored) [| lanes] [| side_length]
+              | nll varint (1/8 bits) [| payload_length varint | data_crc32 u32 (coded blocks)]
+              | side_info | payload | crc32 u32 (of the whole record and payload)
+    end     = 0 u8 | data_crc32 u32 (of the member's whole original: .npy header and every block)
 
-The JSON header names the model (name, config, fingerprint), the coder, the block size
-and the kind of data; crc32s cover: the header bytes before them; each block record's
-fields (block_crc32); the side info + words (payload_crc32, checked *before* decoding);
-the block's original data (data_crc32, checked after decoding); and the whole original
-(trailer). Declared sizes are bounded and read in pieces, so a forged size never causes a
-huge allocation: a lying length ends in `TruncatedStreamError`.
+Integers are unsigned LEB128 varints or little-endian fixed width. The block CRC is checked
+before anything is decoded, the data CRC after; the end record's CRC of the whole original
+catches dropped, repeated or reordered blocks and a stored block rewritten with a fresh CRC.
+(It is not a CRC of the member's bytes: a block followed by its own CRC-32 leaves a running
+CRC-32 unchanged whatever the block holds, so that would add nothing to the block CRCs.) A stored block (flag bit 0)
+holds the raw data as its payload. Version 1 members (a JSON header, fixed-width records)
+still decode through `_read_header_v1` / `_read_block_v1`. Declared sizes are bounded and
+read in pieces, so a forged size never causes a huge allocation: a lying length ends in
+`TruncatedStreamError` or `CorruptStreamError`.
 """
 
 from __future__ import annotations
 
+import binascii
 import json
 import re
 import struct
 import zlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -30,43 +39,85 @@ import numpy as np
 from deepcompress.errors import CorruptStreamError, TruncatedStreamError, UnsupportedVersionError
 
 MAGIC = b"\x89DCZ"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+DEFAULT_BLOCK_SIZE = 1 << 20  # the block size a v2 header leaves out
 MAX_HEADER_BYTES = 1 << 20
 # Bounds what one block can make the decoder hold, forged or not: ~60 bytes per decoded symbol
 # plus its words (<= 32 bytes per symbol) twice, ours and the coder's copy; ~0.5 GB in all.
 MAX_BLOCK_SYMBOLS = 1 << 22
 MAX_SIDE_BYTES = 1 << 24
+MAX_ITEM_BYTES = 8  # a stored block holds n_symbols elements of at most this many bytes
+MAX_NAME_BYTES = 256  # a model name or coder string
+# v2 records store a block's NLL rounded to 1/8 bit: it is only reported (`info`, a reader's
+# Stats; a writer's Stats hold the exact sum), and a 1-byte block's NLL then fits one byte.
+NLL_SCALE = 8
 _READ_PIECE = 1 << 20
 _FINGERPRINT = re.compile("[0-9a-f]{32}")
 
-_PREAMBLE = struct.Struct("<4sBI")
-_BLOCK = struct.Struct("<IIIIdII")
 _CRC = struct.Struct("<I")
-_END = struct.Struct("<IQQI")
+_CRC16 = struct.Struct("<H")
+
+# Header flags (v2). Bits 5..7 are reserved and must be 0.
+_CODER_BITS = 0b11  # 0 "range", 1 "ans", 2 "binary", 3: the coder's name follows
+_FLAG_FINGERPRINT = 1 << 2  # a model file's fingerprint instead of a config
+_FLAG_LAYOUT = 1 << 3  # kind and extra follow (absent: bytes)
+_FLAG_BLOCK_SIZE = 1 << 4  # block_size follows (absent: DEFAULT_BLOCK_SIZE)
+_FLAG_RESERVED = 0b1110_0000
+_CODERS = ("range", "ans", "binary")
+
+# Block head flags (v2).
+_STORED, _HAS_SIDE, _HAS_LANES, _HEAD_BITS = 1, 2, 4, 3
+
+# Value tags of the compact config encoding: JSON values, small ints and frozen well-known
+# strings in one byte, and a dict of integers keyed by well-known strings as a bit mask.
+_T_NONE, _T_FALSE, _T_TRUE, _T_INT, _T_FLOAT, _T_STR, _T_LIST, _T_DICT, _T_INTS = range(9)
+_T_SMALL, _N_SMALL = 16, 48  # tags 16..63: the ints 0..47
+_T_WORD = 64  # tags 64..255: WORDS[tag - 64]
+# Frozen once released (a stream names them by index): append only.
+WORDS = (
+    "preset", "hash_bits", "match_bits", "limit_low", "limit_high", "mix_lr", "final_lr", "apm_rate",
+    "match_min", "record_repeats", "lane_bytes", "max_lanes", "alphabet_size", "mode", "static", "adaptive",
+    "trained", "bytes", "npy", "dtype", "shape", "fortran_order", "offset", "npy_header", "context", "hidden",
+    "embed", "followers", "record_size",
+)
+_WORD_INDEX = {word: index for index, word in enumerate(WORDS)}
+_MAX_DEPTH = 16
 
 
 @dataclass(frozen=True)
 class StreamHeader:
-    """What the decoder must know before the first block."""
+    """What the decoder must know before a member's first block.
+
+    model: the model's registered name ("" when read from a v2 header naming it by id);
+    model_id: its registry id (0: named by `model`); fingerprint: 32 hex digits, or None
+    where the config alone determines the model (v2 built-ins); version: of the member read
+    (1 or 2; streams are written as FORMAT_VERSION).
+    """
 
     model: str
     config: dict[str, Any]
-    fingerprint: str
+    fingerprint: str | None
     coder: str
     block_size: int
     kind: str = "bytes"
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] | None = None
+    model_id: int = 0
+    version: int = FORMAT_VERSION
 
-
-_HEADER_DEFAULTS = {"kind": "bytes", "extra": {}}
+    def __post_init__(self) -> None:
+        if self.extra is None:
+            object.__setattr__(self, "extra", {})
 
 
 @dataclass(frozen=True)
 class BlockRecord:
-    """One coded block, as `codec` makes it and the container stores it. words: uint32[n_words].
+    """One coded or stored block, as `codec` makes it and the container stores it.
 
-    nll_bits: the model's exact code length of the block; data_crc32: CRC-32 of the block's
-    original bytes (set by whoever knows them: `codec` sees symbols only and leaves 0).
+    words: uint32[n_words] (empty for a stored block); nll_bits: the model's exact code
+    length of the block; data_crc32: CRC-32 of the block's original bytes (set by whoever
+    knows them: `codec` sees symbols only and leaves 0); stored: `raw` holds the block's
+    original bytes and nothing was coded.
     """
 
     n_symbols: int
@@ -75,22 +126,26 @@ class BlockRecord:
     words: np.ndarray
     nll_bits: float
     data_crc32: int = 0
+    stored: bool = False
+    raw: bytes = b""
 
     @property
     def payload_bits(self) -> int:
-        return 32 * len(self.words)
+        return 8 * len(self.raw) if self.stored else 32 * len(self.words)
 
 
 @dataclass(frozen=True)
 class Trailer:
-    n_symbols: int
-    original_bytes: int
-    data_crc32: int
+    """A member's end: v1 records the totals and the data CRC, v2 the data CRC only (None: not recorded)."""
+
+    n_symbols: int | None = None
+    original_bytes: int | None = None
+    data_crc32: int | None = None
 
 
 @dataclass
 class StreamTotals:
-    """Running sums over a stream's blocks: what the trailer records, plus NLL and payload.
+    """Running sums over a member's blocks: what a v1 trailer records, plus NLL and payload.
 
     Start from the bytes that precede the first block's data (an array's .npy header).
     """
@@ -119,8 +174,59 @@ class StreamTotals:
     def trailer(self) -> Trailer:
         return Trailer(self.n_symbols, self.original_bytes, self.data_crc32)
 
+    def matches(self, trailer: Trailer) -> bool:
+        """Whether a trailer's totals (those it records) are these."""
+        return all(value is None or value == mine for value, mine in zip(
+            (trailer.n_symbols, trailer.original_bytes, trailer.data_crc32),
+            (self.n_symbols, self.original_bytes, self.data_crc32)))
 
-def _read_exact(stream: BinaryIO, size: int, what: str) -> bytearray:
+
+def _nll_units(nll_bits: float) -> int:
+    """A block NLL in the 1/NLL_SCALE-bit units a v2 record stores."""
+    return round(float(nll_bits) * NLL_SCALE)
+
+
+# ---------------------------------------------------------------- reading primitives
+
+
+class MemberSource:
+    """A binary stream read with a byte count, with bytes pushed back (`unread`: bytes read
+    ahead looking for another member's magic return to the front)."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self._pending = b""
+        self.bytes_read = 0
+
+    def read(self, size: int) -> bytes:
+        if self._pending:
+            data, self._pending = self._pending[:size], self._pending[size:]
+            if len(data) < size:
+                data += self._stream.read(size - len(data))
+        else:
+            data = self._stream.read(size)
+        self.bytes_read += len(data)
+        return data
+
+    def unread(self, data: bytes) -> None:
+        self._pending = data + self._pending
+        self.bytes_read -= len(data)
+
+
+class _Checked:
+    """Reads through `source`, keeping a CRC-32 of the bytes read (a v2 block record's CRC)."""
+
+    def __init__(self, source: Any) -> None:
+        self._source = source
+        self.crc = 0
+
+    def read(self, size: int) -> bytes:
+        data = self._source.read(size)
+        self.crc = zlib.crc32(data, self.crc)
+        return data
+
+
+def _read_exact(stream: Any, size: int, what: str) -> bytearray:
     """Read exactly `size` bytes in bounded pieces; TruncatedStreamError if the stream ends first.
 
     The buffer grows only as data arrives, so a forged size allocates nothing up front, and
@@ -135,88 +241,400 @@ def _read_exact(stream: BinaryIO, size: int, what: str) -> bytearray:
     return data
 
 
+def _read_upto(stream: Any, size: int) -> bytes:
+    """Up to `size` bytes, fewer only at the end of the stream (a pipe may return short reads)."""
+    data = b""
+    while len(data) < size and (piece := stream.read(size - len(data))):
+        data += piece
+    return data
+
+
+class _Budget:
+    """Reads a v2 header: bytes seen are kept (for the header CRC) and bounded by MAX_HEADER_BYTES."""
+
+    def __init__(self, source: Any, seen: bytes) -> None:
+        self._source = source
+        self.seen = bytearray(seen)
+
+    def read(self, size: int) -> bytes:
+        if len(self.seen) + size > MAX_HEADER_BYTES:
+            raise CorruptStreamError(f"header longer than {MAX_HEADER_BYTES} bytes")
+        data = bytes(_read_exact(self._source, size, "header"))
+        self.seen += data
+        return data
+
+
+def varint(value: int) -> bytes:
+    """Unsigned LEB128: 7 bits per byte, least significant first, high bit = more follows."""
+    if value < 0:
+        raise ValueError(f"a varint is unsigned, got {value}")
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def read_varint(source: Any, what: str) -> int:
+    """A varint of at most 9 bytes (values < 2**63); CorruptStreamError for longer ones."""
+    value = 0
+    for shift in range(0, 63, 7):
+        byte = _read_exact(source, 1, what)[0]
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            if byte == 0 and shift:
+                raise CorruptStreamError(f"malformed {what}: over-long varint")
+            return value
+    raise CorruptStreamError(f"malformed {what}: varint longer than 9 bytes")
+
+
+def _zigzag(value: int) -> int:
+    return 2 * value if value >= 0 else -2 * value - 1
+
+
+def _unzigzag(value: int) -> int:
+    return value >> 1 if not value & 1 else -(value >> 1) - 1
+
+
+# ---------------------------------------------------------------- compact values (configs, extra)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def encode_value(value: Any) -> bytes:
+    """A JSON-like value (None, bool, int, float, str, list, dict with str keys) in compact form."""
+    if value is None:
+        return bytes([_T_NONE])
+    if isinstance(value, bool):
+        return bytes([_T_TRUE if value else _T_FALSE])
+    if _is_int(value):
+        if 0 <= value < _N_SMALL:
+            return bytes([_T_SMALL + value])
+        if not -(1 << 62) <= value < 1 << 62:
+            raise ValueError(f"integer {value} is too large for a header")
+        return bytes([_T_INT]) + varint(_zigzag(value))
+    if isinstance(value, float):
+        return bytes([_T_FLOAT]) + struct.pack("<d", value)
+    if isinstance(value, str):
+        if value in _WORD_INDEX:
+            return bytes([_T_WORD + _WORD_INDEX[value]])
+        data = value.encode()
+        return bytes([_T_STR]) + varint(len(data)) + data
+    if isinstance(value, (list, tuple)):
+        return bytes([_T_LIST]) + varint(len(value)) + b"".join(encode_value(item) for item in value)
+    if isinstance(value, dict):
+        if value and all(key in _WORD_INDEX and _is_int(item) and -(1 << 62) <= item < 1 << 62
+                         for key, item in value.items()):
+            indices = sorted(_WORD_INDEX[key] for key in value)
+            mask = sum(1 << index for index in indices)
+            return bytes([_T_INTS]) + varint(mask) + b"".join(varint(_zigzag(value[WORDS[i]])) for i in indices)
+        if not all(isinstance(key, str) for key in value):
+            raise ValueError("header dict keys must be strings")
+        return bytes([_T_DICT]) + varint(len(value)) + b"".join(
+            encode_value(key) + encode_value(item) for key, item in sorted(value.items()))
+    raise ValueError(f"a header cannot hold a {type(value).__name__}")
+
+
+def decode_value(source: Any, depth: int = 0) -> Any:
+    """Inverse of `encode_value`; CorruptStreamError for anything malformed."""
+    if depth > _MAX_DEPTH:
+        raise CorruptStreamError("malformed header: values nested too deeply")
+    tag = source.read(1)[0]
+    if tag >= _T_WORD:
+        if tag - _T_WORD >= len(WORDS):
+            raise CorruptStreamError(f"malformed header: unknown word {tag - _T_WORD}")
+        return WORDS[tag - _T_WORD]
+    if tag >= _T_SMALL:
+        return tag - _T_SMALL
+    if tag in (_T_NONE, _T_FALSE, _T_TRUE):
+        return (None, False, True)[tag]
+    if tag == _T_INT:
+        return _unzigzag(read_varint(source, "header"))
+    if tag == _T_FLOAT:
+        return struct.unpack("<d", source.read(8))[0]
+    if tag == _T_STR:
+        try:
+            return source.read(read_varint(source, "header")).decode()
+        except UnicodeDecodeError:
+            raise CorruptStreamError("malformed header: a string is not UTF-8") from None
+    if tag == _T_LIST:
+        return [decode_value(source, depth + 1) for _ in range(read_varint(source, "header"))]
+    if tag == _T_DICT:
+        out: dict[str, Any] = {}
+        for _ in range(read_varint(source, "header")):
+            key = decode_value(source, depth + 1)
+            if not isinstance(key, str) or key in out:
+                raise CorruptStreamError("malformed header: a dict key is not a new string")
+            out[key] = decode_value(source, depth + 1)
+        return out
+    if tag == _T_INTS:
+        mask = read_varint(source, "header")
+        if mask >> len(WORDS) or not mask:
+            raise CorruptStreamError("malformed header: bad key mask")
+        return {WORDS[i]: _unzigzag(read_varint(source, "header")) for i in range(len(WORDS)) if mask >> i & 1}
+    raise CorruptStreamError(f"malformed header: unknown value tag {tag}")
+
+
+def _encode_name(name: str) -> bytes:
+    data = name.encode()
+    if not 0 < len(data) <= MAX_NAME_BYTES:
+        raise ValueError(f"a name in the header has 1 to {MAX_NAME_BYTES} bytes, not {len(data)}")
+    return varint(len(data)) + data
+
+
+def _decode_name(source: Any, what: str) -> str:
+    length = read_varint(source, "header")
+    if not 0 < length <= MAX_NAME_BYTES:
+        raise CorruptStreamError(f"malformed header: {what} of {length} bytes")
+    try:
+        name = source.read(length).decode()
+    except UnicodeDecodeError:
+        raise CorruptStreamError(f"malformed header: {what} is not UTF-8") from None
+    if not name.isprintable():  # names are printed in error messages
+        raise CorruptStreamError(f"malformed header: {what} holds control characters")
+    return name
+
+
+# ---------------------------------------------------------------- v2 writing
+
+
 def encode_header(header: StreamHeader) -> bytes:
-    fields = {key: value for key, value in asdict(header).items() if value != _HEADER_DEFAULTS.get(key)}
-    body = json.dumps(fields, sort_keys=True, separators=(",", ":")).encode()
-    if len(body) > MAX_HEADER_BYTES:
-        raise ValueError(f"header of {len(body)} bytes exceeds {MAX_HEADER_BYTES}")
-    head = _PREAMBLE.pack(MAGIC, FORMAT_VERSION, len(body)) + body
-    return head + _CRC.pack(zlib.crc32(head))
+    """A v2 header: the model by registry id (else name), its config or fingerprint, the rest
+    only where it differs from the defaults; then a CRC-16 of all of it."""
+    flags = _CODERS.index(header.coder) if header.coder in _CODERS else _CODER_BITS
+    body = bytearray()
+    body += varint(header.model_id)
+    if not header.model_id:
+        body += _encode_name(header.model)
+    if header.fingerprint is not None:
+        flags |= _FLAG_FINGERPRINT
+        body += bytes.fromhex(header.fingerprint)
+    else:
+        body += encode_value(dict(header.config))
+    if flags & _CODER_BITS == _CODER_BITS:
+        body += _encode_name(header.coder)
+    if header.kind != "bytes" or header.extra:
+        flags |= _FLAG_LAYOUT
+        body += encode_value(header.kind) + encode_value(dict(header.extra))
+    if header.block_size != DEFAULT_BLOCK_SIZE:
+        flags |= _FLAG_BLOCK_SIZE
+        body += varint(header.block_size)
+    head = MAGIC + bytes([FORMAT_VERSION, flags]) + body
+    if len(head) > MAX_HEADER_BYTES:
+        raise ValueError(f"header of {len(head)} bytes exceeds {MAX_HEADER_BYTES}")
+    return head + _CRC16.pack(binascii.crc_hqx(head, 0xFFFF))
 
 
-def read_header(stream: BinaryIO) -> StreamHeader:
-    preamble = stream.read(_PREAMBLE.size)
+def _payload_bytes(words: np.ndarray) -> bytes:
+    """The words' bytes without up to 3 trailing 0xFF bytes of the last word (the reader pads
+    them back, so the words are restored exactly: n_words = ceil(n_bytes / 4))."""
+    data = np.asarray(words, dtype="<u4").tobytes()
+    end = len(data)
+    while end > len(data) - 3 and end > 0 and data[end - 1] == 0xFF:
+        end -= 1
+    return data[:end]
+
+
+def encode_block(record: BlockRecord) -> bytes:
+    """A v2 block record with its payload and CRC-32."""
+    if not 0 < record.n_symbols <= MAX_BLOCK_SYMBOLS:
+        raise ValueError(f"a block holds 1 to {MAX_BLOCK_SYMBOLS} symbols, not {record.n_symbols}")
+    side = b"" if record.stored else record.side_info
+    head = record.n_symbols << _HEAD_BITS | (_STORED if record.stored else 0)
+    fields = bytearray()
+    if record.lanes > 1:
+        head |= _HAS_LANES
+        fields += varint(record.lanes)
+    if side:
+        head |= _HAS_SIDE
+        fields += varint(len(side))
+    fields += varint(_nll_units(record.nll_bits))
+    if record.stored:
+        payload = bytes(record.raw)
+    else:
+        payload = _payload_bytes(record.words)
+        fields += varint(len(payload)) + _CRC.pack(record.data_crc32)
+    out = varint(head) + fields + side + payload
+    return out + _CRC.pack(zlib.crc32(out))
+
+
+def encode_end(data_crc32: int) -> bytes:
+    """The end record; data_crc32: CRC-32 of the member's whole original."""
+    return b"\x00" + _CRC.pack(data_crc32)
+
+
+def encode_member(header: StreamHeader, records: list[BlockRecord], data_crc32: int) -> bytes:
+    """A whole member: header, blocks, end record (for tests and tools that forge streams)."""
+    return encode_header(header) + b"".join(encode_block(record) for record in records) + encode_end(data_crc32)
+
+
+# ---------------------------------------------------------------- reading
+
+
+def read_header(source: Any) -> StreamHeader:
+    """A member's header (v1 or v2), its CRC checked. Reads nothing past it."""
+    preamble = _read_upto(source, 5)
     if not preamble:
         raise CorruptStreamError("not a deepcompress file (empty input)")
     if not (preamble.startswith(MAGIC) or MAGIC.startswith(preamble)):
         raise CorruptStreamError(f"not a deepcompress file (magic {preamble[:4]!r})")
-    if len(preamble) < _PREAMBLE.size:
+    if len(preamble) < 5:
         raise TruncatedStreamError("truncated header")
-    _, version, length = _PREAMBLE.unpack(preamble)
+    version = preamble[4]
+    if version == 1:
+        return _read_header_v1(source, preamble)
     if version != FORMAT_VERSION:
-        raise UnsupportedVersionError(f"unsupported format version {version} (this version reads {FORMAT_VERSION})")
-    if length > MAX_HEADER_BYTES:
-        raise CorruptStreamError(f"header length {length} exceeds {MAX_HEADER_BYTES}")
-    body = _read_exact(stream, length, "header")
-    (crc,) = _CRC.unpack(_read_exact(stream, _CRC.size, "header"))
-    if crc != zlib.crc32(preamble + body):
+        raise UnsupportedVersionError(
+            f"unsupported format version {version} (this version reads {', '.join(map(str, READABLE_VERSIONS))})")
+    return _read_header_v2(source, preamble)
+
+
+def _read_header_v2(source: Any, preamble: bytes) -> StreamHeader:
+    budget = _Budget(source, preamble)
+    flags = budget.read(1)[0]
+    if flags & _FLAG_RESERVED:
+        raise CorruptStreamError(f"malformed header: reserved flags {flags:#04x}")
+    model_id = read_varint(budget, "header")
+    model = "" if model_id else _decode_name(budget, "model name")
+    fingerprint, config = None, {}
+    if flags & _FLAG_FINGERPRINT:
+        fingerprint = budget.read(16).hex()
+    else:
+        config = decode_value(budget)
+    coder_bits = flags & _CODER_BITS
+    coder = _decode_name(budget, "coder") if coder_bits == _CODER_BITS else _CODERS[coder_bits]
+    kind, extra = "bytes", {}
+    if flags & _FLAG_LAYOUT:
+        kind, extra = decode_value(budget), decode_value(budget)
+    block_size = read_varint(budget, "header") if flags & _FLAG_BLOCK_SIZE else DEFAULT_BLOCK_SIZE
+    seen = bytes(budget.seen)
+    (crc,) = _CRC16.unpack(_read_exact(source, 2, "header"))
+    if crc != binascii.crc_hqx(seen, 0xFFFF):
         raise CorruptStreamError("header checksum mismatch")
-    try:
-        header = StreamHeader(**json.loads(body))
-    except (ValueError, TypeError, RecursionError) as error:  # RecursionError: deeply nested JSON
-        raise CorruptStreamError(f"malformed header: {error}") from None
-    expected_types = {"model": str, "config": dict, "fingerprint": str, "coder": str, "kind": str, "extra": dict}
-    for name, expected in expected_types.items():
+    header = StreamHeader(model, config, fingerprint, coder, block_size, kind, extra, model_id, 2)
+    return _check_header(header)
+
+
+def _check_header(header: StreamHeader) -> StreamHeader:
+    for name, expected in {"model": str, "config": dict, "coder": str, "kind": str, "extra": dict}.items():
         if not isinstance(getattr(header, name), expected):
             raise CorruptStreamError(f"malformed header: {name} is not a {expected.__name__}")
-    if not _FINGERPRINT.fullmatch(header.fingerprint):  # it is printed in error messages: no control characters
-        raise CorruptStreamError("malformed header: fingerprint is not 32 hex digits")
-    if not (isinstance(header.block_size, int) and 0 < header.block_size <= MAX_BLOCK_SYMBOLS):
+    if header.fingerprint is not None and not (
+            isinstance(header.fingerprint, str) and _FINGERPRINT.fullmatch(header.fingerprint)):
+        raise CorruptStreamError("malformed header: fingerprint is not 32 hex digits")  # printed in messages
+    if not (_is_int(header.block_size) and 0 < header.block_size <= MAX_BLOCK_SYMBOLS):
         raise CorruptStreamError(f"block size {header.block_size!r} out of range")
     return header
 
 
-def encode_block(record: BlockRecord) -> bytes:
-    words = np.asarray(record.words, dtype="<u4").tobytes()
-    payload_crc = zlib.crc32(words, zlib.crc32(record.side_info))
-    fields = _BLOCK.pack(
-        record.n_symbols, record.lanes, len(record.side_info), len(record.words),
-        record.nll_bits, record.data_crc32, payload_crc,
-    )
-    return fields + _CRC.pack(zlib.crc32(fields)) + record.side_info + words
+def read_block(source: Any, header: StreamHeader, item_size: int = 1) -> BlockRecord | Trailer:
+    """The member's next block, or its end record (checked). Checks sizes and the block CRC.
+
+    item_size: bytes per element of a stored block. Reads nothing past the end record: what
+    follows it is the caller's (another member). The caller checks a trailer's data CRC
+    against what it decoded.
+    """
+    if header.version == 1:
+        return _read_block_v1(source, header)
+    if not 1 <= item_size <= MAX_ITEM_BYTES:
+        raise ValueError(f"item size {item_size} out of range")
+    plain, source = source, _Checked(source)  # the record CRC covers all but itself
+    head = read_varint(source, "block header")
+    if head == 0:
+        return Trailer(data_crc32=_CRC.unpack(_read_exact(source, 4, "end of stream"))[0])
+    n_symbols, stored = head >> _HEAD_BITS, bool(head & _STORED)
+    if not 0 < n_symbols <= header.block_size or (stored and head & _HAS_SIDE):
+        raise CorruptStreamError(f"block of {n_symbols} symbols is out of range (block size {header.block_size})")
+    lanes = read_varint(source, "block header") if head & _HAS_LANES else 1
+    side_length = read_varint(source, "block header") if head & _HAS_SIDE else 0
+    if not 1 <= lanes <= n_symbols or (head & _HAS_LANES and lanes == 1):
+        raise CorruptStreamError(f"block of {n_symbols} symbols in {lanes} lanes is out of range")
+    if not (side_length <= MAX_SIDE_BYTES and (side_length or not head & _HAS_SIDE)):
+        raise CorruptStreamError(f"block sizes out of range ({side_length} side bytes)")
+    nll_bits = read_varint(source, "block header") / NLL_SCALE
+    if stored:
+        payload_length, data_crc = n_symbols * item_size, 0
+    else:
+        payload_length = read_varint(source, "block header")
+        if payload_length > 4 * (8 * n_symbols + 64):
+            raise CorruptStreamError(f"block sizes out of range ({payload_length} payload bytes)")
+        (data_crc,) = _CRC.unpack(_read_exact(source, 4, "block header"))
+    side_info = bytes(_read_exact(source, side_length, "block side info"))
+    payload = _read_exact(source, payload_length, "block payload")
+    record_crc = source.crc
+    (crc,) = _CRC.unpack(_read_exact(plain, 4, "block"))
+    if crc != record_crc:
+        raise CorruptStreamError("block checksum mismatch")
+    if stored:
+        return BlockRecord(n_symbols, lanes, b"", np.zeros(0, np.uint32), nll_bits, zlib.crc32(payload), True,
+                           bytes(payload))
+    payload += b"\xff" * (-len(payload) % 4)
+    words = np.frombuffer(bytes(payload), dtype="<u4").astype(np.uint32, copy=False)
+    return BlockRecord(n_symbols, lanes, side_info, words, nll_bits, data_crc)
 
 
-def encode_end(trailer: Trailer) -> bytes:
-    fields = _END.pack(0, trailer.n_symbols, trailer.original_bytes, trailer.data_crc32)
-    return fields + _CRC.pack(zlib.crc32(fields))
+def _read_header_v1(source: Any, preamble: bytes) -> StreamHeader:
+    """Legacy: magic | version 1 | length u32 | JSON | crc32 u32."""
+    rest = _read_exact(source, 4, "header")
+    (length,) = struct.unpack("<I", rest)
+    if length > MAX_HEADER_BYTES:
+        raise CorruptStreamError(f"header length {length} exceeds {MAX_HEADER_BYTES}")
+    body = _read_exact(source, length, "header")
+    (crc,) = _CRC.unpack(_read_exact(source, 4, "header"))
+    if crc != zlib.crc32(bytes(preamble) + rest + body):
+        raise CorruptStreamError("header checksum mismatch")
+    try:
+        fields = json.loads(body)
+        if not isinstance(fields, dict) or {"version", "model_id"} & set(fields):
+            raise TypeError("not a header object")
+        header = StreamHeader(**fields, version=1)
+    except (ValueError, TypeError, RecursionError) as error:  # RecursionError: deeply nested JSON
+        raise CorruptStreamError(f"malformed header: {error}") from None
+    if header.fingerprint is None:
+        raise CorruptStreamError("malformed header: fingerprint is not 32 hex digits")
+    return _check_header(header)
 
 
-def read_block(stream: BinaryIO, header: StreamHeader) -> BlockRecord | Trailer:
-    """The next block, or the trailer at the end. Checks sizes and the payload checksum.
+_BLOCK_V1 = struct.Struct("<IIIIdII")
+_END_V1 = struct.Struct("<IQQI")
 
-    Reads nothing past the end record: what follows it is the caller's (another member)."""
-    first = _read_exact(stream, 4, "block header")
+
+def _read_block_v1(source: Any, header: StreamHeader) -> BlockRecord | Trailer:
+    """Legacy: n_symbols, lanes, side_length, n_words u32 | nll f64 | data, payload, record crc32."""
+    first = _read_exact(source, 4, "block header")
     if first == bytes(4):
-        return _read_end(stream, first)
-    fields = first + _read_exact(stream, _BLOCK.size - 4, "block header")
-    (crc,) = _CRC.unpack(_read_exact(stream, _CRC.size, "block header"))
+        fields = first + _read_exact(source, _END_V1.size - 4, "end of stream")
+        (crc,) = _CRC.unpack(_read_exact(source, _CRC.size, "end of stream"))
+        if crc != zlib.crc32(fields):
+            raise CorruptStreamError("end-of-stream checksum mismatch")
+        return Trailer(*_END_V1.unpack(fields)[1:])
+    fields = first + _read_exact(source, _BLOCK_V1.size - 4, "block header")
+    (crc,) = _CRC.unpack(_read_exact(source, _CRC.size, "block header"))
     if crc != zlib.crc32(fields):
         raise CorruptStreamError("block header checksum mismatch")
-    n_symbols, lanes, side_length, n_words, nll_bits, data_crc, payload_crc = _BLOCK.unpack(fields)
+    n_symbols, lanes, side_length, n_words, nll_bits, data_crc, payload_crc = _BLOCK_V1.unpack(fields)
     if n_symbols > header.block_size or not 1 <= lanes <= n_symbols:
         raise CorruptStreamError(f"block of {n_symbols} symbols in {lanes} lanes is out of range")
     if side_length > MAX_SIDE_BYTES or n_words > 8 * n_symbols + 64:
         raise CorruptStreamError(f"block sizes out of range ({side_length} side bytes, {n_words} words)")
-    side_info = bytes(_read_exact(stream, side_length, "block side info"))
-    words = _read_exact(stream, 4 * n_words, "block payload")
+    side_info = bytes(_read_exact(source, side_length, "block side info"))
+    words = _read_exact(source, 4 * n_words, "block payload")
     if zlib.crc32(words, zlib.crc32(side_info)) != payload_crc:
         raise CorruptStreamError("block payload checksum mismatch")
-    return BlockRecord(n_symbols, lanes, side_info, np.frombuffer(words, dtype="<u4").astype(np.uint32, copy=False), nll_bits, data_crc)
+    return BlockRecord(n_symbols, lanes, side_info, np.frombuffer(words, dtype="<u4").astype(np.uint32, copy=False),
+                       nll_bits, data_crc)
 
 
-def _read_end(stream: BinaryIO, first: bytes) -> Trailer:
-    fields = first + _read_exact(stream, _END.size - 4, "end of stream")
-    (crc,) = _CRC.unpack(_read_exact(stream, _CRC.size, "end of stream"))
-    if crc != zlib.crc32(fields):
-        raise CorruptStreamError("end-of-stream checksum mismatch")
-    return Trailer(*_END.unpack(fields)[1:])
+def next_member(source: MemberSource) -> bool:
+    """After a member's end: True if another member follows (its magic is next), False at the
+    end of the input; CorruptStreamError for anything else after the end."""
+    ahead = _read_upto(source, len(MAGIC))
+    if not ahead:
+        return False
+    source.unread(ahead)
+    if not (ahead.startswith(MAGIC) or (len(ahead) < len(MAGIC) and MAGIC.startswith(ahead))):
+        raise CorruptStreamError("trailing data after the end of the stream")
+    return True

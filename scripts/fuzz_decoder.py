@@ -7,12 +7,13 @@ few small inputs and both coders. Mutates them: bit flips, byte edits, insertion
 deletions, truncation at every field boundary (enumerated) and anywhere, swapped,
 duplicated and dropped blocks, swapped fields, absurd sizes and header values with
 recomputed CRCs (so they reach the size checks), payloads rewritten with recomputed CRCs
-(so they reach the decoder), splices of two containers, and decoding with the wrong
+(so they reach the decoder; the end record's CRC of the output stays as written), splices of two containers, and decoding with the wrong
 model. Each mutant is decoded (`decompress` and `read_info`) in a worker process under a
 time limit and an address-space limit (RLIMIT_AS). Outcomes:
 
     original      decoded to the seed's own data (the mutation changed nothing that matters)
     donor         a splice that decoded to the other container's data
+    members       whole copies of containers one after another, decoded to their data in turn
     <ErrorName>   a `deepcompress.DeepCompressError` subclass: the expected rejection
     crash         any other exception, or the worker died: saved for a regression test
     hang          no answer within --timeout seconds: saved
@@ -32,8 +33,9 @@ reported) and the CPU time of each input; exceeding either is a failure (`over-m
 `over-time`).
 
 Mutants are a pure function of (--seed, model, index), so any of them can be regenerated.
-The container layout is parsed here from the format table in README.md, not through
-`deepcompress.container`, so a misreading there cannot hide a bug here.
+The container layout (format 2) is parsed by scripts/dcz_layout.py from the format table in
+README.md, not through `deepcompress.container` (only its value encoding is borrowed), so a
+misreading there cannot hide a bug here.
 
 Usage: python scripts/fuzz_decoder.py [-n 10000] [--workers 2] [--timeout 30] [--memory-mb 1024]
        [--max-rss-mb 1024] [--max-cpu-s 25] [--models adaptive,npy-header,model-file,...]
@@ -73,7 +75,7 @@ REGRESSION_DIR = ROOT / "tests" / "golden" / "fuzz-regressions"
 TRAINED = "trained-histogram"
 TRAINED_MLP = "trained-mlp"
 HEADER = "header"  # decode argument None: the model is rebuilt from the stream header
-ORIGINAL, DONOR, CRASH, HANG, WRONG = "original", "donor", "crash", "hang", "wrong-output"
+ORIGINAL, DONOR, MEMBERS, CRASH, HANG, WRONG = "original", "donor", "members", "crash", "hang", "wrong-output"
 ACCEPTED, OVER_MEMORY, OVER_TIME = "accepted", "over-memory", "over-time"
 FAILURES = (CRASH, HANG, WRONG, OVER_MEMORY, OVER_TIME)
 NPY, DCM = "npy-header", "model-file"
@@ -82,103 +84,19 @@ FILE_KINDS = (NPY, DCM)
 MAX_RSS_MB = 1536
 MAX_CPU_S = 25.0
 
-# --- the .dcz layout, from README.md's format table -----------------------------------------
+# --- the .dcz layout (format 2), from README.md's format table: scripts/dcz_layout.py ----------
 
-PREAMBLE = struct.Struct("<4sBI")
-BLOCK = struct.Struct("<IIIIdII")
-END = struct.Struct("<IQQI")
-U32 = struct.Struct("<I")
-BLOCK_FIELDS = (
-    "n_symbols",
-    "lanes",
-    "side_length",
-    "n_words",
-    "nll_bits",
-    "data_crc32",
-    "payload_crc32",
-)
-END_FIELDS = ("zero", "n_symbols", "original_bytes", "data_crc32")
+sys.path.insert(0, str(ROOT / "scripts"))
+from dcz_layout import Block, parse, varint
 
-
-@dataclass
-class Block:
-    """One block record; its record CRC is recomputed when serialised."""
-
-    fields: dict[str, Any]
-    side: bytes
-    words: bytes
-
-    def to_bytes(self) -> bytes:
-        packed = BLOCK.pack(*(self.fields[name] for name in BLOCK_FIELDS))
-        return packed + U32.pack(zlib.crc32(packed)) + self.side + self.words
-
-    def reseal_payload(self) -> None:
-        """Make sizes and the payload CRC agree with the side info and words as they are now."""
-        self.fields.update(
-            side_length=len(self.side),
-            n_words=len(self.words) // 4,
-            payload_crc32=zlib.crc32(self.words, zlib.crc32(self.side)),
-        )
-
-
-@dataclass
-class Container:
-    """A parsed container; serialising recomputes every record CRC (the payload CRC is a field)."""
-
-    magic: bytes
-    version: int
-    body: bytes
-    blocks: list[Block]
-    end: dict[str, int]
-    length: int | None = None  # declared JSON length; None: the real one
-
-    def to_bytes(self) -> bytes:
-        length = len(self.body) if self.length is None else self.length
-        head = PREAMBLE.pack(self.magic, self.version, length) + self.body
-        trailer = END.pack(*(self.end[name] for name in END_FIELDS))
-        return b"".join(
-            [
-                head,
-                U32.pack(zlib.crc32(head)),
-                *(block.to_bytes() for block in self.blocks),
-                trailer,
-                U32.pack(zlib.crc32(trailer)),
-            ]
-        )
-
-
-def parse(blob: bytes) -> Container:
-    """Split a *valid* container into its parts (seeds only; mutants are never parsed)."""
-    magic, version, length = PREAMBLE.unpack_from(blob, 0)
-    position = PREAMBLE.size
-    body = blob[position : position + length]
-    position += length + 4
-    blocks = []
-    while U32.unpack_from(blob, position)[0] != 0:
-        fields = dict(zip(BLOCK_FIELDS, BLOCK.unpack_from(blob, position)))
-        position += BLOCK.size + 4
-        side = blob[position : position + fields["side_length"]]
-        position += len(side)
-        words = blob[position : position + 4 * fields["n_words"]]
-        position += len(words)
-        blocks.append(Block(fields, side, words))
-    end = dict(zip(END_FIELDS, END.unpack_from(blob, position)))
-    return Container(magic, version, body, blocks, end)
+from deepcompress import container as _container
 
 
 def field_boundaries(blob: bytes) -> list[int]:
     """Every offset where a field or record of a valid container starts or ends."""
-    container = parse(blob)
-    offsets = [0, 4, 5, PREAMBLE.size, PREAMBLE.size + len(container.body)]
-    position = PREAMBLE.size + len(container.body) + 4
-    for block in container.blocks:
-        offsets += [position + offset for offset in (0, 4, 8, 12, 16, 24, 28, 32, 36)]
-        position += BLOCK.size + 4
-        offsets.append(position + len(block.side))
-        position += len(block.side) + len(block.words)
-    offsets += [position + offset for offset in (0, 4, 12, 20, 24, 28)]
+    offsets = parse(blob).boundaries()
     assert offsets[-1] == len(blob), "seed container does not match the documented layout"
-    return sorted(set(offsets))
+    return offsets
 
 
 # --- seeds: valid containers of each model ------------------------------------------------
@@ -283,32 +201,6 @@ class Mutant:
     decode_key: str = HEADER
 
 
-U32_ABSURD = (
-    0,
-    1,
-    2,
-    3,
-    255,
-    256,
-    1 << 16,
-    1 << 20,
-    (1 << 20) + 1,
-    1 << 24,
-    (1 << 24) + 1,
-    1 << 26,
-    (1 << 26) + 1,
-    0x7FFFFFFF,
-    0x80000000,
-    0xFFFFFFFF,
-)
-U64_ABSURD = U32_ABSURD + (1 << 32, 1 << 53, 1 << 63, (1 << 64) - 1)
-JSON_ABSURD = (
-    None, True, False, 0, -1, 1, 2, 255, 256, 257, 1 << 20, 1 << 24, (1 << 24) + 1, 1 << 26, (1 << 26) + 1, 1 << 31,
-    1 << 63, 1 << 64, 10**400, 0.5, 1e308, "", "x" * 5000, [], {}, {"mode": "adaptive"}, "range", "ans", "bytes",
-    "histogram", "static", "adaptive", "trained",
-)  # fmt: skip
-
-
 def _flip_bits(rng: random.Random, seed: Seed) -> bytes:
     data = bytearray(seed.blob)
     for _ in range(rng.randint(1, 4)):
@@ -348,11 +240,11 @@ def _truncate_at_boundary(rng: random.Random, seed: Seed) -> bytes:
 
 
 def _rearrange_blocks(rng: random.Random, seed: Seed) -> bytes:
-    """Swap, duplicate or drop whole block records (every record CRC stays valid)."""
+    """Swap, duplicate or drop whole blocks (their CRCs valid; the end record's as written)."""
     container = parse(seed.blob)
     blocks = container.blocks
     if not blocks:
-        blocks.append(Block(dict(zip(BLOCK_FIELDS, (1, 1, 0, 0, 0.0, 0, 0))), b"", b""))
+        blocks.append(Block(1, True, None, None, 64, None, None, b"", b"A"))
     elif len(blocks) >= 2 and rng.random() < 0.5:
         i, j = rng.sample(range(len(blocks)), 2)
         blocks[i], blocks[j] = blocks[j], blocks[i]
@@ -364,104 +256,123 @@ def _rearrange_blocks(rng: random.Random, seed: Seed) -> bytes:
     return container.to_bytes()
 
 
+BLOCK_NUMBERS = ("n_symbols", "lanes", "side_length", "payload_length", "data_crc32")
+
+
 def _swap_fields(rng: random.Random, seed: Seed) -> bytes:
-    """Swap two fields of one record and recompute its CRC."""
+    """Swap two numeric fields of a block, or the header's model id and block size; CRCs recomputed."""
     container = parse(seed.blob)
     if container.blocks and rng.random() < 0.7:
-        fields = rng.choice(container.blocks).fields
-        a, b = rng.sample([name for name in BLOCK_FIELDS if name != "nll_bits"], 2)
-    elif rng.random() < 0.5:
-        fields = container.end
-        a, b = rng.sample(END_FIELDS, 2)
+        block = rng.choice(container.blocks)
+        present = [name for name in BLOCK_NUMBERS if getattr(block, name) is not None]
+        if len(present) >= 2:
+            a, b = rng.sample(present, 2)
+            first, second = getattr(block, a), getattr(block, b)
+            setattr(block, a, second if a != "n_symbols" else max(second, 0))
+            setattr(block, b, first)
+        else:
+            block.stored = not block.stored
     else:
-        header = json.loads(container.body)
-        a, b = rng.sample(sorted(header), 2)
-        header[a], header[b] = header[b], header[a]
-        container.body = json.dumps(header).encode()
-        return container.to_bytes()
-    fields[a], fields[b] = fields[b], fields[a]
+        header = container.header
+        size = header.block_size if header.block_size is not None else 1 << 20
+        header.model_id, header.block_size = size % (1 << 20), header.model_id
     return container.to_bytes()
+
+
+VARINT_ABSURD = (0, 1, 2, 3, 127, 128, 255, 256, 1 << 16, 1 << 20, (1 << 20) + 1, 1 << 22, (1 << 22) + 1, 1 << 24,
+                 (1 << 24) + 1, 1 << 31, 1 << 32, 1 << 53, (1 << 63) - 1)
 
 
 def _forge_size(rng: random.Random, seed: Seed) -> bytes:
     """Set a declared size or count to an absurd value; recompute the CRCs so it reaches the size checks."""
     container = parse(seed.blob)
-    target = rng.choice(
-        ["header", "block", "block", "end"] if container.blocks else ["header", "end"]
-    )
-    if target == "header":
-        container.length = rng.choice(
-            U32_ABSURD + (len(container.body) + 1, len(container.body) - 1)
-        )
-    elif target == "block":
-        fields = rng.choice(container.blocks).fields
-        name = rng.choice(["n_symbols", "lanes", "side_length", "n_words", "nll_bits"])
-        if name == "nll_bits":
-            fields[name] = rng.choice([float("nan"), float("inf"), -1.0, 0.0, 1e308])
+    if not container.blocks or rng.random() < 0.25:
+        header = container.header
+        choice = rng.random()
+        if choice < 0.4:
+            header.block_size = rng.choice(VARINT_ABSURD)
+            header.flags |= 1 << 4
+        elif choice < 0.7:  # a string or collection claiming to be huge, inside the config
+            header.config = bytes([rng.choice([5, 6, 7])]) + varint(rng.choice(VARINT_ABSURD)) + header.config
         else:
-            fields[name] = rng.choice(U32_ABSURD + (fields[name] + 1, max(fields[name] - 1, 0)))
-    else:
-        name = rng.choice(END_FIELDS[1:])
-        container.end[name] = rng.choice(U32_ABSURD if name == "data_crc32" else U64_ABSURD)
+            header.model_id = rng.choice(VARINT_ABSURD)
+        return container.to_bytes()
+    block = rng.choice(container.blocks)
+    name = rng.choice(["n_symbols", "lanes", "side_length", "payload_length", "nll"])
+    value = getattr(block, name)
+    value = 1 if value is None else value
+    setattr(block, name, rng.choice(VARINT_ABSURD + (value + 1, max(value - 1, 0))))
     return container.to_bytes()
 
 
-def model_fingerprint(name: str, config: Any) -> str:
-    """The fingerprint of a parameter-free model, recomputed from its header (README: a 128-bit hash)."""
-    digest = hashlib.sha256(name.encode() + json.dumps(config, sort_keys=True).encode())
-    return digest.hexdigest()[:32]
+CONFIG_ABSURD = (
+    None, True, False, 0, -1, 1, 2, 255, 256, 257, 1 << 20, 1 << 24, (1 << 24) + 1, 1 << 26, (1 << 26) + 1, 1 << 31,
+    1 << 61, -(1 << 61), 0.5, 1e308, float("nan"), "", "x" * 5000, [], {}, {"mode": "adaptive"}, "range", "ans",
+    "bytes", "histogram", "static", "adaptive", "trained",
+)  # fmt: skip
 
 
 def _forge_header(rng: random.Random, seed: Seed) -> bytes:
-    """Change, drop or add a header JSON value (top level or config); CRC and usually fingerprint recomputed."""
+    """Change, drop or add a config value, or change the flags, coder, layout or model; CRC recomputed."""
     container = parse(seed.blob)
-    header = json.loads(container.body)
-    if rng.random() < 0.05:  # deep nesting: a parser's recursion limit
-        nested = "[" * 10_000 + "]" * 10_000
-        container.body = (
-            json.dumps({**header, "extra": None})
-            .replace('"extra": null', f'"extra": {nested}')
-            .encode()
-        )
-        return container.to_bytes()
-    place = (
-        header["config"]
-        if isinstance(header.get("config"), dict) and rng.random() < 0.5
-        else header
-    )
-    key = rng.choice([*sorted(place), "unknown"])
-    if rng.random() < 0.15:
-        place.pop(key, None)
+    header = container.header
+    choice = rng.random()
+    if choice < 0.05:  # deep nesting: a parser's recursion limit
+        header.config = bytes([6, 1]) * 10_000 + bytes([0])
+    elif choice < 0.15:
+        header.flags ^= 1 << rng.randrange(8)
+    elif choice < 0.25:
+        header.flags |= 0b11
+        header.coder = rng.choice([b"huffman", b"range", b"binary", b"\x00", "é".encode(), b"x" * 300])
+    elif choice < 0.35:
+        header.model_id, header.name = 0, rng.choice([b"lstm", b"adaptive", b"histogram", b"histogram-adaptive", b""])
+    elif choice < 0.45:
+        header.flags |= 1 << 3
+        header.layout = _container.encode_value(rng.choice(["npy", "bytes", "tokens", 5])) + _container.encode_value(
+            rng.choice([{}, {"dtype": "<i2", "shape": [3], "fortran_order": False, "offset": 0, "alphabet_size": 3,
+                             "npy_header": ""}, [], None]))
+    elif header.fingerprint is not None:
+        header.fingerprint = bytes(rng.randrange(256) for _ in range(16))
     else:
-        place[key] = rng.choice(JSON_ABSURD)
-    if rng.random() < 0.8 and isinstance(header.get("model"), str):
-        header["fingerprint"] = model_fingerprint(header["model"], header.get("config"))
-    container.body = json.dumps(header).encode()
+        config = _container.decode_value(io.BytesIO(header.config))
+        if isinstance(config, dict):
+            key = rng.choice([*sorted(config), "unknown", "preset", "hash_bits", "mode"])
+            if rng.random() < 0.15:
+                config.pop(key, None)
+            else:
+                config[key] = rng.choice(CONFIG_ABSURD)
+        header.config = _container.encode_value(config)
     return container.to_bytes()
 
 
 def _forge_payload(rng: random.Random, seed: Seed) -> bytes:
-    """Rewrite a block's side info or words and recompute its CRCs, so garbage reaches the decoder."""
+    """Rewrite a block's side info or payload and recompute its CRCs, so garbage reaches the decoder."""
     container = parse(seed.blob)
     if not container.blocks:
         return _forge_size(rng, seed)
     block = rng.choice(container.blocks)
-    part = "side" if block.side and rng.random() < 0.4 else "words"
+    part = "side" if block.side and rng.random() < 0.4 else "payload"
     data = bytearray(getattr(block, part))
     action = rng.random()
-    if action < 0.5 and data:
+    if action < 0.45 and data:
         for _ in range(rng.randint(1, 3)):
             data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
-    elif action < 0.7:
+    elif action < 0.6:
         data = bytearray(rng.randrange(256) for _ in range(len(data)))
-    elif action < 0.85:
+    elif action < 0.75:
         del data[rng.randrange(len(data) + 1) :]
-    else:
+    elif action < 0.9:
         data += bytes(rng.randrange(256) for _ in range(rng.randint(1, 64)))
-    if part == "words":
-        del data[len(data) - len(data) % 4 :]
+    else:  # coded <-> stored: the payload read as the other kind
+        block.stored = not block.stored
+        block.payload_length = None if block.stored else len(block.payload)
+        block.data_crc32 = None if block.stored else zlib.crc32(block.payload)
+        if block.stored:
+            block.side_length, block.side = None, b""
     setattr(block, part, bytes(data))
-    block.reseal_payload()
+    block.reseal()
+    if block.stored:
+        block.n_symbols = max(1, len(block.payload))
     return container.to_bytes()
 
 
@@ -533,6 +444,15 @@ def make_mutant(
 
 
 # --- .npy headers and model files ---------------------------------------------------------
+
+U32 = struct.Struct("<I")
+U32_ABSURD = (0, 1, 2, 3, 255, 256, 1 << 16, 1 << 20, (1 << 20) + 1, 1 << 24, (1 << 24) + 1, 1 << 26, (1 << 26) + 1,
+              0x7FFFFFFF, 0x80000000, 0xFFFFFFFF)  # fmt: skip
+JSON_ABSURD = (
+    None, True, False, 0, -1, 1, 2, 255, 256, 257, 1 << 20, 1 << 24, (1 << 24) + 1, 1 << 26, (1 << 26) + 1, 1 << 31,
+    1 << 63, 1 << 64, 10**400, 0.5, 1e308, "", "x" * 5000, [], {}, {"mode": "adaptive"}, "range", "ans", "bytes",
+    "histogram", "static", "adaptive", "trained",
+)  # fmt: skip
 
 
 def _npy_file(array: np.ndarray, version: tuple[int, int] = (1, 0)) -> bytes:
@@ -782,7 +702,23 @@ def judge(
         return ORIGINAL, ""
     if mutant.donor is not None and output == mutant.donor.original:
         return DONOR, ""
+    members = _whole_members(mutant)
+    if members is not None and output == members:
+        return MEMBERS, ""
     return WRONG, f"decoded {len(output)} bytes, expected {len(mutant.seed.original)}"
+
+
+def _whole_members(mutant: Mutant) -> bytes | None:
+    """What a mutant made of whole copies of the seed's (and donor's) stream decodes to: the
+    concatenation of their data (members decode one after the other); None if it is not one."""
+    seeds = [mutant.seed, *([mutant.donor] if mutant.donor is not None else [])]
+    blob, out = mutant.blob, b""
+    while blob:
+        seed = next((seed for seed in seeds if seed.blob and blob.startswith(seed.blob)), None)
+        if seed is None:
+            return None
+        blob, out = blob[len(seed.blob) :], out + seed.original
+    return out
 
 
 def _describe(error: BaseException) -> str:
@@ -1022,9 +958,9 @@ def decode_key_of_saved(path: Path) -> str:
 
 def format_table(title: str, rows: dict[str, collections.Counter]) -> str:
     errors = sorted(
-        {outcome for counts in rows.values() for outcome in counts} - {ORIGINAL, DONOR, ACCEPTED, *FAILURES}
+        {outcome for counts in rows.values() for outcome in counts} - {ORIGINAL, DONOR, MEMBERS, ACCEPTED, *FAILURES}
     )
-    columns = [ORIGINAL, DONOR, ACCEPTED, *errors, *FAILURES]
+    columns = [ORIGINAL, DONOR, MEMBERS, ACCEPTED, *errors, *FAILURES]
     width = max(len(title), *(len(name) for name in rows))
     lines = [
         f"{title:<{width}} {'inputs':>7} "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import binascii
+import dataclasses
 import hashlib
 import importlib.util
 import io
@@ -26,7 +28,9 @@ from deepcompress.errors import (
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "golden"
 EXPECTED = json.loads((GOLDEN / "expected.json").read_text())  # 0.1.0's goldens, never rewritten
-EXPECTED["valid"].update(json.loads((GOLDEN / "expected-added.json").read_text())["valid"])  # added since
+ADDED = json.loads((GOLDEN / "expected-added.json").read_text())
+EXPECTED["valid"].update(ADDED["valid"])  # added since
+SUPERSEDED = ADDED["superseded"]  # 0.1.0's expectations that format 2 changed
 
 
 def load_script():
@@ -70,23 +74,41 @@ def test_golden_stream_decodes_to_its_hash(name):
     assert info.stats.original_bytes == entry["original_bytes"]
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED["valid"]))
-def test_recompressing_gives_byte_identical_stream(name):
-    """Pins the format: any change to header, records, coder or model shows up here."""
-    data, model, coder, block_size = MAKE_GOLDEN.VALID[name]
-    assert sha256(data) == EXPECTED["valid"][name]["output_sha256"]
-    sink = io.BytesIO()
-    api.compress_stream(io.BytesIO(data), sink, model, coder, block_size)
-    assert sink.getvalue() == (GOLDEN / EXPECTED["valid"][name]["file"]).read_bytes()
+def test_concatenated_v1_streams_decode_to_the_concatenation():
+    """Two members (formerly a corrupt golden case): decoded one after the other, v1 and v2 mixed."""
+    hello = (GOLDEN / "hello_static.dcz").read_bytes()
+    empty = (GOLDEN / "empty.dcz").read_bytes()
+    data = MAKE_GOLDEN.HELLO
+    assert deepcompress.decompress(hello + hello) == data + data
+    assert deepcompress.decompress(empty + hello + empty) == data
+    assert deepcompress.decompress(hello + deepcompress.compress(b"new", "histogram") + hello) == data + b"new" + data
+    info = api.read_info(io.BytesIO(hello + hello))
+    assert len(info.members) == 2 and info.stats.original_bytes == 2 * len(data)
+    assert info.stats.compressed_bytes == 2 * len(hello)
+
+
+@pytest.mark.parametrize("name", sorted(SUPERSEDED))
+def test_superseded_corrupt_golden_has_its_format_2_outcome(name):
+    """0.1.0's file, unchanged on disk, with the outcome expected-added.json records for it now."""
+    entry, now = EXPECTED["corrupt"][name], SUPERSEDED[name]
+    blob = (GOLDEN / entry["file"]).read_bytes()
+    assert sha256(blob) == entry["dcz_sha256"], "golden file changed on disk"
+    if "error" in now:
+        with pytest.raises(getattr(errors, now["error"])):
+            deepcompress.decompress(blob)
+        with pytest.raises(getattr(errors, now["error"])):
+            api.read_info(io.BytesIO(blob))
+    else:
+        assert sha256(deepcompress.decompress(blob)) == now["output_sha256"]
 
 
 def test_golden_files_are_current():
-    """The script regenerates exactly what is checked in (it writes only with DEEPCOMPRESS_REGEN=1)."""
+    """The script derives exactly what is checked in (it writes only with DEEPCOMPRESS_REGEN=1)."""
     for path, content in MAKE_GOLDEN.build().items():
         assert path.read_bytes() == content, f"{path.relative_to(ROOT)} is out of date"
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED["corrupt"]))
+@pytest.mark.parametrize("name", sorted(set(EXPECTED["corrupt"]) - set(SUPERSEDED)))
 def test_corrupt_golden_raises_its_specific_error(name):
     entry = EXPECTED["corrupt"][name]
     blob = (GOLDEN / entry["file"]).read_bytes()
@@ -182,34 +204,51 @@ def test_every_bit_flip_is_detected(small_stream):
 def test_decompress_stream_writes_only_verified_blocks(small_stream):
     """Truncated inside block 3: the sink holds exactly the first two blocks, never a partial one."""
     data, blob = small_stream
-    source = io.BytesIO(blob)
+    source = container.MemberSource(io.BytesIO(blob))
     header = container.read_header(source)
     for _ in range(2):
         container.read_block(source, header)
-    cut = source.tell() + 40
+    cut = source.bytes_read + 40
     sink = io.BytesIO()
     with pytest.raises(TruncatedStreamError):
         api.decompress_stream(io.BytesIO(blob[:cut]), sink)
     assert sink.getvalue() == data[:256]
 
 
-# ---------------------------------------------------------------- unit level
+# ---------------------------------------------------------------- unit level (format 2)
 
 
 def make_header(**changes) -> StreamHeader:
-    fields = dict(model="histogram", config={"alphabet_size": 256, "mode": "static"}, fingerprint="ab" * 16, coder="range", block_size=1000)
+    fields = {"model": "histogram", "config": {"alphabet_size": 256, "mode": "static"}, "fingerprint": None,
+              "coder": "range", "block_size": 1000, "model_id": 2}
     fields.update(changes)
     return StreamHeader(**fields)
 
 
+def read_header_named(encoded: bytes, name: str = "histogram") -> StreamHeader:
+    header = container.read_header(io.BytesIO(encoded))
+    return dataclasses.replace(header, model=name) if header.model_id else header
+
+
 def test_header_round_trip_with_non_default_fields():
-    header = make_header(kind="tokens", extra={"vocab": [1, 2, "é"]})
+    for header in [
+        make_header(),
+        make_header(kind="tokens", extra={"vocab": [1, 2, "é", None, True, 2.5, -7, 1 << 40]}),
+        make_header(model="order2", model_id=0, config={}, fingerprint="ab" * 16, coder="ans"),
+        make_header(coder="binary", block_size=container.DEFAULT_BLOCK_SIZE, config={"preset": 2, "hash_bits": 12}),
+        make_header(coder="my-coder", config={"nested": {"a": [[], {}]}, "x": -1}),
+    ]:
+        assert read_header_named(container.encode_header(header), header.model) == header
+
+
+def test_header_of_a_builtin_is_a_few_bytes():
+    """magic, version, flags, model id, config as a bit mask of well-known keys + 3 small ints, CRC-16."""
+    header = make_header(model="adaptive", model_id=1, coder="binary", block_size=container.DEFAULT_BLOCK_SIZE,
+                         config={"preset": 2, "hash_bits": 12, "match_bits": 12})
     encoded = container.encode_header(header)
-    assert b'"kind":"tokens"' in encoded
-    assert container.read_header(io.BytesIO(encoded)) == header
-    plain = container.encode_header(make_header())
-    assert b"kind" not in plain and b"extra" not in plain
-    assert container.read_header(io.BytesIO(plain)) == make_header()
+    assert encoded.hex() == "8944435a" "02" "02" "01" "08" "07" "04" "18" "18" + encoded[-2:].hex()
+    assert len(encoded) == 14
+    assert struct.unpack("<H", encoded[-2:])[0] == binascii.crc_hqx(encoded[:-2], 0xFFFF)
 
 
 def test_header_too_large_to_write():
@@ -219,31 +258,48 @@ def test_header_too_large_to_write():
 
 def test_block_and_end_round_trip():
     header = make_header()
-    words = np.array([1, 2**32 - 1, 0x01020304], dtype=np.uint32)
+    words = np.array([1, 2**32 - 1, 0xFFFF0102], dtype=np.uint32)
     record = BlockRecord(500, 3, b"side", words, 123.25, 0xDEADBEEF)
-    trailer = Trailer(500, 500, 0xCAFEBABE)
-    encoded = container.encode_block(record) + container.encode_end(trailer)
-    assert encoded[: 36].hex() == (
-        struct.pack("<IIIIdII", 500, 3, 4, 3, 123.25, 0xDEADBEEF, zlib.crc32(words.astype("<u4").tobytes(), zlib.crc32(b"side"))).hex()
-        + struct.pack("<I", zlib.crc32(encoded[:32])).hex()
-    )
-    assert encoded[36:40] == b"side"
-    assert encoded[40:52] == bytes([1, 0, 0, 0, 255, 255, 255, 255, 4, 3, 2, 1])
-    source = io.BytesIO(encoded)
+    stored = BlockRecord(3, 1, b"", np.zeros(0, np.uint32), 24.0, zlib.crc32(b"abc"), True, b"abc")
+    encoded = container.encode_block(record) + container.encode_block(stored)
+    coded = container.encode_block(record)
+    # head (500 << 3 | lanes | side) | lanes | side length | nll * 8 | payload bytes | data crc
+    head = bytes([0xA6, 0x1F, 3, 4]) + bytes([0xDA, 0x07]) + bytes([10]) + struct.pack("<I", 0xDEADBEEF)
+    assert coded[: len(head)] == head
+    assert coded[len(head) : len(head) + 4] == b"side"
+    # the last word's two trailing 0xFF bytes are left out (padded back on reading)
+    assert coded[len(head) + 4 : -4] == bytes([1, 0, 0, 0, 255, 255, 255, 255, 2, 1])
+    assert struct.unpack("<I", coded[-4:])[0] == zlib.crc32(coded[:-4])
+    assert container.encode_block(stored)[:-4] == bytes([3 << 3 | 1, 0xC0, 0x01]) + b"abc"  # head, nll 192: the data
+    source = container.MemberSource(io.BytesIO(encoded + container.encode_end(0xCAFEBABE)))
     back = container.read_block(source, header)
-    assert (back.n_symbols, back.lanes, back.side_info, back.nll_bits, back.data_crc32) == (500, 3, b"side", 123.25, 0xDEADBEEF)
+    assert (back.n_symbols, back.lanes, back.side_info, back.nll_bits, back.data_crc32) == (500, 3, b"side", 123.25,
+                                                                                           0xDEADBEEF)
     assert back.words.dtype == np.uint32 and back.words.tolist() == words.tolist()
-    assert container.read_block(source, header) == trailer
+    back = container.read_block(source, header)
+    assert back.stored and back.raw == b"abc" and back.data_crc32 == zlib.crc32(b"abc") and back.nll_bits == 24.0
+    assert container.read_block(source, header) == Trailer(data_crc32=0xCAFEBABE)
+
+
+def test_end_record_holds_the_data_crc():
+    stored = BlockRecord(2, 1, b"", np.zeros(0, np.uint32), 1.0, 0, True, b"ab")
+    blob = container.encode_member(make_header(), [stored], zlib.crc32(b"ab"))
+    assert blob[-5] == 0 and struct.unpack("<I", blob[-4:])[0] == zlib.crc32(b"ab")
+    source = container.MemberSource(io.BytesIO(blob))
+    header = container.read_header(source)
+    assert container.read_block(source, header).raw == b"ab"
+    assert container.read_block(source, header) == Trailer(data_crc32=zlib.crc32(b"ab"))
 
 
 def test_block_bounds_depend_on_header_block_size():
     record = container.encode_block(BlockRecord(1001, 1, b"", np.zeros(1, dtype=np.uint32), 0.0, 0))
     with pytest.raises(CorruptStreamError, match="out of range"):
-        container.read_block(io.BytesIO(record), make_header(block_size=1000))
-    assert container.read_block(io.BytesIO(record), make_header(block_size=1001)).n_symbols == 1001
-    too_many_words = container.encode_block(BlockRecord(2, 1, b"", np.zeros(8 * 2 + 65, dtype=np.uint32), 0.0, 0))
+        container.read_block(container.MemberSource(io.BytesIO(record)), make_header(block_size=1000))
+    back = container.read_block(container.MemberSource(io.BytesIO(record)), make_header(block_size=1001))
+    assert back.n_symbols == 1001
+    too_many = container.encode_block(BlockRecord(2, 1, b"", np.zeros(8 * 2 + 65, dtype=np.uint32), 0.0, 0))
     with pytest.raises(CorruptStreamError, match="out of range"):
-        container.read_block(io.BytesIO(too_many_words), make_header())
+        container.read_block(container.MemberSource(io.BytesIO(too_many)), make_header())
 
 
 class MeasuringReader(io.BytesIO):
@@ -258,17 +314,30 @@ class MeasuringReader(io.BytesIO):
 
 
 def test_lying_sizes_read_in_bounded_pieces():
-    forged = struct.pack("<IIIIdII", 1000, 1, container.MAX_SIDE_BYTES, 8064, 0.0, 0, 0)
-    stream = MeasuringReader(forged + struct.pack("<I", zlib.crc32(forged)) + b"x" * 10)
+    forged = container.varint(1000 << 3 | 2) + container.varint(container.MAX_SIDE_BYTES) + bytes([0])
+    forged += container.varint(4 * (8 * 1000 + 64)) + bytes(4)
+    stream = MeasuringReader(forged + b"x" * 10)
     with pytest.raises(TruncatedStreamError):
-        container.read_block(stream, make_header())
+        container.read_block(container.MemberSource(stream), make_header())
     assert stream.largest <= container._READ_PIECE
-    body = b"{}"
-    preamble = struct.pack("<4sBI", container.MAGIC, 1, container.MAX_HEADER_BYTES)
-    stream = MeasuringReader(preamble + body)
+    stored = MeasuringReader(container.varint(container.MAX_BLOCK_SYMBOLS << 3 | 1) + bytes([0]) + b"x" * 10)
+    with pytest.raises(TruncatedStreamError):
+        container.read_block(container.MemberSource(stored), make_header(block_size=container.MAX_BLOCK_SYMBOLS), 8)
+    assert stored.largest <= container._READ_PIECE
+    preamble = struct.pack("<4sBI", container.MAGIC, 1, container.MAX_HEADER_BYTES)  # a v1 header's length
+    stream = MeasuringReader(preamble + b"{}")
     with pytest.raises(TruncatedStreamError):
         container.read_header(stream)
     assert stream.largest <= container._READ_PIECE
+    long_string = container.MAGIC + bytes([2, 0, 0]) + container.varint(1 << 40) + b"x" * 10  # a model name
+    with pytest.raises(CorruptStreamError):
+        container.read_header(MeasuringReader(long_string))
+
+
+def signed(body: bytes) -> bytes:
+    """A v2 header: magic, version 2, then `body` (flags onwards) and its CRC-16."""
+    head = container.MAGIC + b"\x02" + body
+    return head + struct.pack("<H", binascii.crc_hqx(head, 0xFFFF))
 
 
 def test_read_header_errors():
@@ -277,30 +346,52 @@ def test_read_header_errors():
         container.read_header(io.BytesIO(b""))
     with pytest.raises(TruncatedStreamError):
         container.read_header(io.BytesIO(good[:3]))
+    for length in range(1, len(good)):
+        with pytest.raises(TruncatedStreamError):
+            container.read_header(io.BytesIO(good[:length]))
     with pytest.raises(CorruptStreamError, match="not a deepcompress file"):
         container.read_header(io.BytesIO(b"PK\x03\x04" + good[4:]))
     with pytest.raises(UnsupportedVersionError, match="version 9"):
         container.read_header(io.BytesIO(good[:4] + b"\x09" + good[5:]))
-
-    def signed(body: bytes) -> bytes:
-        head = struct.pack("<4sBI", container.MAGIC, 1, len(body)) + body
-        return head + struct.pack("<I", zlib.crc32(head))
-
+    with pytest.raises(CorruptStreamError, match="header checksum"):
+        container.read_header(io.BytesIO(good[:-1] + bytes([good[-1] ^ 1])))
+    config = container.encode_value({"alphabet_size": 256, "mode": "static"})
     for body in [
-        b'{"block_size":10,"coder":"range","config":[],"fingerprint":"x","model":"m"}',
-        b'{"block_size":10,"coder":"range","config":{},"fingerprint":"x","model":"m","extra":[]}',
-        b'{"block_size":true,"coder":"range","config":{},"fingerprint":"x","model":"m"}'.replace(b"true", b"-1"),
-        b'{"block_size":%d,"coder":"range","config":{},"fingerprint":"x","model":"m"}' % (container.MAX_BLOCK_SYMBOLS + 1),
-        b'{"block_size":"10","coder":"range","config":{},"fingerprint":"x","model":"m"}',
-        b'{"block_size":10,"coder":1,"config":{},"fingerprint":"x","model":"m"}',
-        b"null",
-        b'"a string"',
+        bytes([0x20, 2]) + config,  # a reserved flag
+        bytes([0x80, 2]) + config,
+        bytes([0, 2]) + bytes([64 + 14]),  # config is a string
+        bytes([0, 2]) + bytes([7, 1, 16, 16]),  # a dict key that is not a string
+        bytes([0, 2]) + bytes([7, 2, 64, 16, 64, 17]),  # a repeated key
+        bytes([0, 2]) + bytes([9]),  # an unknown tag
+        bytes([0, 2]) + bytes([8, 0]),  # an empty key mask
+        bytes([0, 2]) + bytes([8]) + container.varint(1 << 40) + bytes(8),  # a key beyond the table
+        bytes([0, 2]) + bytes([6, 1]) * 40 + bytes([0]),  # nested too deeply
+        bytes([0, 2]) + bytes([5, 2, 0xFF, 0xFE]),  # not UTF-8
+        bytes([0, 2]) + bytes([0x80] * 10 + [1]),  # an over-long varint
+        bytes([0, 0, 3]) + b"a\x07b" + config,  # a control character in a model name
+        bytes([0, 0, 0]) + config,  # an empty model name
+        bytes([0x10, 2]) + config + container.varint(0),  # block size 0
+        bytes([0x10, 2]) + config + container.varint(container.MAX_BLOCK_SYMBOLS + 1),
+        bytes([0x08, 2]) + config + bytes([16]) + bytes([7, 0]),  # kind is a number
+        bytes([0x08, 2]) + config + bytes([64 + 17, 16]),  # extra is a number
     ]:
         with pytest.raises(CorruptStreamError, match="malformed|out of range"):
             container.read_header(io.BytesIO(signed(body)))
-    ok = b'{"block_size":%d,"coder":"range","config":{},"fingerprint":"%s","model":"m"}' % (
-        container.MAX_BLOCK_SYMBOLS, b"0123456789abcdef" * 2)
-    assert container.read_header(io.BytesIO(signed(ok))).block_size == container.MAX_BLOCK_SYMBOLS
+    ok = signed(bytes([0x10, 2]) + config + container.varint(container.MAX_BLOCK_SYMBOLS))
+    assert container.read_header(io.BytesIO(ok)).block_size == container.MAX_BLOCK_SYMBOLS
+
+
+def test_values_round_trip():
+    for value in [None, True, False, 0, 47, 48, -1, 1 << 61, -(1 << 61), 0.1, "", "preset", "é" * 100, [], {},
+                  {"preset": 2}, {"preset": -3, "offset": 1 << 50}, {"preset": True}, [[{"a": None}]]]:
+        encoded = container.encode_value(value)
+        back = container.decode_value(io.BytesIO(encoded))
+        assert back == value and type(back) is type(value)
+    assert container.encode_value({"preset": 2, "hash_bits": 12, "match_bits": 12}) == bytes([8, 7, 4, 24, 24])
+    with pytest.raises(ValueError):
+        container.encode_value(1 << 70)
+    with pytest.raises(ValueError):
+        container.encode_value({1: 2})
 
 
 def test_error_hierarchy():

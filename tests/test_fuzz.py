@@ -136,3 +136,13 @@ def test_saved_fuzz_file_is_handled(path):
     seed = fuzz_decoder.Seed("saved", kind, b"", b"", (0,))
     assert fuzz_decoder.judge_file(fuzz_decoder.Mutant(path.read_bytes(), "saved", seed))[0] in (
         FILE_REJECTIONS[kind], fuzz_decoder.ACCEPTED)
+
+
+def test_judge_accepts_whole_members_one_after_another():
+    """Concatenated streams decode to the concatenation: a mutant made of whole seeds is no failure."""
+    seed = fuzz_decoder.Seed("seed", "histogram", b"seed data", b"SEED", (0,))
+    donor = fuzz_decoder.Seed("donor", "histogram", b"donor data", b"DONOR", (0,))
+    mutant = fuzz_decoder.Mutant(b"SEEDDONORSEED", "splice", seed, donor)
+    assert fuzz_decoder.judge(mutant, lambda blob: b"seed datadonor dataseed data", lambda blob: None)[0] == "members"
+    assert fuzz_decoder.judge(mutant, lambda blob: b"seed data", lambda blob: None)[0] == fuzz_decoder.ORIGINAL
+    assert fuzz_decoder.judge(mutant, lambda blob: b"seed datadonor data", lambda blob: None)[0] == fuzz_decoder.WRONG

@@ -23,26 +23,37 @@ from deepcompress.models.histogram import HistogramModel
 
 __all__ = [
     "BUILTIN_MODELS", "Chunk", "HistogramModel", "Model", "Session", "builtin", "from_header",
-    "level_model", "model_class", "register", "registered", "unregister",
+    "level_model", "model_class", "model_id", "name_for_id", "register", "registered", "unregister",
 ]
 
 _LOADERS: dict[str, str | Callable[[], type[Model]]] = {}
 _CLASSES: dict[str, type[Model]] = {}
 _BUILTIN: list[str] = []
+_IDS: dict[str, int] = {}
+_NAMES_BY_ID: dict[int, str] = {}
 
 
-def register(name: str, loader: str | Callable[[], type[Model]] | type[Model], *, builtin: bool = False) -> None:
+def register(name: str, loader: str | Callable[[], type[Model]] | type[Model], *, builtin: bool = False,
+             model_id: int = 0) -> None:
     """Make a model class known by `name`.
 
     loader: "package.module:ClassName" (imported on first use), a callable returning the
     class, or the class itself. builtin: `-m name` builds it without a model file, through
-    the class's `for_alphabet`. Names are unique: registering one twice is a ValueError.
+    the class's `for_alphabet`. model_id: the small integer a v2 stream header names it by
+    (1..127 fit one byte; ids are frozen once released; 0: none, the header spells the name).
+    Names and ids are unique: registering one twice is a ValueError.
     """
     if name in _LOADERS:
         raise ValueError(f"model name {name!r} is already registered")
+    if model_id and model_id in _NAMES_BY_ID:
+        raise ValueError(f"model id {model_id} is already registered (for {_NAMES_BY_ID[model_id]!r})")
+    if model_id < 0:
+        raise ValueError(f"model ids are positive, got {model_id}")
     _LOADERS[name] = loader
     if builtin:
         _BUILTIN.append(name)
+    if model_id:
+        _IDS[name], _NAMES_BY_ID[model_id] = model_id, name
 
 
 def unregister(name: str) -> None:
@@ -51,6 +62,21 @@ def unregister(name: str) -> None:
     _CLASSES.pop(name, None)
     if name in _BUILTIN:
         _BUILTIN.remove(name)
+    if name in _IDS:
+        del _NAMES_BY_ID[_IDS.pop(name)]
+
+
+def model_id(name: str) -> int:
+    """The registry id a stream header names `name` by; 0 if it has none."""
+    return _IDS.get(name, 0)
+
+
+def name_for_id(model_id: int) -> str:
+    """The name registered with `model_id`; ValueError for an unknown id."""
+    try:
+        return _NAMES_BY_ID[model_id]
+    except KeyError:
+        raise ValueError(f"unknown model id {model_id}") from None
 
 
 def registered() -> tuple[str, ...]:
@@ -125,8 +151,9 @@ def from_header(name: str, config: dict[str, Any]) -> Model | None:
     return cls.from_config(config)
 
 
-register("adaptive", "deepcompress.models.adaptive:AdaptiveModel", builtin=True)
-register("histogram", "deepcompress.models.histogram:HistogramModel", builtin=True)
+# Ids are frozen once released (v2 stream headers name models by them); an alias has none.
+register("adaptive", "deepcompress.models.adaptive:AdaptiveModel", builtin=True, model_id=1)
+register("histogram", "deepcompress.models.histogram:HistogramModel", builtin=True, model_id=2)
 register("histogram-adaptive", "deepcompress.models.histogram:AdaptiveHistogramModel", builtin=True)
-register("mlp", "deepcompress.models.mlp:MLPModel")
-register("record-mlp", "deepcompress.models.records:RecordModel")
+register("mlp", "deepcompress.models.mlp:MLPModel", model_id=3)
+register("record-mlp", "deepcompress.models.records:RecordModel", model_id=4)

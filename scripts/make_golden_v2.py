@@ -1,0 +1,265 @@
+#!/usr/bin/env python3
+"""Write the golden format-2 .dcz streams under tests/golden/v2/ (and their damaged variants).
+
+    DEEPCOMPRESS_REGEN=1 python scripts/make_golden_v2.py   # rewrite the files
+    python scripts/make_golden_v2.py                        # only check that they are current
+
+The valid streams pin format 2: tests decode each one and re-compress its input to the
+byte-identical file. The streams in tests/golden/v2/corrupt/ are damaged in one specific way
+each (forged fields get their CRCs recomputed, through scripts/dcz_layout.py, so that the
+bounds and value checks are what must catch them); expected.json records the error class each
+must raise, the sha256 of every file and, for valid streams, of its decoded output.
+
+Regenerate only for a deliberate format change (and bump container.FORMAT_VERSION).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from dcz_layout import parse, varint
+
+from deepcompress import api, container
+from deepcompress.modelfile import load_model
+from deepcompress.models.adaptive import AdaptiveModel
+from deepcompress.symbols import array_layout, storage_order_bytes
+
+GOLDEN = ROOT / "tests" / "golden"
+V2 = GOLDEN / "v2"
+CORRUPT = V2 / "corrupt"
+
+HELLO = b"hello, deepcompress\n" * 20
+SAMPLE_X12 = (ROOT / "samples" / "sample.txt").read_bytes() * 12
+NOISE_THEN_TEXT = random.Random(13).randbytes(2500) + HELLO  # stored blocks, then coded ones
+DEFAULT = api.DEFAULT_BLOCK_SIZE
+
+# name -> (input, model, coder, block_size)
+VALID = {
+    "empty": (b"", "adaptive", "range", DEFAULT),
+    "one_byte": (b"A", "adaptive", "range", DEFAULT),
+    "hello_static": (HELLO, "histogram", "range", DEFAULT),
+    "hello_adaptive": (HELLO, "histogram-adaptive", "range", DEFAULT),
+    "hello_static_ans_blocks": (HELLO, "histogram", "ans", 150),
+    "hello_adaptive_blocks": (HELLO, "histogram-adaptive", "range", 150),
+    "sample_cm": (SAMPLE_X12, AdaptiveModel(preset=1), "range", DEFAULT),
+    "sample_cm_blocks": (SAMPLE_X12, AdaptiveModel(preset=1), "range", 10000),
+    "sample_cm2": (SAMPLE_X12, "adaptive", "binary", DEFAULT),
+    "sample_cm2_blocks": (SAMPLE_X12, "adaptive", "binary", 10000),
+    "sample_cm3": (SAMPLE_X12, AdaptiveModel(preset=3), "binary", DEFAULT),
+    "noise_then_text": (NOISE_THEN_TEXT, "adaptive", "binary", 1000),
+}
+# The record model's golden array, coded with its model file: a header naming the model by fingerprint.
+RECORDS_MODEL = GOLDEN / "records_k5_d3.dcm"
+
+
+def compress(name: str) -> bytes:
+    data, model, coder, block_size = VALID[name]
+    sink = io.BytesIO()
+    api.compress_stream(io.BytesIO(data), sink, model, coder, block_size)
+    return sink.getvalue()
+
+
+def records_stream() -> tuple[bytes, bytes]:
+    """(the array's .npy bytes, its v2 stream) for the record model's golden array."""
+    model, _ = load_model(RECORDS_MODEL)
+    npy = api.decompress((GOLDEN / "records_k5_d3.dcz").read_bytes(), model)  # the frozen v1 stream
+    array = np.load(io.BytesIO(npy))
+    sink = io.BytesIO()
+    api.compress_stream(io.BytesIO(storage_order_bytes(array)), sink, model, "range", 50, array_layout(array, (0, 5)))
+    return npy, sink.getvalue()
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def flip(blob: bytes, position: int, mask: int = 0x01) -> bytes:
+    out = bytearray(blob)
+    out[position] ^= mask
+    return bytes(out)
+
+
+def forged(blob: bytes, edit) -> bytes:
+    """`blob` with its parts edited by `edit(member)`, header and block CRCs recomputed."""
+    member = parse(blob)
+    edit(member)
+    return member.to_bytes()
+
+
+def setter(part: str, **changes):
+    def edit(member):
+        target = member.header if part == "header" else member.blocks[int(part)]
+        for name, value in changes.items():
+            setattr(target, name, value)
+    return edit
+
+
+def corrupt_streams() -> dict[str, tuple[bytes, str, str]]:
+    """name -> (stream, expected error class name, what is wrong)."""
+    blob = compress("hello_static")  # one coded block, with side info
+    blocks = compress("hello_static_ans_blocks")  # three blocks
+    stored = compress("one_byte")  # one stored block
+    parts, multi = parse(blob), parse(blocks)
+    header_end = len(parts.header.to_bytes())
+    block = parts.blocks[0]
+    block_bytes = block.to_bytes()
+    fields_end = header_end + block.fields_end
+    side_end = fields_end + len(block.side)
+    block_end = header_end + len(block_bytes)
+    second = len(multi.header.to_bytes()) + len(multi.blocks[0].to_bytes())
+    bad_config = container.encode_value({"alphabet_size": 256, "mode": "psychic"})
+    huge_alphabet = container.encode_value({"alphabet_size": 2**24 + 1, "mode": "static"})
+
+    c, t, v = "CorruptStreamError", "TruncatedStreamError", "UnsupportedVersionError"
+    return {
+        # not a stream at all
+        "empty_file": (b"", c, "zero bytes"),
+        "bad_magic": (flip(blob, 1, 0x20), c, "magic \\x89dCZ"),
+        "text_file": (b"hello, deepcompress\n", c, "plain text"),
+        # versions
+        "future_version": (blob[:4] + bytes([container.FORMAT_VERSION + 1]) + blob[5:], v, "version byte 3"),
+        "version_zero": (blob[:4] + b"\x00" + blob[5:], v, "version byte 0"),
+        # single flipped bits, caught by a checksum
+        "flipped_header_flags": (flip(blob, 5, 0x02), c, "the coder bits of the flags (range -> binary)"),
+        "flipped_header_config": (flip(blob, 8), c, "a bit of the config"),
+        "flipped_header_crc": (flip(blob, header_end - 1), c, "a bit of the header CRC-16"),
+        "flipped_block_head": (flip(blob, header_end, 0x08), c, "a bit of the block's n_symbols"),
+        "flipped_block_nll": (flip(blob, header_end + 3), c, "a bit of the block's stored NLL"),
+        "flipped_block_data_crc": (flip(blob, fields_end - 1), c, "a bit of the block's data CRC"),
+        "flipped_side_info_byte": (flip(blob, fields_end + 1), c, "a bit of the stored histogram"),
+        "flipped_payload_byte": (flip(blob, side_end + 2), c, "a bit of the coder payload"),
+        "flipped_block_crc": (flip(blob, block_end - 1), c, "a bit of the block CRC"),
+        "flipped_stored_byte": (flip(stored, len(stored) - 10), c, "a bit of a stored block's data"),
+        "flipped_end_marker": (flip(blob, block_end), c, "the end marker 0 -> 1"),
+        "flipped_end_crc": (flip(blob, len(blob) - 1), c, "a bit of the end record's CRC"),
+        "flipped_second_block_payload": (flip(blocks, second + 20), c, "a payload bit of block 2 of 3"),
+        # truncated at each structural boundary (and inside each part)
+        "truncated_in_magic": (blob[:2], t, "2 bytes"),
+        "truncated_after_version": (blob[:5], t, "magic and version"),
+        "truncated_in_header": (blob[:8], t, "inside the header fields"),
+        "truncated_before_header_crc": (blob[: header_end - 2], t, "header without its CRC"),
+        "truncated_after_header": (blob[:header_end], t, "header only: no blocks, no end"),
+        "truncated_in_block_fields": (blob[: header_end + 2], t, "inside a block record"),
+        "truncated_after_block_fields": (blob[:fields_end], t, "block record, no side info"),
+        "truncated_after_side_info": (blob[:side_end], t, "side info, no payload"),
+        "truncated_in_payload": (blob[: block_end - 8], t, "inside the payload"),
+        "truncated_before_block_crc": (blob[: block_end - 4], t, "a block without its CRC"),
+        "truncated_after_block": (blob[:block_end], t, "whole block, no end record"),
+        "truncated_in_end_record": (blob[: len(blob) - 2], t, "inside the end record's CRC"),
+        "truncated_after_first_of_three_blocks": (blocks[:second], t, "block 1 of 3 only"),
+        # what follows a member
+        "trailing_garbage": (blob + b"garbage", c, "bytes after the end record"),
+        "trailing_zero_byte": (blob + b"\x00", c, "one zero byte after the end record"),
+        "second_member_truncated": (blob + blob[:20], t, "a second member cut short"),
+        "second_member_magic_only": (blob + container.MAGIC[:3], t, "three bytes of a second magic"),
+        # forged header values, header CRC recomputed
+        "header_reserved_flag": (forged(blob, setter("header", flags=parts.header.flags | 0x80)), c, "flag bit 7 set"),
+        "header_unknown_model_id": (forged(blob, setter("header", model_id=99)), c, "model id 99"),
+        "header_model_id_2pow62": (forged(blob, setter("header", model_id=2**62)), c, "model id 2**62"),
+        "header_unknown_model_name": (forged(blob, setter("header", model_id=0, name=b"lstm")), c, "model lstm"),
+        "header_block_size_zero": (forged(blob, setter("header", flags=parts.header.flags | 0x10, block_size=0)),
+                                   c, "block_size 0"),
+        "header_block_size_huge": (forged(blob, setter("header", flags=parts.header.flags | 0x10,
+                                                       block_size=container.MAX_BLOCK_SYMBOLS + 1)),
+                                   c, "block_size 2**22 + 1"),
+        "header_config_not_dict": (forged(blob, setter("header", config=container.encode_value([1, 2]))), c,
+                                   "config is a list"),
+        "header_config_unknown_mode": (forged(blob, setter("header", config=bad_config)), c, "histogram mode psychic"),
+        "header_alphabet_2pow24": (forged(blob, setter("header", config=huge_alphabet)), c, "alphabet 2**24 + 1"),
+        "header_config_huge_string": (forged(blob, setter("header", config=bytes([5]) + varint(2**40))), c,
+                                      "a string of 2**40 bytes"),
+        "header_unknown_coder": (forged(blob, setter("header", flags=parts.header.flags | 3, coder=b"huffman")), c,
+                                 "coder huffman"),
+        "header_wrong_coder": (forged(blob, setter("header", flags=(parts.header.flags & ~3) | 2)), c,
+                               "coder binary for a table model"),
+        # forged block values, block CRC recomputed
+        "block_symbols_over_block_size": (forged(blob, setter("0", n_symbols=DEFAULT + 1)), c,
+                                          "2**20 + 1 symbols, block size 2**20"),
+        "block_one_symbol_too_many": (forged(blob, setter("0", n_symbols=len(HELLO) + 1)), c, "n + 1 symbols"),
+        "block_zero_lanes": (forged(blob, setter("0", lanes=0)), c, "0 lanes"),
+        "block_more_lanes_than_symbols": (forged(blob, setter("0", lanes=len(HELLO) + 1)), c, "lanes > symbols"),
+        "block_side_2pow31": (forged(blob, setter("0", side_length=2**31)), c, "2**31 side bytes"),
+        "block_side_max": (forged(blob, setter("0", side_length=container.MAX_SIDE_BYTES)), t,
+                           "16 MiB side info, file shorter"),
+        "block_payload_2pow40": (forged(blob, setter("0", payload_length=2**40)), c, "2**40 payload bytes"),
+        "block_payload_max": (forged(blob, setter("0", payload_length=4 * (8 * len(HELLO) + 64))), t,
+                              "the largest payload allowed, file shorter"),
+        "block_wrong_data_crc": (forged(blob, setter("0", data_crc32=0)), c, "data CRC 0"),
+        "block_marked_stored": (forged(blob, setter("0", stored=True, payload_length=None, data_crc32=None,
+                                                    side_length=None, side=b"")), t,
+                                "a coded block flagged stored: its n bytes are not there"),
+        "block_dropped": (forged(blocks, lambda m: m.blocks.pop(1)), c, "block 2 of 3 removed"),
+        "blocks_swapped": (forged(blocks, lambda m: m.blocks.reverse()), c, "blocks 1 and 3 swapped"),
+        "stored_block_rewritten": (forged(stored, setter("0", payload=b"B")), c,
+                                   "a stored byte changed, its block CRC recomputed: the end's data CRC differs"),
+        "end_wrong_data_crc": (forged(blob, lambda m: setattr(m, "data_crc32", m.data_crc32 ^ 1)), c,
+                               "the end record's data CRC off by one bit"),
+    }
+
+
+def build() -> dict[Path, bytes]:
+    """Every golden file's path and content, plus expected.json."""
+    files: dict[Path, bytes] = {}
+    expected: dict = {"valid": {}, "corrupt": {}}
+    for name, (data, model, coder, block_size) in VALID.items():
+        blob = compress(name)
+        files[V2 / f"{name}.dcz"] = blob
+        expected["valid"][name] = {
+            "file": f"{name}.dcz",
+            "model": model if isinstance(model, str) else model.name,
+            "coder": coder,
+            "block_size": block_size,
+            "original_bytes": len(data),
+            "output_sha256": sha256(data),
+            "dcz_sha256": sha256(blob),
+        }
+    npy, blob = records_stream()
+    files[V2 / "records_k5_d3.dcz"] = blob
+    expected["records_k5_d3"] = {"file": "records_k5_d3.dcz", "output_sha256": sha256(npy), "dcz_sha256": sha256(blob)}
+    for name, (blob, error, description) in corrupt_streams().items():
+        files[CORRUPT / f"{name}.dcz"] = blob
+        expected["corrupt"][name] = {
+            "file": f"corrupt/{name}.dcz",
+            "error": error,
+            "damage": description,
+            "dcz_sha256": sha256(blob),
+        }
+    files[V2 / "expected.json"] = (json.dumps(expected, indent=2, sort_keys=True) + "\n").encode()
+    return files
+
+
+def main() -> int:
+    files = build()
+    if os.environ.get("DEEPCOMPRESS_REGEN") == "1":
+        CORRUPT.mkdir(parents=True, exist_ok=True)
+        stale = set(V2.glob("*.dcz")) | set(CORRUPT.glob("*.dcz"))
+        for path in stale - set(files):
+            path.unlink()
+        for path, content in files.items():
+            path.write_bytes(content)
+        print(f"wrote {len(files)} files under {V2.relative_to(ROOT)}")
+        return 0
+    differing = [path for path, content in files.items() if not path.exists() or path.read_bytes() != content]
+    for path in differing:
+        print(f"out of date: {path.relative_to(ROOT)}")
+    if differing:
+        print("set DEEPCOMPRESS_REGEN=1 to rewrite them (a format change: bump FORMAT_VERSION too)")
+        return 1
+    print(f"all {len(files)} golden files are current")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

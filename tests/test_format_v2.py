@@ -1,0 +1,296 @@
+"""Format 2: golden streams (scripts/make_golden_v2.py), sizes, stored blocks and concatenated members."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import io
+import json
+import os
+import random
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import deepcompress
+from deepcompress import api, container, errors
+from deepcompress.errors import CorruptStreamError, DeepCompressError, TruncatedStreamError
+
+ROOT = Path(__file__).resolve().parents[1]
+V2 = ROOT / "tests" / "golden" / "v2"
+EXPECTED = json.loads((V2 / "expected.json").read_text())
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("make_golden_v2", ROOT / "scripts" / "make_golden_v2.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+MAKE_GOLDEN = load_script()
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+# ---------------------------------------------------------------- golden streams
+
+
+def test_golden_set_is_complete():
+    assert set(EXPECTED["valid"]) == set(MAKE_GOLDEN.VALID)
+    assert len(EXPECTED["corrupt"]) >= 50
+    on_disk = {path.name for path in (V2 / "corrupt").glob("*.dcz")}
+    assert on_disk == {Path(entry["file"]).name for entry in EXPECTED["corrupt"].values()}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED["valid"]))
+def test_golden_stream_decodes_to_its_hash(name):
+    entry = EXPECTED["valid"][name]
+    blob = (V2 / entry["file"]).read_bytes()
+    assert sha256(blob) == entry["dcz_sha256"], "golden file changed on disk"
+    assert blob[4] == 2
+    data = deepcompress.decompress(blob)
+    assert sha256(data) == entry["output_sha256"] and len(data) == entry["original_bytes"]
+    info = api.read_info(io.BytesIO(blob))
+    assert info.header.coder == entry["coder"] or info.header.coder == "binary"
+    assert info.header.block_size == entry["block_size"]
+    assert info.stats.original_bytes == entry["original_bytes"] and info.stats.compressed_bytes == len(blob)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED["valid"]))
+def test_recompressing_gives_byte_identical_stream(name):
+    """Pins the format: any change to header, records, coder or model shows up here."""
+    data, model, coder, block_size = MAKE_GOLDEN.VALID[name]
+    assert sha256(data) == EXPECTED["valid"][name]["output_sha256"]
+    sink = io.BytesIO()
+    api.compress_stream(io.BytesIO(data), sink, model, coder, block_size)
+    assert sink.getvalue() == (V2 / EXPECTED["valid"][name]["file"]).read_bytes()
+
+
+def test_golden_files_are_current():
+    """The script regenerates exactly what is checked in (it writes only with DEEPCOMPRESS_REGEN=1)."""
+    for path, content in MAKE_GOLDEN.build().items():
+        assert path.read_bytes() == content, f"{path.relative_to(ROOT)} is out of date"
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED["corrupt"]))
+def test_corrupt_golden_raises_its_specific_error(name):
+    entry = EXPECTED["corrupt"][name]
+    blob = (V2 / entry["file"]).read_bytes()
+    assert sha256(blob) == entry["dcz_sha256"], "golden file changed on disk"
+    with pytest.raises(DeepCompressError) as raised:
+        deepcompress.decompress(blob)
+    assert type(raised.value) is getattr(errors, entry["error"]), f"{name} ({entry['damage']}): {raised.value!r}"
+    with pytest.raises(DeepCompressError):
+        api.decompress_stream(io.BytesIO(blob), None)
+    try:
+        api.read_info(io.BytesIO(blob))
+    except DeepCompressError:
+        pass
+
+
+def test_golden_stream_of_a_model_file_names_it_by_fingerprint():
+    from deepcompress.modelfile import load_model
+
+    blob = (V2 / "records_k5_d3.dcz").read_bytes()
+    model, _ = load_model(MAKE_GOLDEN.RECORDS_MODEL)
+    info = api.read_info(io.BytesIO(blob))
+    assert info.header.model == "record-mlp" and info.header.config == {}
+    assert info.header.fingerprint == model.fingerprint()
+    assert sha256(api.decompress(blob, model)) == EXPECTED["records_k5_d3"]["output_sha256"]
+    with pytest.raises(errors.ModelMismatchError, match="needs the model file"):
+        api.decompress(blob)
+
+
+# ---------------------------------------------------------------- sizes
+
+
+def test_fixed_overhead_of_a_builtin_model():
+    """Issue 13: <= 24 bytes for an empty input, <= 26 for one byte (header 14, end record 5)."""
+    assert len(deepcompress.compress(b"")) <= 24
+    assert len(deepcompress.compress(b"\x00")) <= 26
+    assert len(deepcompress.compress(b"A")) <= 26
+    for model in ("histogram", "histogram-adaptive"):
+        assert len(deepcompress.compress(b"", model)) <= 24
+
+
+def test_random_data_is_stored():
+    data = random.Random(5).randbytes(300_000)
+    for model in ("adaptive", "histogram", "histogram-adaptive"):
+        blob = deepcompress.compress(data, model)
+        assert len(blob) <= len(data) * 1.0001 + 32, model
+        assert deepcompress.decompress(blob) == data
+
+
+def test_stored_blocks_keep_the_model_in_step():
+    """A stored block between coded ones: the decoder replays it through the model, so the next
+    coded block (which the encoder coded with the model's state after it) decodes."""
+    text = (ROOT / "samples" / "sample.txt").read_bytes()[:3000]
+    noise = random.Random(2).randbytes(3000)
+    data = text + noise + text
+    for model in ("adaptive", "histogram-adaptive", "histogram"):
+        sink = io.BytesIO()
+        writer = api.StreamWriter(sink, api.load_model(model), block_size=3000)
+        records = [writer.push(data[i:i + 3000]) for i in range(0, len(data), 3000)]
+        writer.finish()
+        assert [r.stored for r in records] == [False, True, False], model
+        assert deepcompress.decompress(sink.getvalue()) == data
+
+
+def test_array_streams_store_whole_elements():
+    import numpy as np
+
+    array = np.random.default_rng(4).integers(-(2**23), 2**23, size=2000, dtype=np.int64)  # 2**24 values
+    blob = api.compress_array(array, "histogram-adaptive")
+    assert np.array_equal(api.decompress_array(blob), array)
+    assert len(blob) <= array.nbytes * 1.0001 + 300  # the .npy header travels in the stream header
+
+
+# ---------------------------------------------------------------- concatenated members
+
+
+class Pipe(io.RawIOBase):
+    """A non-seekable source that returns at most `chunk` bytes per read, like a pipe."""
+
+    def __init__(self, data: bytes, chunk: int = 7) -> None:
+        self._data, self._chunk = data, chunk
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        size = self._chunk if size < 0 else min(size, self._chunk)
+        piece, self._data = self._data[:size], self._data[size:]
+        return piece
+
+
+PARTS = [b"first member\n" * 30, b"", b"x", random.Random(1).randbytes(500), b"last\n" * 100]
+
+
+def test_concatenated_members_decode_to_the_concatenation():
+    models = ["adaptive", "histogram", "histogram-adaptive", "adaptive", "histogram"]
+    blobs = [deepcompress.compress(part, model) for part, model in zip(PARTS, models)]
+    joined = b"".join(blobs)
+    assert deepcompress.decompress(joined) == b"".join(PARTS)
+    for source in (io.BytesIO(joined), Pipe(joined), Pipe(joined, 1)):
+        sink = io.BytesIO()
+        stats = api.decompress_stream(source, sink)
+        assert sink.getvalue() == b"".join(PARTS)
+        assert stats.compressed_bytes == len(joined) and stats.original_bytes == sum(map(len, PARTS))
+    reader = api.StreamReader(Pipe(joined))
+    assert b"".join(reader.blocks()) == b"".join(PARTS)
+    assert [m.original_bytes for m in reader.members] == [len(p) for p in PARTS]
+    assert [m.compressed_bytes for m in reader.members] == [len(b) for b in blobs]
+    info = api.read_info(Pipe(joined))
+    assert [m.compressed_bytes for m in info.members] == [len(b) for b in blobs]
+    assert info.stats.original_bytes == sum(map(len, PARTS)) and info.stats.compressed_bytes == len(joined)
+
+
+def test_concatenated_array_members_carry_each_npy_header():
+    import numpy as np
+
+    a, b = np.arange(6, dtype=np.int16).reshape(2, 3), np.arange(4, dtype=np.uint8)
+    joined = api.compress_array(a) + api.compress_array(b)
+
+    def npy(array):
+        out = io.BytesIO()
+        np.save(out, array)
+        return out.getvalue()
+
+    assert deepcompress.decompress(joined) == npy(a) + npy(b)
+
+
+def test_damage_in_a_later_member_is_caught():
+    first, second = deepcompress.compress(b"one" * 50), deepcompress.compress(b"two" * 50)
+    with pytest.raises(TruncatedStreamError):
+        deepcompress.decompress(first + second[:-1])
+    with pytest.raises(CorruptStreamError):
+        deepcompress.decompress(first + second[:-1] + bytes([second[-1] ^ 1]))
+    with pytest.raises(CorruptStreamError, match="trailing data"):
+        deepcompress.decompress(first + b"\x1f\x8b" + second)
+    sink = io.BytesIO()
+    with pytest.raises(TruncatedStreamError):
+        api.decompress_stream(io.BytesIO(first + second[:10]), sink)
+    assert sink.getvalue() == b"one" * 50  # the first member was complete and verified
+
+
+def test_model_file_members_take_the_given_model():
+    import numpy as np
+
+    from deepcompress.models import HistogramModel
+
+    trained = HistogramModel.fit(np.frombuffer(b"abcabc" * 10, dtype=np.uint8))
+    joined = deepcompress.compress(b"abc" * 9, trained) + deepcompress.compress(b"cab", trained)
+    assert deepcompress.decompress(joined, trained) == b"abc" * 9 + b"cab"
+    with pytest.raises(errors.ModelMismatchError):
+        deepcompress.decompress(joined)
+    # a given model must be every member's (as for a single stream, any other is refused)
+    with pytest.raises(errors.ModelMismatchError):
+        deepcompress.decompress(joined + deepcompress.compress(b"cab", "histogram"), trained)
+
+
+@settings(max_examples=25, deadline=None)
+@given(parts=st.lists(st.binary(max_size=300), min_size=1, max_size=4), block_size=st.integers(1, 200))
+def test_property_concatenation(parts, block_size):
+    blobs = []
+    for part in parts:
+        sink = io.BytesIO()
+        api.compress_stream(io.BytesIO(part), sink, "histogram-adaptive", block_size=block_size)
+        blobs.append(sink.getvalue())
+    assert deepcompress.decompress(b"".join(blobs)) == b"".join(parts)
+
+
+def test_v1_and_v2_members_mix():
+    v1 = (ROOT / "tests" / "golden" / "hello_static.dcz").read_bytes()
+    assert v1[4] == 1
+    v2 = deepcompress.compress(b"v2 data")
+    hello = b"hello, deepcompress\n" * 20
+    assert deepcompress.decompress(v1 + v2 + v1) == hello + b"v2 data" + hello
+    assert container.FORMAT_VERSION == 2 and os.environ.get("DEEPCOMPRESS_REGEN") != "1"
+
+
+# ---------------------------------------------------------------- the command line
+
+
+def run_cli(*args: str, stdin: bytes = b"", cwd: Path) -> tuple[int, bytes, bytes]:
+    from click.testing import CliRunner
+
+    from deepcompress.cli import main
+
+    old = os.getcwd()
+    os.chdir(cwd)
+    try:
+        done = CliRunner(catch_exceptions=False).invoke(main, list(args), input=stdin)
+    finally:
+        os.chdir(old)
+    return done.exit_code, done.stdout_bytes, done.stderr_bytes
+
+
+def test_cli_decodes_concatenated_members_from_files_and_pipes(tmp_path):
+    import subprocess
+    import sys
+
+    (tmp_path / "a").write_bytes(b"alpha\n" * 40)
+    (tmp_path / "b").write_bytes(b"beta\n" * 3)
+    code, joined, _ = run_cli("compress", "-c", "a", "b", cwd=tmp_path)
+    assert code == 0
+    (tmp_path / "ab.dcz").write_bytes(joined)
+    assert run_cli("test", "ab.dcz", cwd=tmp_path)[0] == 0
+    code, out, _ = run_cli("decompress", "-c", "ab.dcz", cwd=tmp_path)
+    assert code == 0 and out == b"alpha\n" * 40 + b"beta\n" * 3
+    code, out, _ = run_cli("info", "--json", "ab.dcz", cwd=tmp_path)
+    record = json.loads(out)
+    assert record["members"] == 2 and record["format_version"] == 2
+    assert record["original_bytes"] == 255 and record["compressed_bytes"] == len(joined)
+    # a real pipe: cat a.dcz b.dcz | deepcompress decompress
+    done = subprocess.run([sys.executable, "-m", "deepcompress", "decompress"], input=joined + joined,
+                          capture_output=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120,
+                          check=False)
+    assert done.returncode == 0 and done.stdout == (b"alpha\n" * 40 + b"beta\n" * 3) * 2
+    (tmp_path / "bad.dcz").write_bytes(joined + b"junk")
+    code, _, err = run_cli("test", "bad.dcz", cwd=tmp_path)
+    assert code == 1 and b"trailing data" in err
