@@ -37,7 +37,8 @@ HELLO = b"hello, deepcompress\n" * 20
 SAMPLE_X12 = (ROOT / "samples" / "sample.txt").read_bytes() * 12
 
 # name -> (input, model, coder, block_size); preset 1 of `adaptive` is pinned by name since
-# preset 2 became the default (its streams record coder "binary", whatever is asked for)
+# preset 2 became the default (its streams record coder "binary", whatever is asked for), and
+# preset 2 since preset 6 (engine 3) became the default
 VALID = {
     "hello_static": (HELLO, "histogram", "range", api.DEFAULT_BLOCK_SIZE),
     "hello_adaptive": (HELLO, "histogram-adaptive", "range", api.DEFAULT_BLOCK_SIZE),
@@ -46,8 +47,8 @@ VALID = {
     "empty": (b"", "histogram-adaptive", "range", api.DEFAULT_BLOCK_SIZE),
     "sample_cm": (SAMPLE_X12, AdaptiveModel(preset=1), "range", api.DEFAULT_BLOCK_SIZE),
     "sample_cm_blocks": (SAMPLE_X12, AdaptiveModel(preset=1), "range", 10000),
-    "sample_cm2": (SAMPLE_X12, "adaptive", "binary", api.DEFAULT_BLOCK_SIZE),
-    "sample_cm2_blocks": (SAMPLE_X12, "adaptive", "binary", 10000),
+    "sample_cm2": (SAMPLE_X12, AdaptiveModel(preset=2), "binary", api.DEFAULT_BLOCK_SIZE),
+    "sample_cm2_blocks": (SAMPLE_X12, AdaptiveModel(preset=2), "binary", 10000),
     "sample_cm3": (SAMPLE_X12, AdaptiveModel(preset=3), "binary", api.DEFAULT_BLOCK_SIZE),
 }
 
