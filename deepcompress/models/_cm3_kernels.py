@@ -20,7 +20,8 @@ Each byte is 8 binary decisions, most significant bit first, p1 a 12-bit probabi
 [1, 4095], coded by `coding.binary` inside the loop.
 
 Mixing and refinement are engine 2's: four mixers whose weight sets are selected by the partial
-byte, the match state and bit position, the previous byte, and how many of orders 2-6 were seen,
+byte, the match state and bit position, the previous byte, and how many of orders 2-6 were seen
+(and whether the highest of them is deterministic),
 a final mixer of their outputs (weight set by `final_ctx`), then APMs by partial byte, by hashed
 order 2 and by order 1 (`apm3_weight`).
 
@@ -62,7 +63,7 @@ from deepcompress.models._cm_kernels import (
 
 # ---- bit-history states -------------------------------------------------------------------------
 # A state stands for counts (n0, n1): any n up to RUN_MAX while the other count is 0, both up to
-# MIXED_MAX otherwise. On bit y: n_y += 1 and the opposite count, if above 2, is roughly halved
+# MIXED_MAX otherwise. On bit y: n_y += 1 and the opposite count, if above 1, is roughly halved
 # (recent bits weigh more); counts are then clamped into the representable set. State 0 is (0, 0).
 RUN_MAX = 60
 MIXED_MAX = 11
@@ -80,8 +81,8 @@ def _build_states() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         for y in (0, 1):
             a, b = (n0, n1) if y == 0 else (n1, n0)  # a: the count of bit y, b: the opposite
             a += 1
-            if b > 2:
-                b = (b + 3) // 2
+            if b > 1:
+                b = b // 2 + 1
             if b == 0:
                 a = min(a, RUN_MAX)
             else:
@@ -102,7 +103,7 @@ N_MIX = 4
 MATCH_LEVELS = 32
 O1_OFF = 256
 DIRECT_LEN = 256 + 65536
-MIX_SETS = (256, 17 * 8, 256, 5 * 8)
+MIX_SETS = (256, 17 * 8, 256, 10 * 8)
 MW_FINAL = sum(MIX_SETS) * N_IN
 FINAL_SETS = 256
 MIX_LEN = MW_FINAL + FINAL_SETS * (N_MIX + 1)
@@ -282,7 +283,8 @@ def code_block(decode, buf, start, n, data, out, t_direct, t_hash, smap, t_match
             i1 = O1_OFF + (c1 << 8) + c0
             inp[0] = STRETCH[(np.int64(t_direct[i0]) ^ CM_BIAS) >> 20]
             inp[1] = STRETCH[(np.int64(t_direct[i1]) ^ CM_BIAS) >> 20]
-            hits = 0
+            hits = 0  # how many of orders 2, 3, 4, 6 were seen, and
+            det = 0  # whether the highest of them saw one bit value only: mixer 3's context
             for k in range(N_HASHED):
                 sl = base[k] + nib
                 slot[k] = sl
@@ -292,6 +294,7 @@ def code_block(decode, buf, start, n, data, out, t_direct, t_hash, smap, t_match
                 inp[2 + k] = STRETCH[np.int64(smap[si]) >> 20]
                 if k < 4 and s != 0:
                     hits += 1
+                    det = 1 if (STATE_N0[s] == 0 or STATE_N1[s] == 0) else 0
             expbit = -1
             lvl = 0
             midx = -1
@@ -309,7 +312,7 @@ def code_block(decode, buf, start, n, data, out, t_direct, t_hash, smap, t_match
             msel[0] = c0 * N_IN
             msel[1] = (MIX_SETS[0] + lvl * 8 + b) * N_IN
             msel[2] = (MIX_SETS[0] + MIX_SETS[1] + c1) * N_IN
-            msel[3] = (MIX_SETS[0] + MIX_SETS[1] + MIX_SETS[2] + hits * 8 + b) * N_IN
+            msel[3] = (MIX_SETS[0] + MIX_SETS[1] + MIX_SETS[2] + (hits + 5 * det) * 8 + b) * N_IN
             fsel = c0 if fctx == 1 else (b if fctx == 2 else (lvl if fctx == 3 else 0))
             fs = MW_FINAL + fsel * (N_MIX + 1)
             fin = np.int64(0)
