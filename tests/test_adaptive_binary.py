@@ -115,7 +115,7 @@ def test_sized_for_shrinks_tables_and_travels_in_the_header():
     tiny = model.sized_for(1).hyperparameters()
     assert tiny["hash_bits"] == 12 and tiny["match_bits"] == 12
     mid = model.sized_for(65536).hyperparameters()
-    assert mid["hash_bits"] == 21 and mid["match_bits"] == 17  # engine 3: 10 * 2 MiB of states
+    assert mid["hash_bits"] == 21 and mid["match_bits"] == 17  # engine 3: 12 * 2 MiB of states
     assert AdaptiveModel(preset=2).sized_for(65536).hyperparameters()["hash_bits"] == 19
     assert AdaptiveModel(hash_bits=14).sized_for(65536).hyperparameters()["hash_bits"] == 14
     data = bytes(_text(65536).astype(np.uint8))

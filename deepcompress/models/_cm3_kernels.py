@@ -19,11 +19,13 @@ stream they wrote). What differs:
 Each byte is 8 binary decisions, most significant bit first, p1 a 12-bit probability in
 [1, 4095], coded by `coding.binary` inside the loop.
 
-Mixing and refinement are engine 2's: four mixers whose weight sets are selected by the partial
-byte, the match state and bit position, the previous byte, and how many of orders 2-6 were seen
-(and whether the highest of them is deterministic),
-a final mixer of their outputs (weight set by `final_ctx`), then APMs by partial byte, by hashed
-order 2 and by order 1 (`apm3_weight`).
+Contexts: engine 2's (orders 2, 3, 4, 6, word, word bigram, three record contexts, sparse) plus
+orders 5 and 8. Mixing and refinement as in engine 2: four mixers whose weight sets are selected
+by the partial byte, the match state and bit position, the previous byte, and how many of the
+orders were seen (and whether the highest of them is deterministic), a final mixer of their
+outputs (weight set by `final_ctx`); then the output is the average of APMs by partial byte (1/8),
+by hashed order 2 ((7 - apm3_weight)/8) and by order 1 (apm3_weight/8), the mixer's own
+probability only feeding them.
 
 State (the session's named arrays; all of a stream's learned state, so a snapshot can be copied in):
   buf      uint8[capacity]        the stream so far
@@ -65,8 +67,8 @@ from deepcompress.models._cm_kernels import (
 # A state stands for counts (n0, n1): any n up to RUN_MAX while the other count is 0, both up to
 # MIXED_MAX otherwise. On bit y: n_y += 1 and the opposite count, if above 1, is roughly halved
 # (recent bits weigh more); counts are then clamped into the representable set. State 0 is (0, 0).
-RUN_MAX = 60
-MIXED_MAX = 11
+RUN_MAX = 55
+MIXED_MAX = 12
 
 
 def _build_states() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -96,14 +98,15 @@ STATE_N0, STATE_N1, STATE_NEXT = _build_states()
 N_STATES = len(STATE_N0)
 
 # ---- layout -------------------------------------------------------------------------------------
-N_HASHED = 10  # orders 2, 3, 4, 6; word; word bigram; 3 record contexts; sparse (as engine 2)
+N_HASHED = 12  # orders 2, 3, 4, 5, 6, 8; word; word bigram; 3 record contexts; sparse
+N_ORDERS = 6  # the first N_ORDERS hashed contexts are the orders, lowest first
 N_CTX = 2 + N_HASHED
 N_IN = N_CTX + 2  # + match + bias
 N_MIX = 4
 MATCH_LEVELS = 32
 O1_OFF = 256
 DIRECT_LEN = 256 + 65536
-MIX_SETS = (256, 17 * 8, 256, 10 * 8)
+MIX_SETS = (256, 17 * 8, 256, 2 * (N_ORDERS + 1) * 8)
 MW_FINAL = sum(MIX_SETS) * N_IN
 FINAL_SETS = 256
 MIX_LEN = MW_FINAL + FINAL_SETS * (N_MIX + 1)
@@ -142,7 +145,7 @@ def init_state(smap, mix, apm, rec):
             n1 = STATE_N1[s]
             # the state's own estimate (n1 + 1/2) / (n + 1), 22 bits, count 0
             smap[k * 256 + s] = (((2 * n1 + 1) << 22) // (2 * (n0 + n1) + 2)) << 10
-    mix[:MW_FINAL] = 19660
+    mix[:MW_FINAL] = 8000  # ~0.12 per input: 16 inputs start near a sum of 2
     mix[MW_FINAL:] = 65536 // N_MIX
     for f in range(FINAL_SETS):
         mix[MW_FINAL + f * (N_MIX + 1) + N_MIX] = 0
@@ -266,13 +269,15 @@ def code_block(decode, buf, start, n, data, out, t_direct, t_hash, smap, t_match
         h[0] = _hmix(2, c4 & 0xFFFF)
         h[1] = _hmix(3, c4 & 0xFFFFFF)
         h[2] = _hmix(4, c4)
-        h[3] = _hmix(_hmix(6, c4), c8 & 0xFFFF)
-        h[4] = _hmix(_hmix(7, w0), c1)
-        h[5] = _hmix(_hmix(8, w0), w1)
-        h[6] = _hmix(_hmix(_hmix(9, r), above), c1)
-        h[7] = _hmix(_hmix(_hmix(10, r), above), above2)
-        h[8] = _hmix(_hmix(_hmix(_hmix(11, r), above_p), above), above_n)
-        h[9] = _hmix(12, c4 & 0xFFFF00)
+        h[3] = _hmix(_hmix(14, c4), c8 & 0xFF)
+        h[4] = _hmix(_hmix(6, c4), c8 & 0xFFFF)
+        h[5] = _hmix(_hmix(15, c4), c8)
+        h[6] = _hmix(_hmix(7, w0), c1)
+        h[7] = _hmix(_hmix(8, w0), w1)
+        h[8] = _hmix(_hmix(_hmix(9, r), above), c1)
+        h[9] = _hmix(_hmix(_hmix(10, r), above), above2)
+        h[10] = _hmix(_hmix(_hmix(_hmix(11, r), above_p), above), above_n)
+        h[11] = _hmix(12, c4 & 0xFFFF00)
         for k in range(N_HASHED):
             base[k] = _bucket(t_hash, np.int64(k) << hbits, _hmix(h[k], 0), hbits)
         c0 = np.int64(1)
@@ -283,7 +288,7 @@ def code_block(decode, buf, start, n, data, out, t_direct, t_hash, smap, t_match
             i1 = O1_OFF + (c1 << 8) + c0
             inp[0] = STRETCH[(np.int64(t_direct[i0]) ^ CM_BIAS) >> 20]
             inp[1] = STRETCH[(np.int64(t_direct[i1]) ^ CM_BIAS) >> 20]
-            hits = 0  # how many of orders 2, 3, 4, 6 were seen, and
+            hits = 0  # how many of orders 2-8 were seen, and
             det = 0  # whether the highest of them saw one bit value only: mixer 3's context
             for k in range(N_HASHED):
                 sl = base[k] + nib
@@ -292,7 +297,7 @@ def code_block(decode, buf, start, n, data, out, t_direct, t_hash, smap, t_match
                 si = k * 256 + s
                 sidx[k] = si
                 inp[2 + k] = STRETCH[np.int64(smap[si]) >> 20]
-                if k < 4 and s != 0:
+                if k < N_ORDERS and s != 0:
                     hits += 1
                     det = 1 if (STATE_N0[s] == 0 or STATE_N1[s] == 0) else 0
             expbit = -1
@@ -312,7 +317,7 @@ def code_block(decode, buf, start, n, data, out, t_direct, t_hash, smap, t_match
             msel[0] = c0 * N_IN
             msel[1] = (MIX_SETS[0] + lvl * 8 + b) * N_IN
             msel[2] = (MIX_SETS[0] + MIX_SETS[1] + c1) * N_IN
-            msel[3] = (MIX_SETS[0] + MIX_SETS[1] + MIX_SETS[2] + (hits + 5 * det) * 8 + b) * N_IN
+            msel[3] = (MIX_SETS[0] + MIX_SETS[1] + MIX_SETS[2] + (hits + (N_ORDERS + 1) * det) * 8 + b) * N_IN
             fsel = c0 if fctx == 1 else (b if fctx == 2 else (lvl if fctx == 3 else 0))
             fs = MW_FINAL + fsel * (N_MIX + 1)
             fin = np.int64(0)
@@ -333,7 +338,7 @@ def code_block(decode, buf, start, n, data, out, t_direct, t_hash, smap, t_match
             p1 = (apm[a1] * (128 - aw) + apm[a1 + 1] * aw) >> 11
             p2 = (apm[a2] * (128 - aw) + apm[a2 + 1] * aw) >> 11
             p3 = (apm[a3] * (128 - aw) + apm[a3 + 1] * aw) >> 11
-            p = (2 * pm + p1 + (5 - w3) * p2 + w3 * p3 + 4) >> 3
+            p = (p1 + (7 - w3) * p2 + w3 * p3 + 4) >> 3
             p = max(1, min(4095, p))
             # ---- code ----
             if decode:

@@ -68,8 +68,8 @@ PRESETS[5] = {**PRESETS[2], "hash_bits": 24, "match_bits": 24, "final_ctx": 1}  
 # (N_HASHED * 2**hash_bits bytes).
 # Preset 6 tuned by the Calgary-14 total: limit_high 1023 (-1.7% against 23), mix_lr 8 (-0.03%),
 # final weights by bit position (-0.09%; by partial byte costs more on random bytes).
-PRESETS[6] = {**PRESETS[2], "limit_high": 1023, "mix_lr": 8, "final_ctx": 2}  # default: 80 MiB of states
-PRESETS[7] = {**PRESETS[6], "hash_bits": 26, "match_bits": 24}  # levels 7-9: 640 MiB of states
+PRESETS[6] = {**PRESETS[2], "limit_high": 1023, "mix_lr": 8, "final_ctx": 2}  # default: 96 MiB of states
+PRESETS[7] = {**PRESETS[6], "hash_bits": 26, "match_bits": 24}  # levels 7-9: 768 MiB of states
 # The engine of each preset (2: `_cm_kernels`, 3: `_cm3_kernels`).
 ENGINES: dict[int, int] = {1: 2, 2: 2, 3: 2, 4: 2, 5: 2, 6: 3, 7: 3}
 # The coder each preset runs itself (None: the codec codes its tables with constriction).
