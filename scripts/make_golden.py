@@ -50,6 +50,9 @@ VALID = {
     "sample_cm2": (SAMPLE_X12, AdaptiveModel(preset=2), "binary", api.DEFAULT_BLOCK_SIZE),
     "sample_cm2_blocks": (SAMPLE_X12, AdaptiveModel(preset=2), "binary", 10000),
     "sample_cm3": (SAMPLE_X12, AdaptiveModel(preset=3), "binary", api.DEFAULT_BLOCK_SIZE),
+    "sample_cm6": (SAMPLE_X12, AdaptiveModel(preset=6), "binary", api.DEFAULT_BLOCK_SIZE),
+    "sample_cm6_blocks": (SAMPLE_X12, AdaptiveModel(preset=6), "binary", 10000),
+    "sample_cm7": (SAMPLE_X12, AdaptiveModel(preset=7), "binary", api.DEFAULT_BLOCK_SIZE),
 }
 
 
@@ -208,7 +211,8 @@ def corrupt_streams() -> dict[str, tuple[bytes, str, str]]:
 
 
 # Valid goldens written after the 0.1.0 release, recorded in expected-added.json beside 0.1.0's expected.json.
-ADDED_AFTER_0_1 = frozenset({"sample_cm2", "sample_cm2_blocks", "sample_cm3"})
+ADDED_AFTER_0_1 = frozenset({"sample_cm2", "sample_cm2_blocks", "sample_cm3", "sample_cm6", "sample_cm6_blocks",
+                             "sample_cm7"})
 
 
 def build() -> dict[Path, bytes]:
