@@ -37,7 +37,8 @@ HELLO = b"hello, deepcompress\n" * 20
 SAMPLE_X12 = (ROOT / "samples" / "sample.txt").read_bytes() * 12
 
 # name -> (input, model, coder, block_size); preset 1 of `adaptive` is pinned by name since
-# preset 2 became the default (its streams record coder "binary", whatever is asked for)
+# preset 2 became the default (its streams record coder "binary", whatever is asked for), and
+# preset 2 since preset 6 (engine 3) became the default
 VALID = {
     "hello_static": (HELLO, "histogram", "range", api.DEFAULT_BLOCK_SIZE),
     "hello_adaptive": (HELLO, "histogram-adaptive", "range", api.DEFAULT_BLOCK_SIZE),
@@ -46,9 +47,12 @@ VALID = {
     "empty": (b"", "histogram-adaptive", "range", api.DEFAULT_BLOCK_SIZE),
     "sample_cm": (SAMPLE_X12, AdaptiveModel(preset=1), "range", api.DEFAULT_BLOCK_SIZE),
     "sample_cm_blocks": (SAMPLE_X12, AdaptiveModel(preset=1), "range", 10000),
-    "sample_cm2": (SAMPLE_X12, "adaptive", "binary", api.DEFAULT_BLOCK_SIZE),
-    "sample_cm2_blocks": (SAMPLE_X12, "adaptive", "binary", 10000),
+    "sample_cm2": (SAMPLE_X12, AdaptiveModel(preset=2), "binary", api.DEFAULT_BLOCK_SIZE),
+    "sample_cm2_blocks": (SAMPLE_X12, AdaptiveModel(preset=2), "binary", 10000),
     "sample_cm3": (SAMPLE_X12, AdaptiveModel(preset=3), "binary", api.DEFAULT_BLOCK_SIZE),
+    "sample_cm6": (SAMPLE_X12, AdaptiveModel(preset=6), "binary", api.DEFAULT_BLOCK_SIZE),
+    "sample_cm6_blocks": (SAMPLE_X12, AdaptiveModel(preset=6), "binary", 10000),
+    "sample_cm7": (SAMPLE_X12, AdaptiveModel(preset=7), "binary", api.DEFAULT_BLOCK_SIZE),
 }
 
 
@@ -206,7 +210,8 @@ def corrupt_streams() -> dict[str, tuple[bytes, str, str]]:
 
 
 # Valid goldens written after the 0.1.0 release, recorded in expected-added.json beside 0.1.0's expected.json.
-ADDED_AFTER_0_1 = frozenset({"sample_cm2", "sample_cm2_blocks", "sample_cm3"})
+ADDED_AFTER_0_1 = frozenset({"sample_cm2", "sample_cm2_blocks", "sample_cm3", "sample_cm6", "sample_cm6_blocks",
+                             "sample_cm7"})
 
 
 # 0.1.0's expectations that format 2 changed, recorded in expected-added.json (expected.json

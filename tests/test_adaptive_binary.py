@@ -1,4 +1,5 @@
-"""Preset 2 of `adaptive`: a block coded in one compiled call by the binary coder."""
+"""The self-coding presets of `adaptive` (2-5: engine 2; 6 and up, the default: engine 3): a block
+coded in one compiled call by the binary coder."""
 
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ BLOCKS = {
 
 
 def test_default_is_the_self_coding_preset():
-    assert DEFAULT_PRESET == 2
+    assert DEFAULT_PRESET == 6
     assert AdaptiveModel().self_coder == "binary" and AdaptiveModel().choose_lanes(10**9) == 1
     assert AdaptiveModel(preset=1).self_coder is None
     assert AdaptiveModel(preset=1).fingerprint() != AdaptiveModel().fingerprint()
@@ -49,9 +50,10 @@ def test_default_is_the_self_coding_preset():
         AdaptiveModel(preset=2, max_lanes=4)
 
 
+@pytest.mark.parametrize("preset", [2, 6, 7])
 @pytest.mark.parametrize("name", sorted(BLOCKS))
-def test_round_trip_and_same_probabilities_as_tables(name):
-    model = AdaptiveModel(**SMALL)
+def test_round_trip_and_same_probabilities_as_tables(name, preset):
+    model = AdaptiveModel(preset, **SMALL)
     encoder, decoder, tables = model.session(), model.session(), model.session()
     for block in BLOCKS[name]:
         coded = codec.encode_block(model, encoder, block)
@@ -66,8 +68,9 @@ def test_round_trip_and_same_probabilities_as_tables(name):
         assert coded.payload_bits - coded.nll_bits <= 1e-4 * coded.nll_bits + 64
 
 
-def test_state_carries_across_blocks():
-    model = AdaptiveModel(**SMALL)
+@pytest.mark.parametrize("preset", [2, 6])
+def test_state_carries_across_blocks(preset):
+    model = AdaptiveModel(preset, **SMALL)
     data = _text(6000)
     session = model.session()
     codec.encode_block(model, session, data[:3000])
@@ -114,12 +117,13 @@ def test_sized_for_shrinks_tables_and_travels_in_the_header():
     tiny = model.sized_for(1).hyperparameters()
     assert tiny["hash_bits"] == 12 and tiny["match_bits"] == 12
     mid = model.sized_for(65536).hyperparameters()
-    assert mid["hash_bits"] == 19 and mid["match_bits"] == 17
+    assert mid["hash_bits"] == 21 and mid["match_bits"] == 17  # engine 3: 12 * 2 MiB of states
+    assert AdaptiveModel(preset=2).sized_for(65536).hyperparameters()["hash_bits"] == 19
     assert AdaptiveModel(hash_bits=14).sized_for(65536).hyperparameters()["hash_bits"] == 14
     data = bytes(_text(65536).astype(np.uint8))
     blob = deepcompress.compress(data)
     header = api.read_info(io.BytesIO(blob)).header
-    assert header.config == {"preset": 2, "hash_bits": 19, "match_bits": 17}
+    assert header.config == {"preset": 6, "hash_bits": 21, "match_bits": 17}
     assert header.fingerprint is None  # the config is the whole model: the decoder rebuilds it
     assert api.StreamReader(io.BytesIO(blob)).model.fingerprint() == model.sized_for(65536).fingerprint()
     assert deepcompress.decompress(blob) == data
@@ -165,9 +169,12 @@ def test_models_work_where_no_numba_cache_can_be_written(tmp_path):
 
 
 def test_kernel_configuration_keys_are_the_presets():
+    from deepcompress.models import _cm3_kernels as K3
     from deepcompress.models import _cm_kernels as K
-    from deepcompress.models.adaptive import PRESETS
+    from deepcompress.models.adaptive import ENGINES, PRESETS
 
-    for preset in PRESETS.values():
-        assert set(K.CFG_KEYS) | {"lane_bytes", "max_lanes"} == set(preset)
+    assert set(ENGINES) == set(PRESETS)
+    for number, preset in PRESETS.items():
+        keys = (K if ENGINES[number] == 2 else K3).CFG_KEYS
+        assert set(keys) | {"lane_bytes", "max_lanes"} == set(preset)
     assert len(set(K.CFG_KEYS)) == K.CFG_LEN

@@ -57,6 +57,10 @@ def _adaptive_header_with(preset: int, **settings) -> bytes:
         (1, {"lane_bytes": 1 << 22}),  # one lane per block: ~8 Python steps per byte
         (1, {"max_lanes": 1}),
         (2, {"max_lanes": 2}),  # preset 2 codes one lane inside its kernel
+        (6, {"hash_bits": 24}),  # engine 3: 10 * 2**hash_bits bytes of states
+        (6, {"match_bits": 23}),
+        (6, {"max_lanes": 2}),
+        (7, {"hash_bits": 27, "match_bits": 25}),
     ],
 )
 def test_header_cannot_ask_for_more_than_the_preset(preset, settings):

@@ -54,3 +54,11 @@ def test_new_model_features_are_off_in_preset_1():
         AdaptiveModel(apm3_weight=6)
     with pytest.raises(ValueError, match="final_ctx"):
         AdaptiveModel(final_ctx=4)
+
+
+@pytest.mark.parametrize("level", sorted(LEVELS))
+def test_tables_of_a_64_kib_input_fit_64_mib(level):
+    """Memory sized to the input: every array of a session sized for 64 KiB, at every level."""
+    session = models.level_model(level).sized_for(65536).session()
+    arrays = [v for v in vars(session).values() if isinstance(v, np.ndarray)]
+    assert arrays and sum(a.nbytes for a in arrays) <= 64 << 20

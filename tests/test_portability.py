@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from deepcompress import modelfile, models
+from deepcompress.models.adaptive import LEVELS
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = (ROOT / "samples" / "sample.txt").read_bytes()
@@ -30,7 +31,9 @@ GOLDEN = ROOT / "tests" / "golden"
 # Models that call torch, as (name, model file, what it codes): the toy MLP, an MLP with
 # follower features (numba tables too), and a record model on an int16 array.
 TORCH_MODELS = ("mlp", "mlp-followers", "record-mlp")
-ALL_MODELS = (*sorted(models.BUILTIN_MODELS), *TORCH_MODELS)
+# Every compression level's preset, as "level-N" with N the lowest level of that preset.
+LEVEL_MODELS = tuple(f"level-{min(n for n in LEVELS if LEVELS[n] == p)}" for p in sorted(set(LEVELS.values())))
+ALL_MODELS = (*sorted(models.BUILTIN_MODELS), *LEVEL_MODELS, *TORCH_MODELS)
 
 # In one process: for each model, compress OUT/<model>.dcz and, if REF/<model>.dcz exists
 # (made in another environment, or just now when REF is OUT), decompress it and check it.
@@ -45,7 +48,12 @@ if set(names) & {"mlp", "mlp-followers", "record-mlp"}:
 import deepcompress
 data, records = Path(work, "data").read_bytes(), np.load(Path(work, "records.npy"))
 for name in names:
-    model = name if name in deepcompress.models.BUILTIN_MODELS else deepcompress.load_model(Path(work, name + ".dcm"))
+    if name in deepcompress.models.BUILTIN_MODELS:
+        model = name
+    elif name.startswith("level-"):
+        model = deepcompress.models.level_model(int(name[6:]))
+    else:
+        model = deepcompress.load_model(Path(work, name + ".dcm"))
     if name == "record-mlp":
         blob, decode, original = deepcompress.compress_array(records, model), deepcompress.decompress_array, records
     else:

@@ -71,19 +71,17 @@ def _squash(x):
     return (_SQUASH_POINTS[i] * (128 - w) + _SQUASH_POINTS[i + 1] * w + 64) >> 7
 
 
-@njit
-def _build_stretch():
-    """Inverse of `_squash`: int64[4096] with stretch[p] = smallest x with squash(x) >= p."""
-    table = np.empty(4096, dtype=np.int64)
-    pi = 0
-    for x in range(-2047, 2048):
-        v = _squash(x)
-        for j in range(pi, v + 1):
-            table[j] = x
-        pi = v + 1
-    for j in range(pi, 4096):
-        table[j] = 2047
-    return table
+def _build_stretch() -> np.ndarray:
+    """Inverse of `_squash`: int64[4096] with stretch[p] = smallest x with squash(x) >= p (2047 if
+    none). numpy, not a kernel: built at import, where loading a compiled kernel costs ~0.3 s."""
+    x = np.arange(-2047, 2048, dtype=np.int64)
+    i = (x >> 7) + 16
+    w = x & 127
+    squashed = (_SQUASH_POINTS[i] * (128 - w) + _SQUASH_POINTS[np.minimum(i + 1, 32)] * w + 64) >> 7
+    squashed[-1] = 4095  # _squash(2047)
+    squashed[0] = 1  # _squash(-2047)
+    first = np.searchsorted(squashed, np.arange(4096), side="left")  # squash is nondecreasing
+    return np.where(first < len(x), first - 2047, 2047).astype(np.int64)
 
 
 STRETCH = _build_stretch()

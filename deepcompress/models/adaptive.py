@@ -6,9 +6,11 @@ state and learn from the bytes as they are coded. Each byte is 8 binary decision
 the session's state.
 
 Preset 1 (frozen) yields its tables to the codec, which codes them with constriction, a block in
-lanes (see `_cm_kernels` and `choose_lanes`). Preset 2 (the default) codes its own decisions: a
-whole block in one compiled call with `coding.binary`, one lane (`self_coder = "binary"`); its
+lanes (see `_cm_kernels` and `choose_lanes`). Presets 2-5 code their own decisions: a whole block
+in one compiled call with `coding.binary`, one lane (`self_coder = "binary"`); their
 `encode_block` still yields the very same probabilities as tables, for nll and surprisal.
+Presets 6 and up (the default, 6) run engine 3 (`_cm3_kernels`, `Engine3Session`), a new kernel
+with bit-history states; presets 1-5 keep engine 2 so their streams decode as written.
 """
 
 from __future__ import annotations
@@ -24,13 +26,14 @@ from deepcompress.models.base import Chunk, DecodeSteps, Model, Session
 # Imported when a session is first made (numba and the cached kernels): naming, configuring and
 # fingerprinting the model, as headers and `info` do, stays instant.
 K = LazyModule("deepcompress.models._cm_kernels")
+K3 = LazyModule("deepcompress.models._cm3_kernels")
 binary = LazyModule("deepcompress.coding.binary")
 
 # Presets are frozen once released: a stream names its preset (plus any overrides), so its
 # header stays small and still determines every hyper-parameter. Change defaults by adding
 # a preset, never by editing one (tests/test_adaptive.py pins preset 1 by a golden stream).
 PRESETS: dict[int, dict[str, int]] = {}
-DEFAULT_PRESET = 2
+DEFAULT_PRESET = 6
 PRESETS[1] = {
     "hash_bits": 23,  # log2 counters per hashed context table (4 bytes each, N_HASHED tables)
     "match_bits": 22,  # log2 entries of the match model's position table
@@ -51,7 +54,7 @@ PRESETS[1] = {
 # the order-2 APM's share of the output given to an order-1 APM (-0.17% more).
 _ONE_LANE = {**PRESETS[1], "max_lanes": 1, "limit_high": 23, "mix_lr": 12, "apm_rate": 6,
              "match_min": 5, "record_repeats": 4}
-PRESETS[2] = DEFAULTS = {**_ONE_LANE, "apm3_weight": 4}
+PRESETS[2] = {**_ONE_LANE, "apm3_weight": 4}
 # Presets of the levels (`LEVELS`): smaller tables are faster and need less memory, larger ones
 # pay on inputs over a few MiB (`sized_for` shrinks every preset's tables to small inputs).
 # Final-mixer weights by partial byte (final_ctx 1) gain 0.17% on Calgary-14 but cost 0.2% on
@@ -59,14 +62,27 @@ PRESETS[2] = DEFAULTS = {**_ONE_LANE, "apm3_weight": 4}
 PRESETS[3] = {**_ONE_LANE, "hash_bits": 18, "match_bits": 18}  # levels 1-2: 10 MiB of counters
 PRESETS[4] = {**PRESETS[2], "hash_bits": 20, "match_bits": 20}  # levels 3-4: 40 MiB
 PRESETS[5] = {**PRESETS[2], "hash_bits": 24, "match_bits": 24, "final_ctx": 1}  # 7-9: 640 MiB
+# Presets 6 and up run engine 3 (`_cm3_kernels`: bit-history states and state maps for the
+# hashed contexts, checked buckets, one compiled call per block); the same keys, but there
+# limit_high is the state maps' count limit and hash_bits sizes tables of one-byte states
+# (N_HASHED * 2**hash_bits bytes).
+# Preset 6 tuned by the Calgary-14 total: limit_high 1023 (-1.7% against 23), mix_lr 8 (-0.03%),
+# final weights by partial byte (-0.12% against by bit position; on random bytes 0.06% less, too).
+PRESETS[6] = {**PRESETS[2], "limit_high": 1023, "mix_lr": 8, "final_ctx": 1}  # default: 96 MiB of states
+# Preset 7: larger tables (-0.06% on Calgary-14, more on larger inputs).
+PRESETS[7] = {**PRESETS[6], "hash_bits": 26, "match_bits": 24}  # levels 7-9: 768 MiB of states
+# The engine of each preset (2: `_cm_kernels`, 3: `_cm3_kernels`).
+ENGINES: dict[int, int] = {1: 2, 2: 2, 3: 2, 4: 2, 5: 2, 6: 3, 7: 3}
 # The coder each preset runs itself (None: the codec codes its tables with constriction).
-SELF_CODERS: dict[int, str | None] = {1: None, 2: "binary", 3: "binary", 4: "binary", 5: "binary"}
+SELF_CODERS: dict[int, str | None] = {1: None, 2: "binary", 3: "binary", 4: "binary", 5: "binary",
+                                      6: "binary", 7: "binary"}
 # Compression level (1 fastest .. 9 strongest) -> preset; a stream header records the preset.
-LEVELS: dict[int, int] = {1: 3, 2: 3, 3: 4, 4: 4, 5: 2, 6: 2, 7: 5, 8: 5, 9: 5}
+LEVELS: dict[int, int] = {1: 3, 2: 3, 3: 4, 4: 4, 5: 6, 6: 6, 7: 7, 8: 7, 9: 7}
 DEFAULT_LEVEL = 5
 # sized_for: hashed tables get about 2**SIZE_SLACK_BITS counters per input byte (each byte touches
 # two 16-counter groups per table), never fewer than 2**MIN_SIZED_BITS nor more than the preset's.
 SIZE_SLACK_BITS = 3
+SIZE_SLACK_BITS_3 = 5  # engine 3: one-byte states, two 16-byte buckets per table and byte
 MIN_SIZED_BITS = 12
 _ENCODE_PIECE = 1 << 20  # decisions per chunk yielded by encode_block (bounds table memory)
 
@@ -156,7 +172,8 @@ class AdaptiveModel(Model):
             return self
         log_n = max(0, int(n_symbols) - 1).bit_length()  # ceil(log2(n))
         c = self._config
-        hash_bits = min(c["hash_bits"], max(MIN_SIZED_BITS, log_n + SIZE_SLACK_BITS))
+        slack = SIZE_SLACK_BITS_3 if ENGINES[self.preset] == 3 else SIZE_SLACK_BITS
+        hash_bits = min(c["hash_bits"], max(MIN_SIZED_BITS, log_n + slack))
         match_bits = min(c["match_bits"], max(MIN_SIZED_BITS, log_n + 1))
         if (hash_bits, match_bits) == (c["hash_bits"], c["match_bits"]):
             return self
@@ -164,7 +181,9 @@ class AdaptiveModel(Model):
         overrides = {k: v for k, v in c.items() if v != base[k]}
         return AdaptiveModel(self.preset, **{**overrides, "hash_bits": hash_bits, "match_bits": match_bits})
 
-    def session(self) -> AdaptiveSession:
+    def session(self) -> AdaptiveSession | Engine3Session:
+        if ENGINES[self.preset] == 3:
+            return Engine3Session(self._config)
         return AdaptiveSession(self._config)
 
 
@@ -293,3 +312,93 @@ class AdaptiveSession(Session):
         out = self._buf[self._size: self._size + n].astype(np.int64)
         self._end(blk, ls, rec)
         return out
+
+
+class Engine3Session(Session):
+    """All learned state of one stream of an engine-3 preset (6 and up), as named arrays.
+
+    buf, t_direct, t_hash, smap, t_match, mix, apm, mtab, rec, regs: see `_cm3_kernels`; a
+    snapshot of them is the whole state (nothing else is carried from block to block).
+    """
+
+    decisions_per_symbol = 8  # MSB first, one lane
+
+    def __init__(self, config: dict[str, int]) -> None:
+        self._cfg = np.array([config[k] for k in K3.CFG_KEYS], dtype=np.int64)
+        self.buf = np.zeros(1 << 16, dtype=np.uint8)
+        self.t_direct = np.zeros(K3.DIRECT_LEN, dtype=np.uint32)  # zeros: fresh counters
+        # zeros: empty buckets; the pages cost memory only once touched
+        self.t_hash = np.zeros(K3.N_HASHED << config["hash_bits"], dtype=np.uint8)
+        self.smap = np.empty(K3.SMAP_LEN, dtype=np.uint32)
+        self.t_match = np.zeros(2 * K3.MATCH_LEVELS, dtype=np.uint32)
+        self.mix = np.empty(K3.MIX_LEN, dtype=np.int32)
+        self.apm = np.empty(K3.APM_LEN, dtype=np.int32)
+        self.mtab = np.zeros(1 << config["match_bits"], dtype=np.int32)
+        self.rec = np.empty(K3.REC_LEN, dtype=np.int64)
+        self.regs = np.zeros(K3.REGS_LEN, dtype=np.int64)
+        K3.init_state(self.smap, self.mix, self.apm, self.rec)
+        self.size = 0  # bytes of the stream coded so far
+
+    def _room(self, n: int) -> None:
+        if self.size + n >= 2**31 - 1:
+            raise ValueError("stream too long for the adaptive model (2 GiB)")
+        if self.size + n > len(self.buf):
+            grown = np.zeros(max(2 * len(self.buf), self.size + n), dtype=np.uint8)
+            grown[: self.size] = self.buf[: self.size]
+            self.buf = grown
+
+    def _code(self, decode: bool, n: int, data: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
+        counts = np.zeros((2, 4096), dtype=np.int64)
+        out = np.empty(0 if decode else n + 64, dtype=np.uint8)
+        out, n_bytes = K3.code_block(decode, self.buf, self.size, n, data, out, self.t_direct, self.t_hash,
+                                     self.smap, self.t_match, self.mix, self.apm, self.mtab, self.rec,
+                                     self.regs, self._cfg, counts, probs)
+        self.size += n
+        return out[:n_bytes], n_bytes, counts
+
+    def encode_block(self, symbols: np.ndarray, lanes: int) -> Iterator[tuple[np.ndarray, Chunk]]:
+        """The probabilities `encode_words` codes, as 2-entry tables (for nll and surprisal)."""
+        symbols = _check_bytes(symbols)
+        n = len(symbols)
+        if n == 0:
+            return
+        self._room(n)
+        self.buf[self.size: self.size + n] = symbols
+        probs = np.empty(8 * n, dtype=np.int16)
+        self._code(False, n, np.zeros(0, dtype=np.uint8), probs)
+        bits = np.unpackbits(symbols.astype(np.uint8)).astype(np.int64)  # MSB first, as coded
+        for i in range(0, 8 * n, _ENCODE_PIECE):
+            p = probs[i: i + _ENCODE_PIECE].astype(np.int64)
+            freqs = np.empty((len(p), 2), dtype=np.int64)
+            freqs[:, 0] = 4096 - p
+            freqs[:, 1] = p
+            yield bits[i: i + _ENCODE_PIECE], Chunk.rows(freqs)
+
+    def encode_words(self, symbols: np.ndarray, lanes: int) -> tuple[np.ndarray, float]:
+        """Code a block with the binary coder in one compiled call: (words uint32[W], nll_bits)."""
+        symbols = _check_bytes(symbols)
+        n = len(symbols)
+        if n == 0:
+            return np.zeros(0, dtype=np.uint32), 0.0
+        if lanes != 1:
+            raise ValueError("binary self-coding runs one lane")
+        self._room(n)
+        self.buf[self.size: self.size + n] = symbols
+        out, _, counts = self._code(False, n, np.zeros(0, dtype=np.uint8), np.zeros(0, dtype=np.int16))
+        p1 = np.arange(1, 4096)
+        nll = float(counts[1, 1:] @ (12 - np.log2(p1)) + counts[0, 1:] @ (12 - np.log2(4096 - p1)))
+        return binary.bytes_to_words(out), nll
+
+    def decode_words(self, words: np.ndarray, n_symbols: int, lanes: int) -> np.ndarray:
+        """Inverse of `encode_words`: int64[n_symbols]. Wrong words decode to garbage, not errors."""
+        n = int(n_symbols)
+        if n < 0:
+            raise ValueError("n_symbols must be >= 0")
+        if n == 0:
+            return np.zeros(0, dtype=np.int64)
+        if lanes != 1:
+            raise ValueError("binary self-coding runs one lane")
+        self._room(n)
+        start = self.size
+        self._code(True, n, binary.words_to_bytes(words), np.zeros(0, dtype=np.int16))
+        return self.buf[start: start + n].astype(np.int64)
