@@ -126,6 +126,7 @@ def from_header(name: str, config: dict[str, Any]) -> Model | None:
 
 
 register("adaptive", "deepcompress.models.adaptive:AdaptiveModel", builtin=True)
+register("adaptive-prior", "deepcompress.models.prior:PriorModel")
 register("histogram", "deepcompress.models.histogram:HistogramModel", builtin=True)
 register("histogram-adaptive", "deepcompress.models.histogram:AdaptiveHistogramModel", builtin=True)
 register("mlp", "deepcompress.models.mlp:MLPModel")
