@@ -17,6 +17,7 @@ import deepcompress
 from deepcompress import api, modelfile
 from deepcompress.errors import ModelFileError, ModelMismatchError
 from deepcompress.models import prior
+from deepcompress.models.adaptive import AdaptiveModel
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "golden"
@@ -66,6 +67,22 @@ def test_round_trip_through_the_api_file_api_and_incremental_objects(trained, tm
         f.write(data)
     with deepcompress.open(tmp_path / "x.dcz", "rb", model=path) as f:
         assert f.read() == data
+
+
+def test_inputs_larger_than_the_training_files_get_larger_tables(trained, tmp_path):
+    """Hashed tables are not stored, so they grow with the input as the default level's do; the
+    decoder, given the model file, finds the sized variant from the header."""
+    path = tmp_path / "prior.dcm"
+    path.write_bytes(api.model_file_bytes(trained))
+    data = b"".join(small_file(i) for i in range(1000, 1300))  # ~500 kB
+    sized = trained.sized_for(len(data))
+    default = AdaptiveModel().sized_for(len(data)).hyperparameters()["hash_bits"]
+    assert sized.config()["hash_bits"] == default > trained.config()["hash_bits"]
+    assert sized.fingerprint() != trained.fingerprint()
+    blob = deepcompress.compress(data, model=path)
+    assert deepcompress.decompress(blob, model=path) == data
+    for n in (1, 1000, 1024, 1025, 70_000):
+        assert trained.sized_for(n).fingerprint() == trained.sized_for(1 << (n - 1).bit_length()).fingerprint()
 
 
 def test_prior_beats_the_untrained_default_on_files_of_its_kind(trained):

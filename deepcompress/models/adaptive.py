@@ -193,7 +193,8 @@ class AdaptiveSession(Session):
         self._cm = np.zeros(shapes["cm"], dtype=np.uint32)
         self._mw = np.empty(shapes["mw"], dtype=np.int32)
         self._apm = np.empty(shapes["apm"], dtype=np.int32)
-        K.init_tables(self._mw, self._apm)
+        if not {"mw", "apm"} <= set(initial):
+            K.init_tables(self._mw, self._apm)
         for name in ("cm", "mw", "apm"):
             if name in initial:
                 getattr(self, f"_{name}")[:] = initial[name]  # same shape and dtype (checked by the caller)

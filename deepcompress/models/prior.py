@@ -26,6 +26,7 @@ snapshot allocates no more than a real stream of the preset does (plus MAX_HISTO
 
 from __future__ import annotations
 
+import copy
 import lzma
 import struct
 from collections.abc import Sequence
@@ -175,11 +176,13 @@ class PriorModel(Model):
             raise ValueError(f"a prior needs a one-lane preset, not {config['preset']!r}")
         self.base = AdaptiveModel.from_config(config)  # checks the table sizes against the preset's
         self._config = dict(config)
+        self._origin = dict(config)  # the trained config; `sized_for` variants differ in table sizes
         self._snapshot = np.ascontiguousarray(snapshot, dtype=np.uint8)
         full = self.base.hyperparameters()
         tables, history = _unpack(self._snapshot.tobytes())
         self._initial = decode_tables(full, _unxz(tables, state_bound(full)))
         self._initial["history"] = np.frombuffer(_unxz(history, MAX_HISTORY), dtype=np.uint8)
+        self._hashed_stored = bool(self._initial["cm"][K.HASHED_OFF:-2 * K.MATCH_LEVELS].any())
         self._fingerprint: str | None = None
 
     def config(self) -> dict[str, Any]:
@@ -203,8 +206,38 @@ class PriorModel(Model):
             self._fingerprint = super().fingerprint()
         return self._fingerprint
 
+    def sized_for(self, n_symbols: int | None) -> PriorModel:
+        """A variant with tables for an input of n_symbols bytes coded after the history.
+
+        Hashed tables grow with the input as `AdaptiveModel.sized_for` sizes them, never below
+        the trained size, when the snapshot stores none of them (they start fresh at any size);
+        the match table grows to index the history and the input. Self if n_symbols is unknown.
+        """
+        if n_symbols is None or self._hashed_stored:
+            return self
+        origin, top = self._origin, adaptive.PRESETS[self._origin["preset"]]
+        log_n = max(0, int(n_symbols) - 1).bit_length()
+        hash_bits = min(top["hash_bits"], max(origin["hash_bits"], log_n + adaptive.SIZE_SLACK_BITS))
+        # by ceil(log2(n)) like the hashed tables, so that a decoder finds the variant by trying
+        # powers of two (`api._sized_variants`)
+        reach = (len(self._initial["history"]) + (1 << log_n)).bit_length() + 1
+        match_bits = min(top["match_bits"], max(origin["match_bits"], reach))
+        if (hash_bits, match_bits) == (self._config["hash_bits"], self._config["match_bits"]):
+            return self
+        variant = copy.copy(self)
+        variant._config = {**origin, "hash_bits": hash_bits, "match_bits": match_bits}
+        variant.base = AdaptiveModel.from_config(variant._config)
+        variant._fingerprint = None
+        return variant
+
     def session(self) -> adaptive.AdaptiveSession:
-        return self.base.session(self._initial)
+        initial = self._initial
+        if self._config["hash_bits"] != self._origin["hash_bits"]:  # fresh hashed tables of another size
+            cm = np.zeros(adaptive.state_shapes(self._config)["cm"], dtype=np.uint32)
+            cm[:K.HASHED_OFF] = initial["cm"][:K.HASHED_OFF]
+            cm[-2 * K.MATCH_LEVELS:] = initial["cm"][-2 * K.MATCH_LEVELS:]
+            initial = {**initial, "cm": cm}
+        return self.base.session(initial)
 
 
 class CommonLines:
