@@ -129,8 +129,9 @@ def _integers(ctx: click.Context, parameter: click.Parameter, text: str | None) 
 
 
 @click.command(name="train")
-@click.option("--model", "kind", type=click.Choice(["mlp", "histogram", "record-mlp"]), default="mlp", show_default=True,
-              help="mlp: bytes; record-mlp: integer .npy arrays of records (rows); histogram: either")
+@click.option("--model", "kind", type=click.Choice(["mlp", "histogram", "record-mlp", "adaptive"]), default="mlp",
+              show_default=True, help="mlp: bytes; record-mlp: integer .npy arrays of records (rows); histogram: either; "
+              "adaptive: a prior (trained start state) of the default engine, for many small files")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, allow_dash=True), help="model file to write (.dcm)")
 @click.option("--context", "context_size", type=click.IntRange(0, 64), default=16, show_default=True, help="previous symbols the MLP sees")
 @click.option("--hidden", callback=_integers, help="hidden widths, comma-separated (exactness bound: 518)  [default: 512; record-mlp: 256,128]")
@@ -147,18 +148,26 @@ def _integers(ctx: click.Context, parameter: click.Parameter, text: str | None) 
 @click.option("--device", default="cpu", show_default=True, help="torch device for training, e.g. cuda (coding stays exact on CPU)")
 @click.option("--log", "log_path", type=click.Path(dir_okay=False), help="write the training log as JSON here")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="write the learning curve PNG here (needs matplotlib)")
+@click.option("--level", type=click.IntRange(1, 9), default=5, show_default=True, help="adaptive: the level whose engine the prior starts")
+@click.option("--size", "size_budget", type=click.IntRange(min=4096), default=112_000, show_default=True,
+              help="adaptive: the model file's size limit in bytes")
 @click.option("-f", "--force", is_flag=True, help="overwrite an existing model file")
 @click.option("-q", "--quiet", is_flag=True, help="print nothing but errors")
 @click.argument("data", nargs=-1, required=True, type=click.Path(allow_dash=True))
 @click.pass_context
 def train_command(ctx, kind, output, context_size, hidden, embed_dim, dropout, alphabet, followers, epochs, batch_size,
-                  learning_rate, validation_fraction, seed, threads, device, log_path, plot_path, force, quiet, data) -> None:
+                  learning_rate, validation_fraction, seed, threads, device, log_path, plot_path, level, size_budget,
+                  force, quiet, data) -> None:
     """Fit a model to DATA files by maximum likelihood and save it as a model file.
 
     Integer .npy arrays: `--model record-mlp` models each row (record) of an (N, d) array
     autoregressively over its d dimensions; `--model histogram` fits an order-0 histogram
-    over values 0..K-1.
+    over values 0..K-1. `--model adaptive` runs the default engine over the DATA files and keeps
+    its learned state (and the training text that recurs most) within `--size` bytes: every file
+    compressed with `-m` that model file starts from that state.
     """
+    if kind == "adaptive":
+        ctx.exit(_train_prior(output, level, size_budget, force, quiet, data))
     from deepcompress import train
 
     options = train.ModelOptions(kind, context_size, hidden, embed_dim, dropout, alphabet, followers)
@@ -191,6 +200,31 @@ def train_command(ctx, kind, output, context_size, hidden, embed_dim, dropout, a
                        f"{fitted.integer_validation_bits:.4f} (exact integer)", err=True)
 
     ctx.exit(each((output,), fit))
+
+
+def _train_prior(output: str, level: int, size_budget: int, force: bool, quiet: bool, data: tuple[str, ...]) -> int:
+    """`train --model adaptive`: a prior within `size_budget` bytes (no torch is imported)."""
+    from deepcompress.models import prior
+
+    def fit(path: str) -> None:
+        files = []
+        for each_path in data:
+            with fileio.open_operand(each_path, compressed=False) as opened:
+                files.append(opened.source.read())
+        model = prior.train_prior(files, level, size_budget)
+        metadata = {"training": {"files": len(files), "bytes": sum(map(len, files)), "level": level,
+                                 "size_budget": size_budget}}
+        blob = api.model_file_bytes(model, metadata)
+        if len(blob) > size_budget:  # MODEL_FILE_SLACK is meant to make this impossible
+            raise ValueError(f"the prior takes {len(blob)} bytes, over the budget of {size_budget}")
+        with fileio.output(path, force, "a model file") as sink:
+            sink.write(blob)
+        if not quiet:
+            settings = model.hyperparameters()
+            click.echo(f"{escape(path)}: adaptive-prior model {model.fingerprint()[:16]}, {len(blob)} bytes "
+                       f"({settings['history_bytes']} bytes of history), from {len(files)} files", err=True)
+
+    return each((output,), fit)
 
 
 @click.command(name="sample")

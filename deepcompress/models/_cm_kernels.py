@@ -284,6 +284,21 @@ def _byte_end(j, buf, mtab, ls, rec, cfg, blk, tk):
 
 
 @njit
+def index_history(buf, n, mtab, cfg):
+    """Point the match table at buf[:n] as `_byte_end` would have after coding those bytes
+    (positions from 1; a prior's history, see `AdaptiveSession`)."""
+    minlen = cfg[CFG_MINLEN]
+    mask = (np.int64(1) << cfg[CFG_MBITS]) - 1
+    c4 = np.int64(0)
+    c8 = np.int64(0)
+    for pos in range(n):
+        c8 = ((c8 << 8) | (c4 >> 24)) & 0xFFFFFFFF
+        c4 = ((c4 << 8) | np.int64(buf[pos])) & 0xFFFFFFFF
+        key = (_hmix(_hmix(13, c4), c8 & ((1 << (8 * (minlen - 4))) - 1)) >> 20) & mask
+        mtab[key] = pos + 1
+
+
+@njit
 def _match_base(cfg):
     """Offset of the match model's counters: just after the hashed tables."""
     return HASHED_OFF + N_HASHED * (np.int64(1) << cfg[CFG_HBITS])

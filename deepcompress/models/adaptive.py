@@ -181,10 +181,19 @@ class AdaptiveModel(Model):
         overrides = {k: v for k, v in c.items() if v != base[k]}
         return AdaptiveModel(self.preset, **{**overrides, "hash_bits": hash_bits, "match_bits": match_bits})
 
-    def session(self) -> AdaptiveSession | Engine3Session:
+    def session(self, initial: dict[str, np.ndarray] | None = None) -> AdaptiveSession | Engine3Session:
+        """A fresh session, or (engine 1 presets only) one started from a prior's `initial` state."""
         if ENGINES[self.preset] == 3:
+            if initial is not None:
+                raise ValueError(f"preset {self.preset} (engine 3) cannot start from a prior's state")
             return Engine3Session(self._config)
-        return AdaptiveSession(self._config)
+        return AdaptiveSession(self._config, initial)
+
+
+def state_shapes(config: dict[str, int]) -> dict[str, int]:
+    """Lengths of a session's learned tables for a full config: cm, mw and apm (1-D arrays)."""
+    return {"cm": K.HASHED_OFF + (K.N_HASHED << config["hash_bits"]) + 2 * K.MATCH_LEVELS,
+            "mw": K.MW_LEN, "apm": K.APM_LEN}
 
 
 class AdaptiveSession(Session):
@@ -192,18 +201,45 @@ class AdaptiveSession(Session):
 
     decisions_per_symbol = 8  # MSB first; decode order is `base.lockstep_positions`
 
-    def __init__(self, config: dict[str, int]) -> None:
+    def __init__(self, config: dict[str, int], initial: dict[str, np.ndarray] | None = None) -> None:
+        """A fresh state, or one started from `initial` (a trained prior, `models.prior`).
+
+        initial: "cm" uint32, "mw" int32, "apm" int32 with the exact shapes of `state_shapes`,
+        and "history" uint8[h]: bytes the stream continues (the match and record models see
+        them; the match table indexes them), h < 2**30. Lane state starts fresh either way.
+        """
         self._cfg = np.array([config[k] for k in K.CFG_KEYS], dtype=np.int64)
-        hashed = K.N_HASHED << config["hash_bits"]
+        shapes = state_shapes(config)
+        initial = initial or {}
         # zeros = fresh counters (K.CM_BIAS); the pages cost memory only once touched
-        self._cm = np.zeros(K.HASHED_OFF + hashed + 2 * K.MATCH_LEVELS, dtype=np.uint32)
-        self._mw = np.empty(K.MW_LEN, dtype=np.int32)
-        self._apm = np.empty(K.APM_LEN, dtype=np.int32)
-        K.init_tables(self._mw, self._apm)
+        self._cm = np.zeros(shapes["cm"], dtype=np.uint32)
+        self._mw = np.empty(shapes["mw"], dtype=np.int32)
+        self._apm = np.empty(shapes["apm"], dtype=np.int32)
+        if not {"mw", "apm"} <= set(initial):
+            K.init_tables(self._mw, self._apm)
+        for name in ("cm", "mw", "apm"):
+            if name in initial:
+                getattr(self, f"_{name}")[:] = initial[name]  # same shape and dtype (checked by the caller)
         self._mtab = np.zeros(1 << config["match_bits"], dtype=np.int32)
-        self._buf = np.zeros(1 << 16, dtype=np.uint8)
-        self._size = 0  # bytes of the stream coded so far
+        history = initial.get("history", np.zeros(0, dtype=np.uint8))
+        self._buf = np.zeros(max(1 << 16, 2 * len(history)), dtype=np.uint8)
+        self._buf[: len(history)] = history
+        if len(history):
+            K.index_history(self._buf, len(history), self._mtab, self._cfg)
+        self._size = len(history)  # bytes of the stream coded so far (a prior's history included)
         self._carry: tuple[np.ndarray, np.ndarray] | None = None  # last lane's state
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Copies of the learned tables and the history (what `initial` takes back)."""
+        return {"cm": self._cm.copy(), "mw": self._mw.copy(), "apm": self._apm.copy(),
+                "history": self._buf[: self._size].copy()}
+
+    def restart(self, forget_hashed: bool = False) -> None:
+        """Start the next block as a new file would: lane state fresh, tables and history kept
+        (forget_hashed: but the hashed context counters fresh, as a prior's sessions start)."""
+        self._carry = None
+        if forget_hashed:
+            self._cm[K.HASHED_OFF: K.HASHED_OFF + (K.N_HASHED << int(self._cfg[K.CFG_HBITS]))] = 0
 
     def _begin(self, n: int, lanes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if lanes < 1:

@@ -1,0 +1,342 @@
+"""`adaptive-prior`: the `adaptive` engine started from a trained state (`deepcompress train --model adaptive`).
+
+The online model knows nothing at the start of a file, which is where small files lose. A prior
+is a snapshot of the engine after it has run over training data: its counters, mixer weights and
+APMs, plus the end of the training text as history (the match and record models find repeats
+in it, as `zstd -D` does in its dictionary). Every stream coded with the prior starts from that
+state, then adapts as usual. The snapshot is plain integers copied into the session's arrays, so
+encoder and decoder start identically on any machine.
+
+Stored form (one uint8 array "snapshot" in the `.dcm` model file; it is part of the fingerprint):
+
+    u32 section count = 2 | for each: u32 length | lzma (.xz) stream
+    section 0, tables:  u32 n_cm | u32 n_apm | u32[n_cm] gaps | u32[n_cm] values
+                        | i32[MW_LEN] mixer weights minus fresh | u32[n_apm] gaps | i32[n_apm] deltas
+    section 1, history: the history bytes
+
+Counters are stored sparse (gaps between the indices of the non-fresh ones, as `cm` holds them,
+XOR bias), APM entries as sparse deltas from the fresh identity; 32-bit values are split into
+byte planes, which lzma compresses far better. Training prunes counters seen fewer than
+`min_count` times and rounds counter probabilities to `prob_bits` bits, so that the tables fit
+the size budget (`--size`); the history fills the rest of it.
+
+Bound: decompression stops at the preset's documented tables (`state_bound`), so a forged
+snapshot allocates no more than a real stream of the preset does (plus MAX_HISTORY bytes).
+"""
+
+from __future__ import annotations
+
+import copy
+import lzma
+import struct
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from deepcompress._lazy import LazyModule
+from deepcompress.models import adaptive
+from deepcompress.models.adaptive import AdaptiveModel
+from deepcompress.models.base import Model
+
+K = LazyModule("deepcompress.models._cm_kernels")
+
+MAX_HISTORY = 1 << 24  # bytes of history a prior may carry (16 MiB)
+MIN_BUDGET = 4096  # smallest --size accepted: a file holds its JSON header besides the snapshot
+# Hashed tables of a prior's sessions (not stored, so they only size the session): 2**17, what
+# `sized_for` gives a 16 KiB input (-1.6% on the stdlib set against 2**15).
+HASH_BITS = 17
+MODEL_FILE_SLACK = 1024  # bytes kept for the model file's JSON header and metadata
+_U32 = struct.Struct("<I")
+# The preset a prior runs when its level is engine 3's (engine 1's default, preset 2).
+PRIOR_ENGINE1_PRESET = 2
+_LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME}]
+
+
+def _planes(values: np.ndarray) -> bytes:
+    """32-bit values as 4 byte planes (all low bytes first): uint8[4n] as bytes."""
+    return np.ascontiguousarray(values.astype("<u4").view(np.uint8).reshape(-1, 4).T).tobytes()
+
+
+def _unplanes(raw: memoryview, n: int, dtype: str) -> np.ndarray:
+    return np.frombuffer(raw, np.uint8, 4 * n).reshape(4, n).T.copy().view(dtype).reshape(n)
+
+
+def _xz(raw: bytes) -> bytes:
+    return lzma.compress(raw, format=lzma.FORMAT_XZ, check=lzma.CHECK_NONE, filters=_LZMA_FILTERS)
+
+
+def _unxz(blob: bytes, bound: int) -> bytes:
+    """Decompress at most `bound` bytes; ValueError for a stream that is longer or damaged."""
+    decompressor = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
+    try:
+        raw = decompressor.decompress(blob, max_length=bound + 1)
+    except lzma.LZMAError as error:
+        raise ValueError(f"prior snapshot is damaged ({error})") from None
+    if len(raw) > bound:
+        raise ValueError(f"prior snapshot section decompresses beyond its bound of {bound} bytes")
+    if not decompressor.eof or decompressor.unused_data:
+        raise ValueError("prior snapshot section is truncated or has trailing bytes")
+    return raw
+
+
+def _fresh(config: dict[str, int]) -> dict[str, np.ndarray]:
+    shapes = adaptive.state_shapes(config)
+    mw = np.empty(shapes["mw"], dtype=np.int32)
+    apm = np.empty(shapes["apm"], dtype=np.int32)
+    K.init_tables(mw, apm)
+    return {"mw": mw, "apm": apm}
+
+
+def state_bound(config: dict[str, int]) -> int:
+    """Largest tables section of a config, in bytes: every counter and APM entry stored."""
+    shapes = adaptive.state_shapes(config)
+    return 8 + 8 * shapes["cm"] + 4 * shapes["mw"] + 8 * shapes["apm"]
+
+
+def _sparse(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    index = np.flatnonzero(values)
+    return np.diff(index, prepend=0).astype(np.uint32), values[index]
+
+
+def encode_tables(config: dict[str, int], state: dict[str, np.ndarray]) -> bytes:
+    """The tables section (uncompressed) of `state` (`AdaptiveSession.state()` layout)."""
+    fresh = _fresh(config)
+    cm_gaps, cm_values = _sparse(state["cm"])
+    apm_gaps, apm_deltas = _sparse(state["apm"].astype(np.int64) - fresh["apm"])
+    mw_delta = (state["mw"].astype(np.int64) - fresh["mw"]).astype(np.int32)
+    return b"".join((_U32.pack(len(cm_gaps)), _U32.pack(len(apm_gaps)), _planes(cm_gaps), _planes(cm_values),
+                     _planes(mw_delta), _planes(apm_gaps), _planes(apm_deltas.astype(np.int32))))
+
+
+def decode_tables(config: dict[str, int], raw: bytes) -> dict[str, np.ndarray]:
+    """Inverse of `encode_tables`: cm uint32, mw int32, apm int32. ValueError if malformed."""
+    shapes = adaptive.state_shapes(config)
+    view = memoryview(raw)
+    if len(raw) < 8:
+        raise ValueError("prior tables section is too short")
+    n_cm, n_apm = _U32.unpack_from(raw, 0)[0], _U32.unpack_from(raw, 4)[0]
+    if n_cm > shapes["cm"] or n_apm > shapes["apm"]:
+        raise ValueError("prior tables hold more entries than the model has")
+    if len(raw) != 8 + 4 * (2 * n_cm + shapes["mw"] + 2 * n_apm):
+        raise ValueError("prior tables section has the wrong length")
+    offset = 8
+    parts = []
+    for n, dtype in ((n_cm, "<u4"), (n_cm, "<u4"), (shapes["mw"], "<i4"), (n_apm, "<u4"), (n_apm, "<i4")):
+        parts.append(_unplanes(view[offset:offset + 4 * n], n, dtype))
+        offset += 4 * n
+    cm_gaps, cm_values, mw_delta, apm_gaps, apm_deltas = parts
+    tables = _fresh(config)
+    cm = np.zeros(shapes["cm"], dtype=np.uint32)
+    cm[_positions(cm_gaps, shapes["cm"], "counter")] = cm_values
+    tables["cm"] = cm
+    tables["mw"] = (tables["mw"].astype(np.int64) + mw_delta).astype(np.int32)
+    apm = tables["apm"]
+    where = _positions(apm_gaps, shapes["apm"], "APM")
+    apm[where] = (apm[where].astype(np.int64) + apm_deltas).astype(np.int32)
+    return tables
+
+
+def _positions(gaps: np.ndarray, size: int, what: str) -> np.ndarray:
+    positions = np.cumsum(gaps, dtype=np.int64)
+    if len(positions) and (positions[-1] >= size or (len(positions) > 1 and gaps[1:].min() == 0)):
+        raise ValueError(f"prior {what} indices are out of range or repeated")
+    return positions
+
+
+def _unpack(snapshot: bytes) -> list[bytes]:
+    if len(snapshot) < 4 or _U32.unpack_from(snapshot)[0] != 2:
+        raise ValueError("prior snapshot must hold 2 sections")
+    offset, blobs = 4, []
+    for _ in range(2):
+        if offset + 4 > len(snapshot):
+            raise ValueError("prior snapshot is truncated")
+        length = _U32.unpack_from(snapshot, offset)[0]
+        offset += 4
+        if offset + length > len(snapshot):
+            raise ValueError("prior snapshot is truncated")
+        blobs.append(snapshot[offset:offset + length])
+        offset += length
+    if offset != len(snapshot):
+        raise ValueError("prior snapshot has trailing bytes")
+    return blobs
+
+
+class PriorModel(Model):
+    """The adaptive engine (preset and table sizes in `config`) started from a stored snapshot."""
+
+    name: ClassVar[str] = "adaptive-prior"
+    alphabet_size = 256
+    self_coder = "binary"
+
+    def __init__(self, config: dict[str, int], snapshot: np.ndarray) -> None:
+        if not isinstance(config, dict) or set(config) != {"preset", "hash_bits", "match_bits"}:
+            raise ValueError("an adaptive-prior config names exactly preset, hash_bits and match_bits")
+        if not all(type(v) is int for v in config.values()):
+            raise ValueError("adaptive-prior config values must be integers")
+        if adaptive.SELF_CODERS.get(config["preset"]) != "binary":
+            raise ValueError(f"a prior needs a one-lane preset, not {config['preset']!r}")
+        self.base = AdaptiveModel.from_config(config)  # checks the table sizes against the preset's
+        self._config = dict(config)
+        self._origin = dict(config)  # the trained config; `sized_for` variants differ in table sizes
+        self._snapshot = np.ascontiguousarray(snapshot, dtype=np.uint8)
+        full = self.base.hyperparameters()
+        tables, history = _unpack(self._snapshot.tobytes())
+        self._initial = decode_tables(full, _unxz(tables, state_bound(full)))
+        self._initial["history"] = np.frombuffer(_unxz(history, MAX_HISTORY), dtype=np.uint8)
+        self._hashed_stored = bool(self._initial["cm"][K.HASHED_OFF:-2 * K.MATCH_LEVELS].any())
+        self._fingerprint: str | None = None
+
+    def config(self) -> dict[str, Any]:
+        return dict(self._config)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return {**self.base.hyperparameters(), "history_bytes": len(self._initial["history"]),
+                "snapshot_bytes": len(self._snapshot)}
+
+    def parameter_arrays(self) -> dict[str, np.ndarray]:
+        return {"snapshot": self._snapshot}
+
+    @classmethod
+    def from_parameters(cls, config: dict[str, Any], arrays: dict[str, np.ndarray]) -> PriorModel:
+        if set(arrays) != {"snapshot"} or arrays["snapshot"].dtype != np.uint8 or arrays["snapshot"].ndim != 1:
+            raise ValueError("an adaptive-prior model file holds one uint8 array, 'snapshot'")
+        return cls(config, arrays["snapshot"])
+
+    def fingerprint(self) -> str:
+        if self._fingerprint is None:  # hashed once: decoding compares it against every sized variant
+            self._fingerprint = super().fingerprint()
+        return self._fingerprint
+
+    def sized_for(self, n_symbols: int | None) -> PriorModel:
+        """A variant with tables for an input of n_symbols bytes coded after the history.
+
+        Hashed tables grow with the input as `AdaptiveModel.sized_for` sizes them, never below
+        the trained size, when the snapshot stores none of them (they start fresh at any size);
+        the match table grows to index the history and the input. Self if n_symbols is unknown.
+        """
+        if n_symbols is None or self._hashed_stored:
+            return self
+        origin, top = self._origin, adaptive.PRESETS[self._origin["preset"]]
+        log_n = max(0, int(n_symbols) - 1).bit_length()
+        hash_bits = min(top["hash_bits"], max(origin["hash_bits"], log_n + adaptive.SIZE_SLACK_BITS))
+        # by ceil(log2(n)) like the hashed tables, so that a decoder finds the variant by trying
+        # powers of two (`api._sized_variants`)
+        reach = (len(self._initial["history"]) + (1 << log_n)).bit_length() + 1
+        match_bits = min(top["match_bits"], max(origin["match_bits"], reach))
+        if (hash_bits, match_bits) == (self._config["hash_bits"], self._config["match_bits"]):
+            return self
+        variant = copy.copy(self)
+        variant._config = {**origin, "hash_bits": hash_bits, "match_bits": match_bits}
+        variant.base = AdaptiveModel.from_config(variant._config)
+        variant._fingerprint = None
+        return variant
+
+    def session(self) -> adaptive.AdaptiveSession:
+        initial = self._initial
+        if self._config["hash_bits"] != self._origin["hash_bits"]:  # fresh hashed tables of another size
+            cm = np.zeros(adaptive.state_shapes(self._config)["cm"], dtype=np.uint32)
+            cm[:K.HASHED_OFF] = initial["cm"][:K.HASHED_OFF]
+            cm[-2 * K.MATCH_LEVELS:] = initial["cm"][-2 * K.MATCH_LEVELS:]
+            initial = {**initial, "cm": cm}
+        return self.base.session(initial)
+
+
+class CommonLines:
+    """The lines of the training files ranked by how much of the data they would explain.
+
+    A line's score is (files it occurs in - 1) x its length: the bytes a dictionary holding it
+    once saves. `text(n)` is the best-scored distinct lines, about n bytes of them, in the order
+    of their first occurrence (so that a block of lines common to many files, a licence say,
+    stays contiguous and the match model follows it across line ends).
+    """
+
+    def __init__(self, files: Sequence[bytes]) -> None:
+        first: dict[bytes, int] = {}
+        count: dict[bytes, int] = {}
+        for data in files:
+            for line in set(data.splitlines(keepends=True)):
+                count[line] = count.get(line, 0) + 1
+            for line in data.splitlines(keepends=True):
+                first.setdefault(line, len(first))
+        ranked = sorted((line for line in count if count[line] > 1),
+                        key=lambda line: (-(count[line] - 1) * len(line), first[line]))
+        self._ranked = ranked
+        self._cumulative = np.cumsum([len(line) for line in ranked], dtype=np.int64)
+        self._first = first
+        self.total = int(self._cumulative[-1]) if ranked else 0
+
+    def text(self, n: int) -> bytes:
+        chosen = self._ranked[: int(np.searchsorted(self._cumulative, n, side="left")) + 1] if n > 0 else []
+        return b"".join(sorted(chosen, key=self._first.__getitem__))
+
+
+def train_prior(files: Sequence[bytes], level: int = adaptive.DEFAULT_LEVEL, size: int = 112_000) -> PriorModel:
+    """Run the engine of `level` over `files` and keep a snapshot that leaves a model file within
+    `size` bytes (MODEL_FILE_SLACK of them for its JSON header).
+
+    What is kept, chosen by measurement on the small-file sets (benchmarks/small_files.py):
+    - the order-0/1 and match-model counters, the mixer weights and the order-0 APM: dense and
+      small, they learn the data's general statistics and how far to trust each input;
+    - not the hashed (order 2+) counters nor the hashed APMs: at the sizes a budget allows they
+      cost 1.3-1.9 bytes each and lost to the same bytes spent on history (1 MB budget, stdlib
+      modules: 2**14 trained counters + history 98,692 payload bytes vs history alone 93,012).
+      Each training file is coded with them fresh, as the files coded with the prior will be
+      (-1.9% on the stdlib set against keeping them warm in training);
+    - history: the lines that recur across training files (`CommonLines`), preceded by the end
+      of the training data, as much as fits.
+    """
+    if size < MIN_BUDGET:
+        raise ValueError(f"a prior needs a budget of at least {MIN_BUDGET} bytes, not {size}")
+    preset = adaptive.LEVELS.get(level)
+    if preset is None or adaptive.SELF_CODERS[preset] != "binary":
+        raise ValueError(f"no prior for level {level!r}")
+    if adaptive.ENGINES[preset] == 3:  # engine 3 sessions take no snapshot yet: engine 1's default
+        preset = PRIOR_ENGINE1_PRESET
+    top = adaptive.PRESETS[preset]
+    total = sum(len(data) for data in files)
+    # The match table indexes the history and a file after it.
+    match_bits = min(top["match_bits"], max(adaptive.MIN_SIZED_BITS, (min(total, MAX_HISTORY) + (1 << 16)).bit_length() + 1))
+    config = {"preset": preset, "hash_bits": min(top["hash_bits"], HASH_BITS), "match_bits": match_bits}
+    model = AdaptiveModel.from_config(config)
+    session = model.session()
+    hashed = slice(K.HASHED_OFF, K.HASHED_OFF + (K.N_HASHED << config["hash_bits"]))
+    for data in files:
+        session.restart(forget_hashed=True)
+        session.encode_words(np.frombuffer(data, dtype=np.uint8), 1)
+    state = session.state()
+    state["cm"][hashed] = 0
+    full = model.hyperparameters()
+    fresh_apm = _fresh(full)["apm"]
+    state["apm"][K.APM1_CTX * K.APM_POINTS:] = fresh_apm[K.APM1_CTX * K.APM_POINTS:]
+    tables = _xz(encode_tables(full, state))
+    trained = state["history"]
+    common = CommonLines(files)
+
+    def history(n: int) -> bytes:
+        """n bytes of history: the common lines, then (before them) the end of the training data."""
+        if n <= common.total:
+            return common.text(n)
+        return trained[len(trained) - (n - common.total):].tobytes() + common.text(common.total)
+
+    def snapshot(n: int) -> bytes:
+        text = _xz(history(n))
+        return _U32.pack(2) + _U32.pack(len(tables)) + tables + _U32.pack(len(text)) + text
+
+    room = size - MODEL_FILE_SLACK  # bytes for the snapshot
+    empty = len(snapshot(0))
+    if empty > room:
+        raise ValueError(f"the tables of a prior at level {level} need more than {size} bytes")
+    # The longest history that fits: secant steps on its compressed size (each step is an lzma
+    # run), stopping within 2% of the room, then shortened until it fits.
+    longest = min(MAX_HISTORY, len(trained) + common.total)
+    length, used = longest, len(snapshot(longest))
+    for _ in range(6):
+        if used <= room and (length == longest or used >= 0.98 * room):
+            break
+        length = min(longest, int(length * (room - empty) / max(1, used - empty) * 0.995))
+        used = len(snapshot(length))
+    while used > room:
+        length = length * 31 // 32
+        used = len(snapshot(length))
+    return PriorModel(config, np.frombuffer(snapshot(length), dtype=np.uint8))

@@ -1,0 +1,267 @@
+"""Trained priors of the adaptive engine (`models.prior`, `deepcompress train --model adaptive`)."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import lzma
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import deepcompress
+from deepcompress import api, modelfile
+from deepcompress.errors import ModelFileError, ModelMismatchError
+from deepcompress.models import prior
+from deepcompress.models.adaptive import AdaptiveModel
+
+ROOT = Path(__file__).resolve().parents[1]
+GOLDEN = ROOT / "tests" / "golden"
+# printed by scripts/make_golden_prior.py when the golden prior was written
+GOLDEN_FINGERPRINT = "a8c3845ba7cda6730a6944f0a1101b77"
+GOLDEN_DCM_SHA256 = "485122ff5a1de1582cf267a7790c67071467243b9d6108aa08a8a856f3082408"
+GOLDEN_DCZ_SHA256 = "7e6ad6e1c9137960c0b11f3196c45945b9dc9e2d0997c761257bac43b5ec8765"
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("make_golden_prior", ROOT / "scripts" / "make_golden_prior.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+GOLDEN_SCRIPT = _script()
+# Small files of one kind: a shared licence header, then a few lines of their own.
+HEADER = b"".join(b"# line %d of the licence: Permission is hereby granted, free of charge\n" % i for i in range(12))
+
+
+def small_file(i: int) -> bytes:
+    return HEADER + b"".join(b"def function_%d_%d(x):\n    return x * %d + %d\n" % (i, j, i, j) for j in range(1 + i % 5))
+
+
+TRAINING = [small_file(i) for i in range(0, 60, 2)]
+HELD_OUT = [small_file(i) for i in range(1, 60, 2)]
+
+
+@pytest.fixture(scope="module")
+def trained() -> prior.PriorModel:
+    return prior.train_prior(TRAINING, 5, 32_000)
+
+
+def test_round_trip_through_the_api_file_api_and_incremental_objects(trained, tmp_path):
+    path = tmp_path / "prior.dcm"
+    path.write_bytes(api.model_file_bytes(trained))
+    data = HELD_OUT[3] * 3
+    for model in (trained, path, str(path)):
+        blob = deepcompress.compress(data, model=model)
+        assert deepcompress.decompress(blob, model=model) == data
+    compressor = deepcompress.Compressor(model=path)
+    blob = compressor.compress(data[:100]) + compressor.compress(data[100:]) + compressor.flush()
+    assert blob == deepcompress.compress(data, model=path)
+    assert deepcompress.Decompressor(model=path).decompress(blob) == data
+    with deepcompress.open(tmp_path / "x.dcz", "wb", model=path) as f:
+        f.write(data)
+    with deepcompress.open(tmp_path / "x.dcz", "rb", model=path) as f:
+        assert f.read() == data
+
+
+def test_inputs_larger_than_the_training_files_get_larger_tables(trained, tmp_path):
+    """Hashed tables are not stored, so they grow with the input as the default level's do; the
+    decoder, given the model file, finds the sized variant from the header."""
+    path = tmp_path / "prior.dcm"
+    path.write_bytes(api.model_file_bytes(trained))
+    data = b"".join(small_file(i) for i in range(1000, 1300))  # ~500 kB
+    sized = trained.sized_for(len(data))
+    default = AdaptiveModel().sized_for(len(data)).hyperparameters()["hash_bits"]
+    assert sized.config()["hash_bits"] == default > trained.config()["hash_bits"]
+    assert sized.fingerprint() != trained.fingerprint()
+    blob = deepcompress.compress(data, model=path)
+    assert deepcompress.decompress(blob, model=path) == data
+    for n in (1, 1000, 1024, 1025, 70_000):
+        assert trained.sized_for(n).fingerprint() == trained.sized_for(1 << (n - 1).bit_length()).fingerprint()
+
+
+def test_prior_beats_the_untrained_default_on_files_of_its_kind(trained):
+    with_prior = sum(len(deepcompress.compress(data, model=trained)) for data in HELD_OUT)
+    default = sum(len(deepcompress.compress(data)) for data in HELD_OUT)
+    assert with_prior < 0.8 * default, (with_prior, default)
+
+
+def test_every_file_starts_from_the_same_state(trained):
+    """The prior is copied, not shared: coding one stream leaves the next one unchanged."""
+    first = deepcompress.compress(HELD_OUT[0], model=trained)
+    deepcompress.compress(HELD_OUT[1], model=trained)
+    assert deepcompress.compress(HELD_OUT[0], model=trained) == first
+
+
+def test_a_stream_of_one_prior_is_refused_with_another_or_none(trained):
+    other = prior.train_prior(TRAINING[:-1], 5, 32_000)
+    blob = deepcompress.compress(HELD_OUT[0], model=trained)
+    with pytest.raises(ModelMismatchError, match="fingerprint"):
+        deepcompress.decompress(blob, model=other)
+    with pytest.raises(ModelMismatchError, match="pass it as model"):
+        deepcompress.decompress(blob)
+    with pytest.raises(ModelMismatchError):
+        deepcompress.decompress(deepcompress.compress(HELD_OUT[0]), model=trained)
+
+
+@pytest.mark.parametrize("budget", [40_000, 80_000])
+def test_the_model_file_fits_its_budget_and_a_larger_budget_keeps_more_history(budget):
+    files = [bytes(np.random.default_rng(i).integers(97, 123, 3000, dtype=np.uint8)) + HEADER for i in range(40)]
+    model = prior.train_prior(files, 5, budget)
+    assert len(api.model_file_bytes(model, {"training": {"files": 40}})) <= budget
+    small = prior.train_prior(files, 5, budget // 2)
+    assert small.hyperparameters()["history_bytes"] < model.hyperparameters()["history_bytes"]
+
+
+def test_budget_too_small_for_the_tables_is_a_clear_error():
+    with pytest.raises(ValueError, match="need more than 5000 bytes"):
+        prior.train_prior(TRAINING, 5, 5000)
+    with pytest.raises(ValueError, match="at least"):
+        prior.train_prior(TRAINING, 5, 100)
+
+
+def test_golden_prior_decodes_its_stream_and_recompresses_identically():
+    dcm = (GOLDEN / "prior_tiny.dcm").read_bytes()
+    dcz = (GOLDEN / "prior_tiny.dcz").read_bytes()
+    assert hashlib.sha256(dcm).hexdigest() == GOLDEN_DCM_SHA256, "golden prior changed on disk"
+    assert hashlib.sha256(dcz).hexdigest() == GOLDEN_DCZ_SHA256, "golden stream changed on disk"
+    model = api.load_model(GOLDEN / "prior_tiny.dcm")
+    assert model.fingerprint() == GOLDEN_FINGERPRINT
+    assert deepcompress.decompress(dcz, model=model) == GOLDEN_SCRIPT.SAMPLE
+    assert deepcompress.compress(GOLDEN_SCRIPT.SAMPLE, model=model) == dcz
+
+
+def test_training_again_gives_the_golden_state():
+    """The trained integers are a pure function of the data (the xz bytes may vary with liblzma)."""
+    golden = api.load_model(GOLDEN / "prior_tiny.dcm")
+    again = prior.train_prior(GOLDEN_SCRIPT.TRAINING, 5, 16_000)
+    assert again.config() == golden.config()
+    for name in ("cm", "mw", "apm", "history"):
+        assert np.array_equal(again._initial[name], golden._initial[name]), name
+
+
+# ---------------------------------------------------------------- forged priors
+
+
+def _forge(snapshot: bytes, config: dict | None = None) -> bytes:
+    """The golden model file with another snapshot (and config), its CRC fixed."""
+    blob = (GOLDEN / "prior_tiny.dcm").read_bytes()
+    _, _, header_len = struct.unpack_from("<4sHI", blob)
+    header = json.loads(blob[10:10 + header_len])
+    header["arrays"] = [["snapshot", "|u1", [len(snapshot)]]]
+    if config is not None:
+        header["config"] = config
+    head = json.dumps(header, sort_keys=True).encode()
+    body = struct.pack("<4sHI", b"DCM\x00", 1, len(head)) + head + snapshot
+    return body + struct.pack("<I", zlib.crc32(body))
+
+
+def _sections(*parts: bytes) -> bytes:
+    return struct.pack("<I", len(parts)) + b"".join(struct.pack("<I", len(p)) + p for p in parts)
+
+
+def _golden_sections() -> list[bytes]:
+    return prior._unpack(api.load_model(GOLDEN / "prior_tiny.dcm")._snapshot.tobytes())
+
+
+@pytest.mark.parametrize("case", ["not_xz", "zero_sections", "truncated", "trailing", "bomb", "bad_counts",
+                                  "index_out_of_range", "hash_bits_over_preset", "preset_1", "extra_config"])
+def test_forged_prior_is_a_one_line_model_file_error(case):
+    tables, history = _golden_sections()
+    config = None
+    if case == "not_xz":
+        snapshot = _sections(b"not xz at all", history)
+    elif case == "zero_sections":
+        snapshot = struct.pack("<I", 0)
+    elif case == "truncated":
+        snapshot = _sections(tables, history)[:-10]
+    elif case == "trailing":
+        snapshot = _sections(tables, history) + b"x"
+    elif case == "bomb":  # a history section past MAX_HISTORY: decompression stops at the bound
+        snapshot = _sections(tables, lzma.compress(bytes(prior.MAX_HISTORY + 1), check=lzma.CHECK_NONE))
+    elif case == "bad_counts":
+        raw = lzma.decompress(tables)
+        snapshot = _sections(prior._xz(struct.pack("<I", 2**31) + raw[4:]), history)
+    elif case == "index_out_of_range":  # one counter, just past the end of the table
+        shapes = prior.adaptive.state_shapes({"hash_bits": 17})
+        forged = (struct.pack("<II", 1, 0) + prior._planes(np.array([shapes["cm"]], np.uint32))
+                  + prior._planes(np.array([5], np.uint32)) + prior._planes(np.zeros(shapes["mw"], np.int32)))
+        snapshot = _sections(prior._xz(forged), history)
+    elif case == "hash_bits_over_preset":
+        snapshot, config = _sections(tables, history), {"preset": 2, "hash_bits": 30, "match_bits": 18}
+    elif case == "preset_1":
+        snapshot, config = _sections(tables, history), {"preset": 1, "hash_bits": 17, "match_bits": 18}
+    else:
+        snapshot, config = _sections(tables, history), {"preset": 2, "hash_bits": 17, "match_bits": 18, "x": 1}
+    with pytest.raises(ModelFileError) as caught:
+        modelfile.model_from_bytes(_forge(snapshot, config))
+    message = str(caught.value)
+    assert "\n" not in message and len(message) < 300
+    assert "CRC" not in message  # the check that caught it is the prior's own, not the file's checksum
+
+
+def test_forged_snapshot_with_the_golden_sections_still_loads():
+    """The forging helper itself is sound: the golden sections re-packed load to the golden model."""
+    model, _ = modelfile.model_from_bytes(_forge(_sections(*_golden_sections())))
+    assert model.fingerprint() == GOLDEN_FINGERPRINT
+
+
+# ---------------------------------------------------------------- command line
+
+
+def test_cli_train_compress_decompress(tmp_path):
+    from click.testing import CliRunner
+
+    from deepcompress.cli import main
+
+    for i, data in enumerate(TRAINING):
+        (tmp_path / f"t{i}.py").write_bytes(data)
+    (tmp_path / "held.py").write_bytes(HELD_OUT[0])
+    runner = CliRunner()
+    training = [str(tmp_path / f"t{i}.py") for i in range(len(TRAINING))]
+    done = runner.invoke(main, ["train", "--model", "adaptive", "--size", "30000", "-o", str(tmp_path / "p.dcm"),
+                                *training], catch_exceptions=False)
+    assert done.exit_code == 0, done.output
+    assert (tmp_path / "p.dcm").stat().st_size <= 30000
+    done = runner.invoke(main, ["compress", "-m", str(tmp_path / "p.dcm"), "-k", str(tmp_path / "held.py")],
+                         catch_exceptions=False)
+    assert done.exit_code == 0, done.output
+    compressed = (tmp_path / "held.py.dcz").read_bytes()
+    assert len(compressed) < len(deepcompress.compress(HELD_OUT[0]))
+    (tmp_path / "held.py").unlink()
+    done = runner.invoke(main, ["decompress", "-m", str(tmp_path / "p.dcm"), str(tmp_path / "held.py.dcz")],
+                         catch_exceptions=False)
+    assert done.exit_code == 0, done.output
+    assert (tmp_path / "held.py").read_bytes() == HELD_OUT[0]
+    done = runner.invoke(main, ["train", "--model", "adaptive", "--size", "5000", "-o", str(tmp_path / "q.dcm"),
+                                *training], catch_exceptions=False)
+    assert done.exit_code == 1 and "need more than 5000 bytes" in done.output
+    assert not (tmp_path / "q.dcm").exists()
+    assert done.output.count("\n") == 1
+
+
+def test_cli_refuses_a_stream_with_another_prior(tmp_path, trained):
+    from click.testing import CliRunner
+
+    from deepcompress.cli import main
+
+    (tmp_path / "p.dcm").write_bytes(api.model_file_bytes(trained))
+    (tmp_path / "x.dcz").write_bytes(deepcompress.compress(HELD_OUT[0], model=GOLDEN / "prior_tiny.dcm"))
+    done = CliRunner().invoke(main, ["decompress", "-c", "-m", str(tmp_path / "p.dcm"), str(tmp_path / "x.dcz")],
+                              catch_exceptions=False)
+    assert done.exit_code == 1 and "fingerprint" in done.output
+    assert "Traceback" not in done.output
+
+
+def test_session_state_round_trips_through_the_tables_section(trained):
+    """encode_tables/decode_tables are inverse on the stored state."""
+    config = trained.base.hyperparameters()
+    state = {name: trained._initial[name] for name in ("cm", "mw", "apm")}
+    again = prior.decode_tables(config, prior.encode_tables(config, state))
+    for name, array in state.items():
+        assert np.array_equal(again[name], array)
