@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 
 import click
 
@@ -158,10 +159,21 @@ def train_command(ctx, kind, output, context_size, hidden, embed_dim, dropout, a
     Integer .npy arrays: `--model record-mlp` models each row (record) of an (N, d) array
     autoregressively over its d dimensions; `--model histogram` fits an order-0 histogram
     over values 0..K-1.
+
+    `--model mlp` reads its DATA files as a stream (a corpus need not fit in memory).
+    Launched by `torchrun --nproc_per_node=N -m deepcompress train ...`, the N processes
+    train together (DistributedDataParallel; gloo on the CPU, NCCL on CUDA), each on its
+    share of the data, with --batch-size as the global batch; the first writes the model.
     """
-    from deepcompress import train
+    from deepcompress import distributed, train
 
     options = train.ModelOptions(kind, context_size, hidden, embed_dim, dropout, alphabet, followers)
+    if distributed.launched():
+        if "-" in data:
+            raise click.BadParameter("processes launched together cannot share standard input; name files",
+                                     param_hint="DATA")
+        device = distributed.start(device)
+        quiet = quiet or distributed.rank() > 0
     config = train.config_for(kind, epochs, batch_size, learning_rate=learning_rate, seed=seed, threads=threads,
                               validation_fraction=validation_fraction, device=device)
 
@@ -174,10 +186,22 @@ def train_command(ctx, kind, output, context_size, hidden, embed_dim, dropout, a
         with fileio.open_operand(path, compressed=False) as opened:
             return api.load_input(opened.source)
 
+    def source(path: str) -> train.ByteSource:
+        """A regular file is read piece by piece while training; anything else (a pipe) once, into memory."""
+        with fileio.open_operand(path, compressed=False) as opened:
+            if path != "-" and stat.S_ISREG(os.fstat(opened.source.fileno()).st_mode):
+                return train.ByteSource.of_path(path)
+            return train.ByteSource.of_bytes(opened.source.read(), path)
+
     def fit(path: str) -> None:
         if plot_path:
             train.check_plotting()
-        fitted = train.fit_files([read(each) for each in data], options, config, report)
+        if kind == "mlp":
+            fitted = train.fit_sources([source(each) for each in data], options, config, report)
+        else:
+            fitted = train.fit_files([read(each) for each in data], options, config, report)
+        if distributed.rank() > 0:
+            return
         metadata = train.training_metadata(fitted, [os.path.basename(each) for each in data])
         with fileio.output(path, force, "a model file") as sink:
             sink.write(api.model_file_bytes(fitted.model, metadata))
@@ -190,7 +214,11 @@ def train_command(ctx, kind, output, context_size, hidden, embed_dim, dropout, a
                        f"{fitted.result.best_validation_bits:.4f} bits/symbol (float), "
                        f"{fitted.integer_validation_bits:.4f} (exact integer)", err=True)
 
-    ctx.exit(each((output,), fit))
+    try:
+        status = each((output,), fit)
+    finally:
+        distributed.stop()
+    ctx.exit(status)
 
 
 @click.command(name="sample")
