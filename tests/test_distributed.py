@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -60,8 +61,7 @@ def test_a_pass_yields_every_training_row_once(monkeypatch):
     rows = [data.rows(j) for j in range(len(pieces))]
     expected = np.concatenate([np.concatenate([i[:cut], t[:cut, None]], axis=1)
                                for (i, t), cut in zip(rows, data.cuts)])
-    order = lambda rows: rows[np.lexsort(rows.T[::-1])]  # noqa: E731
-    assert np.array_equal(order(seen), order(expected))
+    assert np.array_equal(seen[np.lexsort(seen.T)], expected[np.lexsort(expected.T)])  # the same rows, once each
 
 
 def test_streamed_rows_train_exactly_like_cached_rows():
@@ -78,8 +78,15 @@ def run_torchrun(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     if torchrun is None:
         pytest.skip("torchrun is not installed beside this Python")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    return subprocess.run([torchrun, "--standalone", "--nproc_per_node=2", "-m", "deepcompress", *args],
-                          cwd=tmp_path, env=env, capture_output=True, timeout=180)
+    # A session of its own: on a timeout the ranks are killed with torchrun, not left waiting on each other.
+    with subprocess.Popen([torchrun, "--standalone", "--nproc_per_node=2", "-m", "deepcompress", *args], cwd=tmp_path,
+                          env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=180)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            raise
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr)
 
 
 def test_two_processes_train_a_model_that_round_trips(tmp_path):
