@@ -192,6 +192,27 @@ def source_pieces(sources: Sequence[ByteSource], piece_bytes: int = PIECE_BYTES)
             for source in sources for offset in range(0, source.size, piece_bytes)]
 
 
+def crlf_variants(pieces: Sequence[Piece]) -> list[Piece]:
+    """The pieces with every second piece of LF text (it holds LF and no CR) given CRLF line ends.
+
+    Text to be compressed often comes from Windows (Canterbury's does) while a training
+    corpus may be all LF: a byte MLP that never saw CRLF pays several bits at every line end.
+    Same volume of data, one reading pass to find the LF text.
+    """
+    def crlf(load: Callable[[], np.ndarray]) -> np.ndarray:
+        return np.frombuffer(bytes(load().astype(np.uint8)).replace(b"\n", b"\r\n"), np.uint8).astype(np.int64)
+
+    out, lf_texts = [], 0
+    for piece in pieces:
+        symbols = piece.load()
+        if np.any(symbols == 10) and not np.any(symbols == 13):
+            lf_texts += 1
+            if lf_texts % 2 == 0:
+                piece = Piece(piece.length + int(np.count_nonzero(symbols == 10)), lambda load=piece.load: crlf(load))
+        out.append(piece)
+    return out
+
+
 def shard(lengths: Sequence[int], rank: int, world_size: int) -> list[int]:
     """Indices (ascending) of the pieces rank `rank` of `world_size` trains on.
 
@@ -564,6 +585,7 @@ class ModelOptions:
     dropout: float = 0.2
     alphabet: int | None = None
     follower_orders: tuple[int, ...] = (2, 3, 4, 6, 8, 12)
+    crlf: bool = True  # the byte MLP: every second piece of LF text trains with CRLF line ends (`crlf_variants`)
 
     def setting(self, name: str) -> Any:
         value = getattr(self, name)
@@ -632,7 +654,8 @@ def fit_sources(sources: Sequence[ByteSource], options: ModelOptions, config: Tr
 
     mlp_config = MLPConfig(alphabet_size=256, context_size=options.context_size, embed_dim=options.setting("embed_dim"),
                            hidden=_hidden_widths(options), follower_orders=options.follower_orders)
-    return fit_mlp(source_pieces(sources), mlp_config, config, on_progress)
+    pieces = source_pieces(sources)
+    return fit_mlp(crlf_variants(pieces) if options.crlf else pieces, mlp_config, config, on_progress)
 
 
 def _hidden_widths(options: ModelOptions) -> tuple[int, ...]:

@@ -115,3 +115,11 @@ def test_processes_launched_together_refuse_standard_input(tmp_path, monkeypatch
     done = CliRunner().invoke(main, ["train", "-q", "-o", str(tmp_path / "m.dcm"), "-"], input=TEXT)
     assert done.exit_code == 2 and "standard input" in done.output
     assert not torch.distributed.is_initialized() and not (tmp_path / "m.dcm").exists()
+
+
+def test_every_second_lf_text_piece_trains_with_crlf_line_ends():
+    texts = [b"one\ntwo\n", b"three\n", b"dos\r\nline\r\n", b"\x00\x01binary", b"four\nfive\n", b"six\n"]
+    pieces = train.crlf_variants(train.source_pieces([train.ByteSource.of_bytes(t) for t in texts]))
+    loaded = [bytes(p.load().astype(np.uint8)) for p in pieces]
+    assert loaded == [b"one\ntwo\n", b"three\r\n", b"dos\r\nline\r\n", b"\x00\x01binary", b"four\nfive\n", b"six\r\n"]
+    assert [p.length for p in pieces] == [len(t) for t in loaded]

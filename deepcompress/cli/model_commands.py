@@ -139,6 +139,8 @@ def _integers(ctx: click.Context, parameter: click.Parameter, text: str | None) 
 @click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.2, show_default=True, help="record-mlp: training dropout")
 @click.option("--alphabet", type=click.IntRange(1, 1 << 16), help="arrays: model values 0..K-1  [default: largest training value + 1]")
 @click.option("--followers", default="2,3,4,6,8,12", show_default=True, callback=_integers, help="context orders of the adaptive follower inputs, or 'none'")
+@click.option("--crlf/--no-crlf", default=True, show_default=True,
+              help="mlp: every second piece of LF-only text trains with CRLF line ends, so Windows text is no surprise")
 @click.option("--epochs", type=click.IntRange(1), help="[default: 2; record-mlp: 20]")
 @click.option("--batch-size", type=click.IntRange(1), help="[default: 1024; record-mlp: 256]")
 @click.option("--lr", "learning_rate", type=click.FloatRange(min=0, min_open=True), default=3e-3, show_default=True)
@@ -152,7 +154,7 @@ def _integers(ctx: click.Context, parameter: click.Parameter, text: str | None) 
 @click.option("-q", "--quiet", is_flag=True, help="print nothing but errors")
 @click.argument("data", nargs=-1, required=True, type=click.Path(allow_dash=True))
 @click.pass_context
-def train_command(ctx, kind, output, context_size, hidden, embed_dim, dropout, alphabet, followers, epochs, batch_size,
+def train_command(ctx, kind, output, context_size, hidden, embed_dim, dropout, alphabet, followers, crlf, epochs, batch_size,
                   learning_rate, validation_fraction, seed, threads, device, log_path, plot_path, force, quiet, data) -> None:
     """Fit a model to DATA files by maximum likelihood and save it as a model file.
 
@@ -167,7 +169,7 @@ def train_command(ctx, kind, output, context_size, hidden, embed_dim, dropout, a
     """
     from deepcompress import distributed, train
 
-    options = train.ModelOptions(kind, context_size, hidden, embed_dim, dropout, alphabet, followers)
+    options = train.ModelOptions(kind, context_size, hidden, embed_dim, dropout, alphabet, followers, crlf)
     if distributed.launched():
         if "-" in data:
             raise click.BadParameter("processes launched together cannot share standard input; name files",
