@@ -514,9 +514,9 @@ def fit_histogram(streams: Sequence[np.ndarray], alphabet_size: int, config: Tra
 
 def fit_mlp(
     streams: Sequence[np.ndarray] | Sequence[Piece], mlp_config: Any, config: TrainConfig,
-    on_progress: Callable[[Progress], None] | None = None
+    on_progress: Callable[[Progress], None] | None = None, dropout: float = 0.0
 ) -> Fitted:
-    """Train an `MLPNet` by maximum likelihood, then quantise it to the exact `MLPModel`.
+    """Train an `MLPNet` (with training `dropout`) by maximum likelihood, then quantise it to the exact `MLPModel`.
 
     streams: int64[n_i] symbol arrays, or `Piece`s read on demand (`source_pieces`). In a
     process group every rank returns the same model (quantised on every rank's calibration
@@ -525,7 +525,7 @@ def fit_mlp(
     from deepcompress.models.mlp import MLPModel, MLPNet
 
     torch.manual_seed(config.seed)
-    net = MLPNet(mlp_config)
+    net = MLPNet(mlp_config, dropout)
     pieces = list(streams) if all(isinstance(s, Piece) for s in streams) else stream_pieces(streams)
     data = TrainingData(net, pieces, config)
     result = train(net, data, config, on_progress)
@@ -568,9 +568,9 @@ def fit_record_mlp(streams: Sequence[np.ndarray], config: Any, train_config: Tra
 KINDS = ("mlp", "histogram", "record-mlp")
 MAX_HIDDEN_WIDTH = 518  # the exactness bound of the integer networks (exact.check_exactness_bounds)
 # per-kind defaults of the settings a caller leaves unset
-DEFAULTS = {"mlp": {"hidden": (512,), "embed_dim": 32, "epochs": 2, "batch_size": 1024},
-            "histogram": {"hidden": (512,), "embed_dim": 32, "epochs": 1, "batch_size": 1024},
-            "record-mlp": {"hidden": (256, 128), "embed_dim": 4, "epochs": 20, "batch_size": 256}}
+DEFAULTS = {"mlp": {"hidden": (512,), "embed_dim": 32, "epochs": 2, "batch_size": 1024, "dropout": 0.1},
+            "histogram": {"hidden": (512,), "embed_dim": 32, "epochs": 1, "batch_size": 1024, "dropout": 0.0},
+            "record-mlp": {"hidden": (256, 128), "embed_dim": 4, "epochs": 20, "batch_size": 256, "dropout": 0.2}}
 
 
 @dataclass(frozen=True)
@@ -582,7 +582,7 @@ class ModelOptions:
     context_size: int = 16
     hidden: tuple[int, ...] | None = None
     embed_dim: int | None = None
-    dropout: float = 0.2
+    dropout: float | None = None
     alphabet: int | None = None
     follower_orders: tuple[int, ...] = (2, 3, 4, 6, 8, 12)
     crlf: bool = True  # the byte MLP: every second piece of LF text trains with CRLF line ends (`crlf_variants`)
@@ -633,7 +633,7 @@ def fit_files(files: Sequence[tuple[bytes, np.ndarray | None]], options: ModelOp
             raise ValueError(f"training arrays have different record sizes {sorted(sizes)} (elements per row)")
         record_config = RecordConfig(max(array_alphabet(arrays, options.alphabet), 2), sizes.pop(), hidden,
                                      options.setting("embed_dim"))
-        return fit_record_mlp(record_streams(arrays), record_config, config, on_progress, options.dropout)
+        return fit_record_mlp(record_streams(arrays), record_config, config, on_progress, options.setting("dropout"))
     if options.kind == "histogram":
         if arrays is not None:
             return fit_histogram(record_streams(arrays), array_alphabet(arrays, options.alphabet), config)
@@ -646,7 +646,8 @@ def fit_sources(sources: Sequence[ByteSource], options: ModelOptions, config: Tr
     """Train the byte MLP (`options.kind` "mlp") on files read as a stream.
 
     Every file trains as pieces of PIECE_BYTES, each read when a pass over the data needs
-    it, so the corpus need not fit in memory; in a process group a rank reads only its shard.
+    it, so the corpus need not fit in memory; in a process group a rank reads only its shard
+    (with fewer pieces than processes, the files are cut into as many pieces as processes).
     """
     if options.kind != "mlp":
         raise ValueError(f"training from byte sources is for --model mlp, not {options.kind}")
@@ -655,7 +656,10 @@ def fit_sources(sources: Sequence[ByteSource], options: ModelOptions, config: Tr
     mlp_config = MLPConfig(alphabet_size=256, context_size=options.context_size, embed_dim=options.setting("embed_dim"),
                            hidden=_hidden_widths(options), follower_orders=options.follower_orders)
     pieces = source_pieces(sources)
-    return fit_mlp(crlf_variants(pieces) if options.crlf else pieces, mlp_config, config, on_progress)
+    if len(pieces) < distributed.world_size():
+        pieces = source_pieces(sources, max(1, -(-sum(s.size for s in sources) // distributed.world_size())))
+    return fit_mlp(crlf_variants(pieces) if options.crlf else pieces, mlp_config, config, on_progress,
+                   options.setting("dropout"))
 
 
 def _hidden_widths(options: ModelOptions) -> tuple[int, ...]:

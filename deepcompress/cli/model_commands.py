@@ -136,7 +136,7 @@ def _integers(ctx: click.Context, parameter: click.Parameter, text: str | None) 
 @click.option("--context", "context_size", type=click.IntRange(0, 64), default=16, show_default=True, help="previous symbols the MLP sees")
 @click.option("--hidden", callback=_integers, help="hidden widths, comma-separated (exactness bound: 518)  [default: 512; record-mlp: 256,128]")
 @click.option("--embed", "embed_dim", type=click.IntRange(1, 256), help="embedding width per input  [default: 32; record-mlp: 4]")
-@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.2, show_default=True, help="record-mlp: training dropout")
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), help="training dropout  [default: mlp 0.1; record-mlp 0.2]")
 @click.option("--alphabet", type=click.IntRange(1, 1 << 16), help="arrays: model values 0..K-1  [default: largest training value + 1]")
 @click.option("--followers", default="2,3,4,6,8,12", show_default=True, callback=_integers, help="context orders of the adaptive follower inputs, or 'none'")
 @click.option("--crlf/--no-crlf", default=True, show_default=True,
