@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 
 import click
 
@@ -136,9 +137,11 @@ def _integers(ctx: click.Context, parameter: click.Parameter, text: str | None) 
 @click.option("--context", "context_size", type=click.IntRange(0, 64), default=16, show_default=True, help="previous symbols the MLP sees")
 @click.option("--hidden", callback=_integers, help="hidden widths, comma-separated (exactness bound: 518)  [default: 512; record-mlp: 256,128]")
 @click.option("--embed", "embed_dim", type=click.IntRange(1, 256), help="embedding width per input  [default: 32; record-mlp: 4]")
-@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), default=0.2, show_default=True, help="record-mlp: training dropout")
+@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), help="training dropout  [default: mlp 0.1; record-mlp 0.2]")
 @click.option("--alphabet", type=click.IntRange(1, 1 << 16), help="arrays: model values 0..K-1  [default: largest training value + 1]")
 @click.option("--followers", default="2,3,4,6,8,12", show_default=True, callback=_integers, help="context orders of the adaptive follower inputs, or 'none'")
+@click.option("--crlf/--no-crlf", default=True, show_default=True,
+              help="mlp: every second piece of LF-only text trains with CRLF line ends, so Windows text is no surprise")
 @click.option("--epochs", type=click.IntRange(1), help="[default: 2; record-mlp: 20]")
 @click.option("--batch-size", type=click.IntRange(1), help="[default: 1024; record-mlp: 256]")
 @click.option("--lr", "learning_rate", type=click.FloatRange(min=0, min_open=True), default=3e-3, show_default=True)
@@ -155,7 +158,7 @@ def _integers(ctx: click.Context, parameter: click.Parameter, text: str | None) 
 @click.option("-q", "--quiet", is_flag=True, help="print nothing but errors")
 @click.argument("data", nargs=-1, required=True, type=click.Path(allow_dash=True))
 @click.pass_context
-def train_command(ctx, kind, output, context_size, hidden, embed_dim, dropout, alphabet, followers, epochs, batch_size,
+def train_command(ctx, kind, output, context_size, hidden, embed_dim, dropout, alphabet, followers, crlf, epochs, batch_size,
                   learning_rate, validation_fraction, seed, threads, device, log_path, plot_path, level, size_budget,
                   force, quiet, data) -> None:
     """Fit a model to DATA files by maximum likelihood and save it as a model file.
@@ -165,12 +168,30 @@ def train_command(ctx, kind, output, context_size, hidden, embed_dim, dropout, a
     over values 0..K-1. `--model adaptive` runs the default engine over the DATA files and keeps
     its learned state (and the training text that recurs most) within `--size` bytes: every file
     compressed with `-m` that model file starts from that state.
+
+    `--model mlp` reads its DATA files as a stream (a corpus need not fit in memory).
+    Launched by `torchrun --nproc_per_node=N -m deepcompress train ...`, the N processes
+    train together (DistributedDataParallel; gloo on the CPU, NCCL on CUDA), each on its
+    share of the data, with --batch-size as the global batch; the first writes the model.
     """
     if kind == "adaptive":
         ctx.exit(_train_prior(output, level, size_budget, force, quiet, data))
-    from deepcompress import train
+    from deepcompress import distributed, train
 
-    options = train.ModelOptions(kind, context_size, hidden, embed_dim, dropout, alphabet, followers)
+    `--model mlp` reads its DATA files as a stream (a corpus need not fit in memory).
+    Launched by `torchrun --nproc_per_node=N -m deepcompress train ...`, the N processes
+    train together (DistributedDataParallel; gloo on the CPU, NCCL on CUDA), each on its
+    share of the data, with --batch-size as the global batch; the first writes the model.
+    """
+    from deepcompress import distributed, train
+
+    options = train.ModelOptions(kind, context_size, hidden, embed_dim, dropout, alphabet, followers, crlf)
+    if distributed.launched():
+        if "-" in data:
+            raise click.BadParameter("processes launched together cannot share standard input; name files",
+                                     param_hint="DATA")
+        device = distributed.start(device)
+        quiet = quiet or distributed.rank() > 0
     config = train.config_for(kind, epochs, batch_size, learning_rate=learning_rate, seed=seed, threads=threads,
                               validation_fraction=validation_fraction, device=device)
 
@@ -183,10 +204,22 @@ def train_command(ctx, kind, output, context_size, hidden, embed_dim, dropout, a
         with fileio.open_operand(path, compressed=False) as opened:
             return api.load_input(opened.source)
 
+    def source(path: str) -> train.ByteSource:
+        """A regular file is read piece by piece while training; anything else (a pipe) once, into memory."""
+        with fileio.open_operand(path, compressed=False) as opened:
+            if path != "-" and stat.S_ISREG(os.fstat(opened.source.fileno()).st_mode):
+                return train.ByteSource.of_path(path)
+            return train.ByteSource.of_bytes(opened.source.read(), path)
+
     def fit(path: str) -> None:
         if plot_path:
             train.check_plotting()
-        fitted = train.fit_files([read(each) for each in data], options, config, report)
+        if kind == "mlp":
+            fitted = train.fit_sources([source(each) for each in data], options, config, report)
+        else:
+            fitted = train.fit_files([read(each) for each in data], options, config, report)
+        if distributed.rank() > 0:
+            return
         metadata = train.training_metadata(fitted, [os.path.basename(each) for each in data])
         with fileio.output(path, force, "a model file") as sink:
             sink.write(api.model_file_bytes(fitted.model, metadata))
@@ -199,7 +232,11 @@ def train_command(ctx, kind, output, context_size, hidden, embed_dim, dropout, a
                        f"{fitted.result.best_validation_bits:.4f} bits/symbol (float), "
                        f"{fitted.integer_validation_bits:.4f} (exact integer)", err=True)
 
-    ctx.exit(each((output,), fit))
+    try:
+        status = each((output,), fit)
+    finally:
+        distributed.stop()
+    ctx.exit(status)
 
 
 def _train_prior(output: str, level: int, size_budget: int, force: bool, quiet: bool, data: tuple[str, ...]) -> int:

@@ -182,7 +182,7 @@ class AdaptiveModel(Model):
         return AdaptiveModel(self.preset, **{**overrides, "hash_bits": hash_bits, "match_bits": match_bits})
 
     def session(self, initial: dict[str, np.ndarray] | None = None) -> AdaptiveSession | Engine3Session:
-        """A fresh session, or (engine 1 presets only) one started from a prior's `initial` state."""
+        """A fresh session, or (engine 2 presets only) one started from a prior's `initial` state."""
         if ENGINES[self.preset] == 3:
             if initial is not None:
                 raise ValueError(f"preset {self.preset} (engine 3) cannot start from a prior's state")

@@ -48,8 +48,8 @@ MIN_BUDGET = 4096  # smallest --size accepted: a file holds its JSON header besi
 HASH_BITS = 17
 MODEL_FILE_SLACK = 1024  # bytes kept for the model file's JSON header and metadata
 _U32 = struct.Struct("<I")
-# The preset a prior runs when its level is engine 3's (engine 1's default, preset 2).
-PRIOR_ENGINE1_PRESET = 2
+# The preset a prior runs when its level is engine 3's (engine 2's default, preset 2).
+PRIOR_ENGINE2_PRESET = 2
 _LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME}]
 
 
@@ -291,8 +291,8 @@ def train_prior(files: Sequence[bytes], level: int = adaptive.DEFAULT_LEVEL, siz
     preset = adaptive.LEVELS.get(level)
     if preset is None or adaptive.SELF_CODERS[preset] != "binary":
         raise ValueError(f"no prior for level {level!r}")
-    if adaptive.ENGINES[preset] == 3:  # engine 3 sessions take no snapshot yet: engine 1's default
-        preset = PRIOR_ENGINE1_PRESET
+    if adaptive.ENGINES[preset] == 3:  # engine 3 sessions take no snapshot yet: engine 2's default
+        preset = PRIOR_ENGINE2_PRESET
     top = adaptive.PRESETS[preset]
     total = sum(len(data) for data in files)
     # The match table indexes the history and a file after it.
