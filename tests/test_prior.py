@@ -76,7 +76,7 @@ def test_inputs_larger_than_the_training_files_get_larger_tables(trained, tmp_pa
     path.write_bytes(api.model_file_bytes(trained))
     data = b"".join(small_file(i) for i in range(1000, 1300))  # ~500 kB
     sized = trained.sized_for(len(data))
-    default = AdaptiveModel().sized_for(len(data)).hyperparameters()["hash_bits"]
+    default = AdaptiveModel(preset=trained.base.preset).sized_for(len(data)).hyperparameters()["hash_bits"]
     assert sized.config()["hash_bits"] == default > trained.config()["hash_bits"]
     assert sized.fingerprint() != trained.fingerprint()
     blob = deepcompress.compress(data, model=path)

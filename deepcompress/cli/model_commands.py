@@ -178,13 +178,6 @@ def train_command(ctx, kind, output, context_size, hidden, embed_dim, dropout, a
         ctx.exit(_train_prior(output, level, size_budget, force, quiet, data))
     from deepcompress import distributed, train
 
-    `--model mlp` reads its DATA files as a stream (a corpus need not fit in memory).
-    Launched by `torchrun --nproc_per_node=N -m deepcompress train ...`, the N processes
-    train together (DistributedDataParallel; gloo on the CPU, NCCL on CUDA), each on its
-    share of the data, with --batch-size as the global batch; the first writes the model.
-    """
-    from deepcompress import distributed, train
-
     options = train.ModelOptions(kind, context_size, hidden, embed_dim, dropout, alphabet, followers, crlf)
     if distributed.launched():
         if "-" in data:
