@@ -1,6 +1,6 @@
 """Engine 3: the single-lane context-mixing kernel of the `adaptive` presets 6 and up (numba, integers only).
 
-A new design beside `_cm_kernels` (which stays, unchanged, the engine of presets 1-5 and of every
+A new design beside `_cm_kernels` (which stays, its behaviour unchanged, the engine of presets 1-5 and of every
 stream they wrote). What differs:
 
 - one compiled call codes (or decodes) a whole block; encoder and decoder run the *same* function
@@ -20,10 +20,12 @@ Each byte is 8 binary decisions, most significant bit first, p1 a 12-bit probabi
 [1, 4095], coded by `coding.binary` inside the loop.
 
 Contexts: engine 2's (orders 2, 3, 4, 6, word, word bigram, three record contexts, sparse) plus
-orders 5 and 8. Mixing and refinement as in engine 2: four mixers whose weight sets are selected
+orders 5 and 8; the match model gives two inputs (its counter by length, and the length itself
+signed by the expected bit). Mixing and refinement as in engine 2: four mixers whose weight sets are selected
 by the partial byte, the match state and bit position, the previous byte, and how many of the
 orders were seen (and whether the highest of them is deterministic), a final mixer of their
-outputs (weight set by `final_ctx`); then the output is the average of APMs by partial byte (1/8),
+outputs (weight set by `final_ctx`); then the output is the average of APMs by partial byte and
+the match model's expected bit (1/8),
 by hashed order 2 ((7 - apm3_weight)/8) and by order 1 (apm3_weight/8), the mixer's own
 probability only feeding them.
 
@@ -53,8 +55,7 @@ from deepcompress.coding import binary
 from deepcompress.models._cm_kernels import (
     _RATE,
     _SQUASH_POINTS,
-    APM1_CTX,
-    APM2_CTX,
+        APM2_CTX,
     APM3_CTX,
     APM_POINTS,
     CM_BIAS,
@@ -101,7 +102,7 @@ N_STATES = len(STATE_N0)
 N_HASHED = 12  # orders 2, 3, 4, 5, 6, 8; word; word bigram; 3 record contexts; sparse
 N_ORDERS = 6  # the first N_ORDERS hashed contexts are the orders, lowest first
 N_CTX = 2 + N_HASHED
-N_IN = N_CTX + 2  # + match + bias
+N_IN = N_CTX + 3  # + match + bias + match length (signed by the expected bit)
 N_MIX = 4
 MATCH_LEVELS = 32
 O1_OFF = 256
@@ -110,6 +111,7 @@ MIX_SETS = (256, 17 * 8, 256, 2 * (N_ORDERS + 1) * 8)
 MW_FINAL = sum(MIX_SETS) * N_IN
 FINAL_SETS = 256
 MIX_LEN = MW_FINAL + FINAL_SETS * (N_MIX + 1)
+APM1_CTX = 256 * 3  # partial byte x the match model's expected bit (none, 0, 1)
 APM_LEN = (APM1_CTX + APM2_CTX + APM3_CTX) * APM_POINTS
 SMAP_LEN = N_HASHED * 256
 
@@ -204,10 +206,9 @@ def _counter_update(table, i, y, limit, bias):
 @njit
 def _apm_update(apm, i, w, y, rate):
     g = (y << 16) + (y << rate) - y - y
-    if w < 64:
-        apm[i] += (g - apm[i]) >> rate
-    else:
-        apm[i + 1] += (g - apm[i + 1]) >> rate
+    # both interpolation points move, by their weights: |g - apm| < 2**17, times 128: < 2**24
+    apm[i] += ((g - apm[i]) * (128 - w)) >> (rate + 7)
+    apm[i + 1] += ((g - apm[i + 1]) * w) >> (rate + 7)
 
 
 @njit
@@ -248,7 +249,7 @@ def code_block(decode, buf, start, n, data, out, t_direct, t_hash, smap, t_match
     msel = np.empty(N_MIX, dtype=np.int64)
     mout = np.empty(N_MIX, dtype=np.int64)
     mpr = np.empty(N_MIX, dtype=np.int64)
-    inp[N_IN - 1] = 256
+    inp[N_CTX + 1] = 256
     if decode:
         st = binary.decoder_state(data)
     else:
@@ -312,8 +313,11 @@ def code_block(decode, buf, start, n, data, out, t_direct, t_hash, smap, t_match
                     lvl = 1 + min(ml, 15)
             if midx >= 0:
                 inp[N_CTX] = STRETCH[(np.int64(t_match[midx]) ^ CM_BIAS) >> 20]
+                ln = min(mlen, 32) * 64
+                inp[N_CTX + 2] = ln if expbit == 1 else -ln
             else:
                 inp[N_CTX] = 0
+                inp[N_CTX + 2] = 0
             msel[0] = c0 * N_IN
             msel[1] = (MIX_SETS[0] + lvl * 8 + b) * N_IN
             msel[2] = (MIX_SETS[0] + MIX_SETS[1] + c1) * N_IN
@@ -331,7 +335,7 @@ def code_block(decode, buf, start, n, data, out, t_direct, t_hash, smap, t_match
             pm = _squash(fin)
             x = STRETCH[pm] + 2048
             aw = x & 127
-            a1 = c0 * APM_POINTS + (x >> 7)
+            a1 = (c0 * 3 + expbit + 1) * APM_POINTS + (x >> 7)
             a2 = (APM1_CTX + ((_hmix(c0, c4 & 0xFFFF) >> 30) & (APM2_CTX - 1))) * APM_POINTS + (x >> 7)
             a3 = (APM1_CTX + APM2_CTX + (c1 << 8) + c0) * APM_POINTS + (x >> 7)
             # APM entries < 2**16 times weights <= 128: products < 2**23.
