@@ -8,12 +8,14 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import io
 import itertools
 import os
 import zlib
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Union
 
@@ -38,6 +40,12 @@ Progress = Callable[[int, int], None]
 DEFAULT_MODEL = "adaptive"
 DEFAULT_CODER = "range"
 DEFAULT_BLOCK_SIZE = 1 << 20
+# A byte stream longer than SEGMENT_BYTES is written as members ("segments") of that many
+# bytes each (whole blocks: at least one), every one coded from a fresh model: a rule of the
+# writer (the format has none; members decode one after another), fixed so that the bytes
+# never depend on the thread count, and what lets `threads` code and decode segments in
+# parallel. 4 MiB: no corpus file is split, an 8 MB input is two segments.
+SEGMENT_BYTES = 4 << 20
 
 
 @dataclass(frozen=True)
@@ -226,6 +234,99 @@ def _stats(model_name: str, totals: container.StreamTotals, compressed_bytes: in
                  totals.payload_bits)
 
 
+class SegmentWriter:
+    """Writes a stream as segments: `push` blocks of raw bytes, then `finish` -> Stats (totals).
+
+    Bytes are written as members of SEGMENT_BYTES each (an array, whose end record must
+    match its shape, as one member). threads > 1: up to that many segments are coded at
+    a time, each in a worker thread (the numba kernels release the GIL), and written once all
+    before it are; the bytes are the same for every thread count. Memory: one block with
+    threads = 1, else about threads + 1 segments of input and their output.
+    """
+
+    def __init__(self, sink: BinaryIO, model: Model, coder: str = DEFAULT_CODER,
+                 block_size: int = DEFAULT_BLOCK_SIZE, layout: Layout | None = None, threads: int = 1) -> None:
+        check(threads=threads)
+        self.layout = layout or Layout()
+        self._args = (model, coder, block_size, self.layout)
+        self._sink = sink
+        block_bytes = block_size * self.layout.item_size
+        self._per_member = max(1, SEGMENT_BYTES // block_bytes) if self.layout.kind == "bytes" else None
+        self._threads = threads
+        self._pool = ThreadPoolExecutor(threads) if threads > 1 and self._per_member else None
+        self._writer: StreamWriter | None = None  # the member being written (no pool)
+        self._segment: list[tuple[bytes, bool]] = []  # the segment being gathered (pool)
+        self._in_segment = 0
+        self._pending: collections.deque[Future] = collections.deque()
+        self._members: list[Stats] = []
+        self._written = 0
+
+    @property
+    def bytes_written(self) -> int:
+        """Bytes written to the sink so far."""
+        return self._written + (self._writer.bytes_written if self._writer is not None else 0)
+
+    def push(self, raw: bytes, last: bool = False) -> None:
+        """Code one block: raw holds 1..block_size whole elements. last: no block follows."""
+        if self._in_segment == self._per_member:
+            self._end_segment()
+        self._in_segment += 1
+        if self._pool is not None:
+            self._segment.append((bytes(raw), last))
+            return
+        if self._writer is None:
+            self._writer = StreamWriter(self._sink, *self._args)
+        self._writer.push(raw, last)
+
+    def _end_segment(self) -> None:
+        self._in_segment = 0
+        if self._writer is not None:
+            self._add(self._writer.finish())
+            self._writer = None
+        if self._segment:
+            if len(self._pending) == self._threads:  # at most `threads` segments in flight
+                self._write_oldest()
+            self._pending.append(self._pool.submit(_compress_segment, self._segment, *self._args))
+            self._segment = []
+
+    def _add(self, stats: Stats) -> None:
+        self._members.append(stats)
+        self._written += stats.compressed_bytes
+
+    def _write_oldest(self) -> None:
+        data, stats = self._pending.popleft().result()
+        self._sink.write(data)
+        self._add(stats)
+
+    def finish(self) -> Stats:
+        """Code what is left and write every segment; the totals over the members."""
+        try:
+            self._end_segment()
+            while self._pending:
+                self._write_oldest()
+        finally:
+            self.abort()
+        if not self._members:  # an empty input is one member
+            self._add(StreamWriter(self._sink, *self._args).finish())
+        return _sum_stats(self._members)
+
+    def abort(self) -> None:
+        """Stop the workers (segments not yet started are dropped); nothing more is written."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _compress_segment(blocks: list[tuple[bytes, bool]], model: Model, coder: str, block_size: int,
+                      layout: Layout) -> tuple[bytes, Stats]:
+    """One segment (its (raw, last) blocks) as a member, coded as a lone stream of it: (bytes, Stats)."""
+    sink = io.BytesIO()
+    writer = StreamWriter(sink, model, coder, block_size, layout)
+    for raw, last in blocks:
+        writer.push(raw, last)
+    stats = writer.finish()
+    return sink.getvalue(), stats
+
+
 def compress_stream(
     source: BinaryIO,
     sink: BinaryIO,
@@ -236,23 +337,31 @@ def compress_stream(
     *,
     level: int | None = None,
     progress: Progress | None = None,
+    threads: int = 1,
 ) -> Stats:
     """Compress everything readable from `source` into `sink`, one block at a time.
 
     layout: what the data is (default: bytes); for arrays `source` starts at the first
-    element byte (see `symbols.read_npy_layout`). Memory stays bounded by the block size,
-    so inputs of any length (pipes too) work. level: 1..9, the adaptive model at that level
-    (`compression_model`). progress: called after each block (an array's .npy header counts as read).
+    element byte (see `symbols.read_npy_layout`). Memory stays bounded by the block size
+    (with threads, by the segments in flight), so inputs of any length (pipes too) work.
+    level: 1..9, the adaptive model at that level (`compression_model`). progress: called
+    after each block (an array's .npy header counts as read). threads: segments coded at a
+    time (`SegmentWriter`); the output is the same for every thread count.
     """
-    check(source=source, sink=sink, model=model, coder=coder, block_size=block_size, layout=layout)
+    check(source=source, sink=sink, model=model, coder=coder, block_size=block_size, layout=layout, threads=threads)
     layout = layout or Layout()
-    writer = StreamWriter(sink, compression_model(model, level, layout.alphabet_size), coder, block_size, layout)
+    writer = SegmentWriter(sink, compression_model(model, level, layout.alphabet_size), coder, block_size, layout,
+                           threads)
     read = len(layout.npy_header)
-    for raw in _raw_blocks(source, layout, block_size):
-        writer.push(raw, last=len(raw) < block_size * layout.item_size)
-        if progress is not None:
-            read += len(raw)
-            progress(read, writer.bytes_written)
+    try:
+        for raw in _raw_blocks(source, layout, block_size):
+            writer.push(raw, last=len(raw) < block_size * layout.item_size)
+            if progress is not None:
+                read += len(raw)
+                progress(read, writer.bytes_written)
+    except BaseException:
+        writer.abort()
+        raise
     return writer.finish()
 
 
@@ -575,15 +684,18 @@ class PushStreamReader:
 
 
 def decompress_stream(source: BinaryIO, sink: BinaryIO | None, model: ModelSpec | None = None,
-                      progress: Progress | None = None) -> Stats:
+                      progress: Progress | None = None, threads: int = 1) -> Stats:
     """Decompress a stream of one or more members from `source` into `sink` (None: verify only).
 
     Every block is checked (its CRC before decoding, its data CRC after) before it is
     written; each member's end record is checked after its last block. Concatenated
     members decode to the concatenation of their inputs; returns the totals.
     progress: called after each block (bytes decoded count as written, even with no sink).
+    threads: members (segments) decoded at a time (`_decompress_parallel`); the output is the same.
     """
-    check(source=source, sink=sink, model=model)
+    check(source=source, sink=sink, model=model, threads=threads)
+    if threads > 1:
+        return _decompress_parallel(source, sink, resolve_model(model), progress, threads)
     reader = StreamReader(source, model)
     written = len(reader.prefix)
     if sink is not None:
@@ -595,6 +707,103 @@ def decompress_stream(source: BinaryIO, sink: BinaryIO | None, model: ModelSpec 
             written += len(raw)
             progress(reader._source.bytes_read, written)
     return reader.stats
+
+
+class _Recording:
+    """Reads through `source`, keeping what was read."""
+
+    def __init__(self, source: BinaryIO) -> None:
+        self._source = source
+        self.data = bytearray()
+
+    def read(self, size: int) -> bytes:
+        piece = self._source.read(size)
+        self.data += piece
+        return piece
+
+
+def _read_member(source: BinaryIO) -> tuple[bytes, bool]:
+    """The next member's bytes read without decoding (header and block CRCs checked), and
+    whether that is all of it: a member is cut after the record that takes it past
+    SEGMENT_BYTES (the rest is still in `source`), so what is held stays bounded."""
+    recording = _Recording(source)
+    header = read_member_header(recording)
+    item_size = read_layout(header).item_size
+    while len(recording.data) <= SEGMENT_BYTES:
+        if not isinstance(container.read_block(recording, header, item_size), container.BlockRecord):
+            return bytes(recording.data), True
+    return bytes(recording.data), False
+
+
+class _Chained:
+    """`head`'s bytes, then `source`'s."""
+
+    def __init__(self, head: bytes, source: BinaryIO) -> None:
+        self._head = io.BytesIO(head)
+        self._source = source
+
+    def read(self, size: int) -> bytes:
+        data = self._head.read(size)
+        return data + self._source.read(size - len(data)) if len(data) < size else data
+
+
+def _decode_member(source: BinaryIO, model: ModelSpec | None,
+                   emit: Callable[[bytes], None] | None = None) -> tuple[list[bytes], Stats]:
+    """One member's decoded pieces (its .npy header first) and Stats; reads nothing past it.
+    With `emit`, each piece goes there as it is decoded instead (the list stays empty)."""
+    reader = StreamReader(source, model)
+    pieces: list[bytes] = []
+    emit = emit or pieces.append
+    if reader.prefix:
+        emit(reader.prefix)
+    while (raw := reader.read_block()) is not None:
+        emit(raw)
+    return pieces, reader.stats
+
+
+def _decompress_parallel(source: BinaryIO, sink: BinaryIO | None, model: ModelSpec | None, progress: Progress | None,
+                         threads: int) -> Stats:
+    """`decompress_stream` with up to `threads` members decoded at a time, each in a worker.
+
+    The main thread reads each member's records (no decoding) and hands them to a worker;
+    results are written in order. A member too long to hold (`_read_member`) is decoded in
+    order by the main thread, block by block, once the members before it are written.
+    """
+    source = container.MemberSource(source)
+    members: list[Stats] = []
+    pending: collections.deque[Future] = collections.deque()
+    written = 0
+
+    def write(pieces: list[bytes], stats: Stats) -> None:
+        nonlocal written
+        for piece in pieces:
+            if sink is not None:
+                sink.write(piece)
+        members.append(stats)
+        written += stats.original_bytes
+        if progress is not None:
+            progress(source.bytes_read, written)
+
+    with ThreadPoolExecutor(threads) as pool:
+        try:
+            more = True
+            while more or pending:
+                while more and len(pending) < threads:
+                    blob, whole = _read_member(source)
+                    if whole:
+                        pending.append(pool.submit(_decode_member, io.BytesIO(blob), model))
+                    else:
+                        while pending:
+                            write(*pending.popleft().result())
+                        write(*_decode_member(_Chained(blob, source), model,
+                                               sink.write if sink is not None else lambda piece: None))
+                    more = container.next_member(source)
+                if pending:
+                    write(*pending.popleft().result())
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+    return _sum_stats(members)
 
 
 @dataclass(frozen=True)
@@ -664,24 +873,26 @@ def _check_totals(trailer: container.Trailer, n_symbols: int, layout: Layout) ->
 
 
 def compress(data: bytes, model: ModelSpec | None = DEFAULT_MODEL, coder: str = DEFAULT_CODER, *,
-             level: int | None = None) -> bytes:
-    """Compress bytes into a self-checking .dcz stream. level: 1..9 (see `compression_model`)."""
-    check(data=data, model=model, coder=coder)
+             level: int | None = None, threads: int = 1) -> bytes:
+    """Compress bytes into a self-checking .dcz stream. level: 1..9 (see `compression_model`);
+    threads: segments coded at a time (`compress_stream`; the bytes do not depend on it)."""
+    check(data=data, model=model, coder=coder, threads=threads)
     if isinstance(data, np.ndarray):
         raise TypeError("compress codes bytes; use compress_array for arrays")
     sink = io.BytesIO()
-    compress_stream(io.BytesIO(data), sink, model, coder, level=level)
+    compress_stream(io.BytesIO(data), sink, model, coder, level=level, threads=threads)
     return sink.getvalue()
 
 
-def decompress(blob: bytes, model: ModelSpec | None = None) -> bytes:
-    """Decompress a .dcz stream. `model` is needed only for streams made with a model file.
+def decompress(blob: bytes, model: ModelSpec | None = None, *, threads: int = 1) -> bytes:
+    """Decompress a .dcz stream. `model` is needed only for streams made with a model file;
+    threads: members decoded at a time.
 
     Raises a `DeepCompressError` subclass for damaged, truncated or mismatched data.
     """
-    check(blob=blob, model=model)
+    check(blob=blob, model=model, threads=threads)
     sink = io.BytesIO()
-    decompress_stream(io.BytesIO(blob), sink, model)
+    decompress_stream(io.BytesIO(blob), sink, model, threads=threads)
     return sink.getvalue()
 
 
@@ -823,7 +1034,7 @@ def load_input(source: BinaryIO, kind: str = "auto") -> tuple[bytes, np.ndarray 
 
 def compress_input(
     source: BinaryIO, sink: BinaryIO, model: ModelSpec | None = None, coder: str = DEFAULT_CODER, kind: str = "auto",
-    level: int | None = None, progress: Progress | None = None,
+    level: int | None = None, progress: Progress | None = None, threads: int = 1,
 ) -> Stats:
     """`compress_stream` of whatever `source` holds: bytes, or an integer .npy array coded per element.
 
@@ -832,7 +1043,7 @@ def compress_input(
     model = resolve_model(level_spec(model, level))
     found = open_input(source, kind, model)
     return compress_stream(found.source, sink, model or default_model(found.layout.alphabet_size), coder,
-                           layout=found.layout, progress=progress)
+                           layout=found.layout, progress=progress, threads=threads)
 
 
 def nll_record(source: BinaryIO, model: ModelSpec | None = None, kind: str = "auto") -> dict[str, int | float]:
@@ -897,6 +1108,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "DeepCompressError",
     "PushStreamReader",
+    "SegmentWriter",
     "Stats",
     "StreamInfo",
     "StreamReader",
