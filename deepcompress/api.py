@@ -46,6 +46,11 @@ DEFAULT_BLOCK_SIZE = 1 << 20
 # never depend on the thread count, and what lets `threads` code and decode segments in
 # parallel. 4 MiB: no corpus file is split, an 8 MB input is two segments.
 SEGMENT_BYTES = 4 << 20
+# A member's last block of at most this many bytes is stored without running the model: a
+# coded v2 record costs at least 11 bytes plus its payload, a stored one its bytes plus 6, so
+# coding could not win, and no block follows whose coding needs the model's state after it.
+# So a tiny input never builds a session (never loads numba); its record's NLL is its raw size.
+STORED_TAIL_BYTES = 5
 
 
 @dataclass(frozen=True)
@@ -172,6 +177,7 @@ class StreamWriter:
         self._model = model
         self._n_symbols = n_symbols
         self._session: Session | None = None
+        self._header_written = False
         self._totals = container.StreamTotals.starting_with(self.layout.npy_header)
         self._written = 0
 
@@ -192,6 +198,7 @@ class StreamWriter:
     def _write_header(self, n_symbols: int | None) -> None:
         self._model = self._model.sized_for(n_symbols)
         self._write(container.encode_header(stream_header(self._model, self.coder, self.block_size, self.layout)))
+        self._header_written = True
 
     def push(self, raw: bytes, last: bool = False) -> container.BlockRecord:
         """Code one block: raw holds 1..block_size whole elements. last: no block follows."""
@@ -199,23 +206,29 @@ class StreamWriter:
         if not 0 < len(raw) <= self.block_size * layout.item_size or len(raw) % layout.item_size:
             raise ValueError(f"a block holds 1 to {self.block_size} whole {layout.item_size}-byte elements, "
                              f"not {len(raw)} bytes")
-        if self._session is None:
+        if not self._header_written:
             self._write_header(self._n_symbols if self._n_symbols is not None or not last
                                else len(raw) // layout.item_size)
-            self._session = self._model.session()  # not before: a session may load kernels
         symbols = layout.to_symbols(raw)
         if len(symbols) and (symbols.min() < 0 or symbols.max() >= layout.alphabet_size):
             raise ValueError(f"data values lie outside the stream's alphabet of {layout.alphabet_size} values")
-        block = codec.encode_block(self._model, self._session, symbols, self.coder)
         raw = bytes(raw)
-        record = dataclasses.replace(block, data_crc32=zlib.crc32(raw))
-        coded = container.encode_block(record)
-        # Stored when coding does not pay; the decoder still runs the model over the block
-        # (encoding it again) so that its state follows the encoder's.
-        stored = dataclasses.replace(record, side_info=b"", words=np.zeros(0, np.uint32), stored=True, raw=raw)
-        stored_bytes = container.encode_block(stored)
-        if len(stored_bytes) <= len(coded):
-            record, coded = stored, stored_bytes
+        if last and len(raw) <= STORED_TAIL_BYTES:
+            record = container.BlockRecord(len(symbols), codec.choose_lanes(self._model, len(symbols)), b"",
+                                           np.zeros(0, np.uint32), 8.0 * len(raw), zlib.crc32(raw), True, raw)
+            coded = container.encode_block(record)
+        else:
+            if self._session is None:  # not before: a session may load kernels
+                self._session = self._model.session()
+            block = codec.encode_block(self._model, self._session, symbols, self.coder)
+            record = dataclasses.replace(block, data_crc32=zlib.crc32(raw))
+            coded = container.encode_block(record)
+            # Stored when coding does not pay; the decoder still runs the model over the block
+            # (before it decodes the next one) so that its state follows the encoder's.
+            stored = dataclasses.replace(record, side_info=b"", words=np.zeros(0, np.uint32), stored=True, raw=raw)
+            stored_bytes = container.encode_block(stored)
+            if len(stored_bytes) <= len(coded):
+                record, coded = stored, stored_bytes
         self._write(coded)
         self._totals.add_record(record)
         self._totals.add_data(raw)
@@ -223,7 +236,7 @@ class StreamWriter:
 
     def finish(self) -> Stats:
         """Write the end record; the stream's Stats."""
-        if self._session is None:
+        if not self._header_written:
             self._write_header(0)
         self._write(container.encode_end(self._totals.data_crc32))
         return _stats(self._model.name, self._totals, self._written)
@@ -499,6 +512,7 @@ class StreamReader:
             raise CorruptStreamError(
                 f"a model over {self.model.alphabet_size} symbols cannot code data over {self.layout.alphabet_size}")
         self._session: Session | None = None
+        self._unreplayed: np.ndarray | None = None  # a stored block's symbols the model has not seen yet
         self._totals = container.StreamTotals.starting_with(self.layout.npy_header)
 
     def read_block(self) -> bytes | None:
@@ -514,8 +528,6 @@ class StreamReader:
             self.members.append(_stats(header.model, totals, self._source.bytes_read - self._start))
             self.stats = _sum_stats(self.members)
             return None
-        if self._session is None:  # at the first block: a session may load kernels
-            self._session = model.session()
         at = totals.n_symbols
         # The encoder always takes the model's lane count; a forged one (say 1 lane for a
         # whole block) would only make decoding slow before the checksum can fail.
@@ -528,9 +540,25 @@ class StreamReader:
         totals.add_data(raw)
         return raw
 
+    def _model_state(self, at: int) -> Session:
+        """The session, having seen every block before `at` (a stored block is replayed only
+        now, once another block follows it: after the last one nothing needs the state)."""
+        if self._session is None:  # at the first block that needs it: a session may load kernels
+            self._session = self.model.session()
+        if self._unreplayed is not None:
+            symbols, self._unreplayed = self._unreplayed, None
+            try:
+                codec.encode_block(self.model, self._session, symbols, self.header.coder)
+            except InexactTableError:
+                raise
+            except ValueError as error:
+                raise CorruptStreamError(f"cannot replay the stored block before symbol {at}: {error}") from None
+        return self._session
+
     def _decode_block(self, record: container.BlockRecord, at: int) -> bytes:
+        session = self._model_state(at)
         try:
-            symbols = codec.decode_block(self.model, self._session, record, self.header.coder)
+            symbols = codec.decode_block(self.model, session, record, self.header.coder)
         except InexactTableError:
             raise
         except ValueError as error:  # malformed side info or words
@@ -541,17 +569,15 @@ class StreamReader:
         return raw
 
     def _stored_block(self, record: container.BlockRecord, at: int) -> bytes:
-        """A stored block's bytes; the session codes them (output unused) to advance as the encoder's did."""
+        """A stored block's bytes; the model codes them (output unused) before the next block,
+        to advance as the encoder's did (`_model_state`)."""
         layout = self.layout
         symbols = layout.to_symbols(record.raw)
         if len(symbols) and (symbols.min() < 0 or symbols.max() >= layout.alphabet_size):
             raise CorruptStreamError(f"stored block at symbol {at} holds values outside the alphabet")
-        try:
-            codec.encode_block(self.model, self._session, symbols, self.header.coder)
-        except InexactTableError:
-            raise
-        except ValueError as error:
-            raise CorruptStreamError(f"cannot replay the stored block at symbol {at}: {error}") from None
+        if self._unreplayed is not None:
+            self._model_state(at)
+        self._unreplayed = symbols
         return record.raw
 
     def blocks(self) -> Iterator[bytes]:
