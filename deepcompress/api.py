@@ -8,12 +8,14 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import io
 import itertools
 import os
 import zlib
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Union
 
@@ -38,6 +40,17 @@ Progress = Callable[[int, int], None]
 DEFAULT_MODEL = "adaptive"
 DEFAULT_CODER = "range"
 DEFAULT_BLOCK_SIZE = 1 << 20
+# A byte stream longer than SEGMENT_BYTES is written as members ("segments") of that many
+# bytes each (whole blocks: at least one), every one coded from a fresh model: a rule of the
+# writer (the format has none; members decode one after another), fixed so that the bytes
+# never depend on the thread count, and what lets `threads` code and decode segments in
+# parallel. 4 MiB: no corpus file is split, an 8 MB input is two segments.
+SEGMENT_BYTES = 4 << 20
+# A member's last block of at most this many bytes is stored without running the model: a
+# coded v2 record costs at least 11 bytes plus its payload, a stored one its bytes plus 6, so
+# coding could not win, and no block follows whose coding needs the model's state after it.
+# So a tiny input never builds a session (never loads numba); its record's NLL is its raw size.
+STORED_TAIL_BYTES = 5
 
 
 @dataclass(frozen=True)
@@ -164,6 +177,7 @@ class StreamWriter:
         self._model = model
         self._n_symbols = n_symbols
         self._session: Session | None = None
+        self._header_written = False
         self._totals = container.StreamTotals.starting_with(self.layout.npy_header)
         self._written = 0
 
@@ -184,6 +198,7 @@ class StreamWriter:
     def _write_header(self, n_symbols: int | None) -> None:
         self._model = self._model.sized_for(n_symbols)
         self._write(container.encode_header(stream_header(self._model, self.coder, self.block_size, self.layout)))
+        self._header_written = True
 
     def push(self, raw: bytes, last: bool = False) -> container.BlockRecord:
         """Code one block: raw holds 1..block_size whole elements. last: no block follows."""
@@ -191,23 +206,29 @@ class StreamWriter:
         if not 0 < len(raw) <= self.block_size * layout.item_size or len(raw) % layout.item_size:
             raise ValueError(f"a block holds 1 to {self.block_size} whole {layout.item_size}-byte elements, "
                              f"not {len(raw)} bytes")
-        if self._session is None:
+        if not self._header_written:
             self._write_header(self._n_symbols if self._n_symbols is not None or not last
                                else len(raw) // layout.item_size)
-            self._session = self._model.session()  # not before: a session may load kernels
         symbols = layout.to_symbols(raw)
         if len(symbols) and (symbols.min() < 0 or symbols.max() >= layout.alphabet_size):
             raise ValueError(f"data values lie outside the stream's alphabet of {layout.alphabet_size} values")
-        block = codec.encode_block(self._model, self._session, symbols, self.coder)
         raw = bytes(raw)
-        record = dataclasses.replace(block, data_crc32=zlib.crc32(raw))
-        coded = container.encode_block(record)
-        # Stored when coding does not pay; the decoder still runs the model over the block
-        # (encoding it again) so that its state follows the encoder's.
-        stored = dataclasses.replace(record, side_info=b"", words=np.zeros(0, np.uint32), stored=True, raw=raw)
-        stored_bytes = container.encode_block(stored)
-        if len(stored_bytes) <= len(coded):
-            record, coded = stored, stored_bytes
+        if last and len(raw) <= STORED_TAIL_BYTES:
+            record = container.BlockRecord(len(symbols), codec.choose_lanes(self._model, len(symbols)), b"",
+                                           np.zeros(0, np.uint32), 8.0 * len(raw), zlib.crc32(raw), True, raw)
+            coded = container.encode_block(record)
+        else:
+            if self._session is None:  # not before: a session may load kernels
+                self._session = self._model.session()
+            block = codec.encode_block(self._model, self._session, symbols, self.coder)
+            record = dataclasses.replace(block, data_crc32=zlib.crc32(raw))
+            coded = container.encode_block(record)
+            # Stored when coding does not pay; the decoder still runs the model over the block
+            # (before it decodes the next one) so that its state follows the encoder's.
+            stored = dataclasses.replace(record, side_info=b"", words=np.zeros(0, np.uint32), stored=True, raw=raw)
+            stored_bytes = container.encode_block(stored)
+            if len(stored_bytes) <= len(coded):
+                record, coded = stored, stored_bytes
         self._write(coded)
         self._totals.add_record(record)
         self._totals.add_data(raw)
@@ -215,7 +236,7 @@ class StreamWriter:
 
     def finish(self) -> Stats:
         """Write the end record; the stream's Stats."""
-        if self._session is None:
+        if not self._header_written:
             self._write_header(0)
         self._write(container.encode_end(self._totals.data_crc32))
         return _stats(self._model.name, self._totals, self._written)
@@ -224,6 +245,99 @@ class StreamWriter:
 def _stats(model_name: str, totals: container.StreamTotals, compressed_bytes: int) -> Stats:
     return Stats(model_name, totals.original_bytes, compressed_bytes, totals.n_symbols, totals.nll_bits,
                  totals.payload_bits)
+
+
+class SegmentWriter:
+    """Writes a stream as segments: `push` blocks of raw bytes, then `finish` -> Stats (totals).
+
+    Bytes are written as members of SEGMENT_BYTES each (an array, whose end record must
+    match its shape, as one member). threads > 1: up to that many segments are coded at
+    a time, each in a worker thread (the numba kernels release the GIL), and written once all
+    before it are; the bytes are the same for every thread count. Memory: one block with
+    threads = 1, else about threads + 1 segments of input and their output.
+    """
+
+    def __init__(self, sink: BinaryIO, model: Model, coder: str = DEFAULT_CODER,
+                 block_size: int = DEFAULT_BLOCK_SIZE, layout: Layout | None = None, threads: int = 1) -> None:
+        check(threads=threads)
+        self.layout = layout or Layout()
+        self._args = (model, coder, block_size, self.layout)
+        self._sink = sink
+        block_bytes = block_size * self.layout.item_size
+        self._per_member = max(1, SEGMENT_BYTES // block_bytes) if self.layout.kind == "bytes" else None
+        self._threads = threads
+        self._pool = ThreadPoolExecutor(threads) if threads > 1 and self._per_member else None
+        self._writer: StreamWriter | None = None  # the member being written (no pool)
+        self._segment: list[tuple[bytes, bool]] = []  # the segment being gathered (pool)
+        self._in_segment = 0
+        self._pending: collections.deque[Future] = collections.deque()
+        self._members: list[Stats] = []
+        self._written = 0
+
+    @property
+    def bytes_written(self) -> int:
+        """Bytes written to the sink so far."""
+        return self._written + (self._writer.bytes_written if self._writer is not None else 0)
+
+    def push(self, raw: bytes, last: bool = False) -> None:
+        """Code one block: raw holds 1..block_size whole elements. last: no block follows."""
+        if self._in_segment == self._per_member:
+            self._end_segment()
+        self._in_segment += 1
+        if self._pool is not None:
+            self._segment.append((bytes(raw), last))
+            return
+        if self._writer is None:
+            self._writer = StreamWriter(self._sink, *self._args)
+        self._writer.push(raw, last)
+
+    def _end_segment(self) -> None:
+        self._in_segment = 0
+        if self._writer is not None:
+            self._add(self._writer.finish())
+            self._writer = None
+        if self._segment:
+            if len(self._pending) == self._threads:  # at most `threads` segments in flight
+                self._write_oldest()
+            self._pending.append(self._pool.submit(_compress_segment, self._segment, *self._args))
+            self._segment = []
+
+    def _add(self, stats: Stats) -> None:
+        self._members.append(stats)
+        self._written += stats.compressed_bytes
+
+    def _write_oldest(self) -> None:
+        data, stats = self._pending.popleft().result()
+        self._sink.write(data)
+        self._add(stats)
+
+    def finish(self) -> Stats:
+        """Code what is left and write every segment; the totals over the members."""
+        try:
+            self._end_segment()
+            while self._pending:
+                self._write_oldest()
+        finally:
+            self.abort()
+        if not self._members:  # an empty input is one member
+            self._add(StreamWriter(self._sink, *self._args).finish())
+        return _sum_stats(self._members)
+
+    def abort(self) -> None:
+        """Stop the workers (segments not yet started are dropped); nothing more is written."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _compress_segment(blocks: list[tuple[bytes, bool]], model: Model, coder: str, block_size: int,
+                      layout: Layout) -> tuple[bytes, Stats]:
+    """One segment (its (raw, last) blocks) as a member, coded as a lone stream of it: (bytes, Stats)."""
+    sink = io.BytesIO()
+    writer = StreamWriter(sink, model, coder, block_size, layout)
+    for raw, last in blocks:
+        writer.push(raw, last)
+    stats = writer.finish()
+    return sink.getvalue(), stats
 
 
 def compress_stream(
@@ -236,23 +350,31 @@ def compress_stream(
     *,
     level: int | None = None,
     progress: Progress | None = None,
+    threads: int = 1,
 ) -> Stats:
     """Compress everything readable from `source` into `sink`, one block at a time.
 
     layout: what the data is (default: bytes); for arrays `source` starts at the first
-    element byte (see `symbols.read_npy_layout`). Memory stays bounded by the block size,
-    so inputs of any length (pipes too) work. level: 1..9, the adaptive model at that level
-    (`compression_model`). progress: called after each block (an array's .npy header counts as read).
+    element byte (see `symbols.read_npy_layout`). Memory stays bounded by the block size
+    (with threads, by the segments in flight), so inputs of any length (pipes too) work.
+    level: 1..9, the adaptive model at that level (`compression_model`). progress: called
+    after each block (an array's .npy header counts as read). threads: segments coded at a
+    time (`SegmentWriter`); the output is the same for every thread count.
     """
-    check(source=source, sink=sink, model=model, coder=coder, block_size=block_size, layout=layout)
+    check(source=source, sink=sink, model=model, coder=coder, block_size=block_size, layout=layout, threads=threads)
     layout = layout or Layout()
-    writer = StreamWriter(sink, compression_model(model, level, layout.alphabet_size), coder, block_size, layout)
+    writer = SegmentWriter(sink, compression_model(model, level, layout.alphabet_size), coder, block_size, layout,
+                           threads)
     read = len(layout.npy_header)
-    for raw in _raw_blocks(source, layout, block_size):
-        writer.push(raw, last=len(raw) < block_size * layout.item_size)
-        if progress is not None:
-            read += len(raw)
-            progress(read, writer.bytes_written)
+    try:
+        for raw in _raw_blocks(source, layout, block_size):
+            writer.push(raw, last=len(raw) < block_size * layout.item_size)
+            if progress is not None:
+                read += len(raw)
+                progress(read, writer.bytes_written)
+    except BaseException:
+        writer.abort()
+        raise
     return writer.finish()
 
 
@@ -390,6 +512,7 @@ class StreamReader:
             raise CorruptStreamError(
                 f"a model over {self.model.alphabet_size} symbols cannot code data over {self.layout.alphabet_size}")
         self._session: Session | None = None
+        self._unreplayed: np.ndarray | None = None  # a stored block's symbols the model has not seen yet
         self._totals = container.StreamTotals.starting_with(self.layout.npy_header)
 
     def read_block(self) -> bytes | None:
@@ -405,8 +528,6 @@ class StreamReader:
             self.members.append(_stats(header.model, totals, self._source.bytes_read - self._start))
             self.stats = _sum_stats(self.members)
             return None
-        if self._session is None:  # at the first block: a session may load kernels
-            self._session = model.session()
         at = totals.n_symbols
         # The encoder always takes the model's lane count; a forged one (say 1 lane for a
         # whole block) would only make decoding slow before the checksum can fail.
@@ -419,9 +540,25 @@ class StreamReader:
         totals.add_data(raw)
         return raw
 
+    def _model_state(self, at: int) -> Session:
+        """The session, having seen every block before `at` (a stored block is replayed only
+        now, once another block follows it: after the last one nothing needs the state)."""
+        if self._session is None:  # at the first block that needs it: a session may load kernels
+            self._session = self.model.session()
+        if self._unreplayed is not None:
+            symbols, self._unreplayed = self._unreplayed, None
+            try:
+                codec.encode_block(self.model, self._session, symbols, self.header.coder)
+            except InexactTableError:
+                raise
+            except ValueError as error:
+                raise CorruptStreamError(f"cannot replay the stored block before symbol {at}: {error}") from None
+        return self._session
+
     def _decode_block(self, record: container.BlockRecord, at: int) -> bytes:
+        session = self._model_state(at)
         try:
-            symbols = codec.decode_block(self.model, self._session, record, self.header.coder)
+            symbols = codec.decode_block(self.model, session, record, self.header.coder)
         except InexactTableError:
             raise
         except ValueError as error:  # malformed side info or words
@@ -432,17 +569,15 @@ class StreamReader:
         return raw
 
     def _stored_block(self, record: container.BlockRecord, at: int) -> bytes:
-        """A stored block's bytes; the session codes them (output unused) to advance as the encoder's did."""
+        """A stored block's bytes; the model codes them (output unused) before the next block,
+        to advance as the encoder's did (`_model_state`)."""
         layout = self.layout
         symbols = layout.to_symbols(record.raw)
         if len(symbols) and (symbols.min() < 0 or symbols.max() >= layout.alphabet_size):
             raise CorruptStreamError(f"stored block at symbol {at} holds values outside the alphabet")
-        try:
-            codec.encode_block(self.model, self._session, symbols, self.header.coder)
-        except InexactTableError:
-            raise
-        except ValueError as error:
-            raise CorruptStreamError(f"cannot replay the stored block at symbol {at}: {error}") from None
+        if self._unreplayed is not None:
+            self._model_state(at)
+        self._unreplayed = symbols
         return record.raw
 
     def blocks(self) -> Iterator[bytes]:
@@ -575,15 +710,18 @@ class PushStreamReader:
 
 
 def decompress_stream(source: BinaryIO, sink: BinaryIO | None, model: ModelSpec | None = None,
-                      progress: Progress | None = None) -> Stats:
+                      progress: Progress | None = None, threads: int = 1) -> Stats:
     """Decompress a stream of one or more members from `source` into `sink` (None: verify only).
 
     Every block is checked (its CRC before decoding, its data CRC after) before it is
     written; each member's end record is checked after its last block. Concatenated
     members decode to the concatenation of their inputs; returns the totals.
     progress: called after each block (bytes decoded count as written, even with no sink).
+    threads: members (segments) decoded at a time (`_decompress_parallel`); the output is the same.
     """
-    check(source=source, sink=sink, model=model)
+    check(source=source, sink=sink, model=model, threads=threads)
+    if threads > 1:
+        return _decompress_parallel(source, sink, resolve_model(model), progress, threads)
     reader = StreamReader(source, model)
     written = len(reader.prefix)
     if sink is not None:
@@ -595,6 +733,103 @@ def decompress_stream(source: BinaryIO, sink: BinaryIO | None, model: ModelSpec 
             written += len(raw)
             progress(reader._source.bytes_read, written)
     return reader.stats
+
+
+class _Recording:
+    """Reads through `source`, keeping what was read."""
+
+    def __init__(self, source: BinaryIO) -> None:
+        self._source = source
+        self.data = bytearray()
+
+    def read(self, size: int) -> bytes:
+        piece = self._source.read(size)
+        self.data += piece
+        return piece
+
+
+def _read_member(source: BinaryIO) -> tuple[bytes, bool]:
+    """The next member's bytes read without decoding (header and block CRCs checked), and
+    whether that is all of it: a member is cut after the record that takes it past
+    SEGMENT_BYTES (the rest is still in `source`), so what is held stays bounded."""
+    recording = _Recording(source)
+    header = read_member_header(recording)
+    item_size = read_layout(header).item_size
+    while len(recording.data) <= SEGMENT_BYTES:
+        if not isinstance(container.read_block(recording, header, item_size), container.BlockRecord):
+            return bytes(recording.data), True
+    return bytes(recording.data), False
+
+
+class _Chained:
+    """`head`'s bytes, then `source`'s."""
+
+    def __init__(self, head: bytes, source: BinaryIO) -> None:
+        self._head = io.BytesIO(head)
+        self._source = source
+
+    def read(self, size: int) -> bytes:
+        data = self._head.read(size)
+        return data + self._source.read(size - len(data)) if len(data) < size else data
+
+
+def _decode_member(source: BinaryIO, model: ModelSpec | None,
+                   emit: Callable[[bytes], None] | None = None) -> tuple[list[bytes], Stats]:
+    """One member's decoded pieces (its .npy header first) and Stats; reads nothing past it.
+    With `emit`, each piece goes there as it is decoded instead (the list stays empty)."""
+    reader = StreamReader(source, model)
+    pieces: list[bytes] = []
+    emit = emit or pieces.append
+    if reader.prefix:
+        emit(reader.prefix)
+    while (raw := reader.read_block()) is not None:
+        emit(raw)
+    return pieces, reader.stats
+
+
+def _decompress_parallel(source: BinaryIO, sink: BinaryIO | None, model: ModelSpec | None, progress: Progress | None,
+                         threads: int) -> Stats:
+    """`decompress_stream` with up to `threads` members decoded at a time, each in a worker.
+
+    The main thread reads each member's records (no decoding) and hands them to a worker;
+    results are written in order. A member too long to hold (`_read_member`) is decoded in
+    order by the main thread, block by block, once the members before it are written.
+    """
+    source = container.MemberSource(source)
+    members: list[Stats] = []
+    pending: collections.deque[Future] = collections.deque()
+    written = 0
+
+    def write(pieces: list[bytes], stats: Stats) -> None:
+        nonlocal written
+        for piece in pieces:
+            if sink is not None:
+                sink.write(piece)
+        members.append(stats)
+        written += stats.original_bytes
+        if progress is not None:
+            progress(source.bytes_read, written)
+
+    with ThreadPoolExecutor(threads) as pool:
+        try:
+            more = True
+            while more or pending:
+                while more and len(pending) < threads:
+                    blob, whole = _read_member(source)
+                    if whole:
+                        pending.append(pool.submit(_decode_member, io.BytesIO(blob), model))
+                    else:
+                        while pending:
+                            write(*pending.popleft().result())
+                        write(*_decode_member(_Chained(blob, source), model,
+                                               sink.write if sink is not None else lambda piece: None))
+                    more = container.next_member(source)
+                if pending:
+                    write(*pending.popleft().result())
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+    return _sum_stats(members)
 
 
 @dataclass(frozen=True)
@@ -664,24 +899,26 @@ def _check_totals(trailer: container.Trailer, n_symbols: int, layout: Layout) ->
 
 
 def compress(data: bytes, model: ModelSpec | None = DEFAULT_MODEL, coder: str = DEFAULT_CODER, *,
-             level: int | None = None) -> bytes:
-    """Compress bytes into a self-checking .dcz stream. level: 1..9 (see `compression_model`)."""
-    check(data=data, model=model, coder=coder)
+             level: int | None = None, threads: int = 1) -> bytes:
+    """Compress bytes into a self-checking .dcz stream. level: 1..9 (see `compression_model`);
+    threads: segments coded at a time (`compress_stream`; the bytes do not depend on it)."""
+    check(data=data, model=model, coder=coder, threads=threads)
     if isinstance(data, np.ndarray):
         raise TypeError("compress codes bytes; use compress_array for arrays")
     sink = io.BytesIO()
-    compress_stream(io.BytesIO(data), sink, model, coder, level=level)
+    compress_stream(io.BytesIO(data), sink, model, coder, level=level, threads=threads)
     return sink.getvalue()
 
 
-def decompress(blob: bytes, model: ModelSpec | None = None) -> bytes:
-    """Decompress a .dcz stream. `model` is needed only for streams made with a model file.
+def decompress(blob: bytes, model: ModelSpec | None = None, *, threads: int = 1) -> bytes:
+    """Decompress a .dcz stream. `model` is needed only for streams made with a model file;
+    threads: members decoded at a time.
 
     Raises a `DeepCompressError` subclass for damaged, truncated or mismatched data.
     """
-    check(blob=blob, model=model)
+    check(blob=blob, model=model, threads=threads)
     sink = io.BytesIO()
-    decompress_stream(io.BytesIO(blob), sink, model)
+    decompress_stream(io.BytesIO(blob), sink, model, threads=threads)
     return sink.getvalue()
 
 
@@ -823,7 +1060,7 @@ def load_input(source: BinaryIO, kind: str = "auto") -> tuple[bytes, np.ndarray 
 
 def compress_input(
     source: BinaryIO, sink: BinaryIO, model: ModelSpec | None = None, coder: str = DEFAULT_CODER, kind: str = "auto",
-    level: int | None = None, progress: Progress | None = None,
+    level: int | None = None, progress: Progress | None = None, threads: int = 1,
 ) -> Stats:
     """`compress_stream` of whatever `source` holds: bytes, or an integer .npy array coded per element.
 
@@ -832,7 +1069,7 @@ def compress_input(
     model = resolve_model(level_spec(model, level))
     found = open_input(source, kind, model)
     return compress_stream(found.source, sink, model or default_model(found.layout.alphabet_size), coder,
-                           layout=found.layout, progress=progress)
+                           layout=found.layout, progress=progress, threads=threads)
 
 
 def nll_record(source: BinaryIO, model: ModelSpec | None = None, kind: str = "auto") -> dict[str, int | float]:
@@ -897,6 +1134,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "DeepCompressError",
     "PushStreamReader",
+    "SegmentWriter",
     "Stats",
     "StreamInfo",
     "StreamReader",

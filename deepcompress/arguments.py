@@ -112,6 +112,7 @@ CHECKERS: dict[str, Callable[[str, Any], None]] = {
     "alphabet": _alphabet,
     "bits": _bits,
     "block_size": lambda name, value: _integer(name, value, low=1),
+    "threads": lambda name, value: _integer(name, value, low=1),
     "alphabet_size": lambda name, value: _integer(name, value, low=1),
     "segment_length": lambda name, value: _integer(name, value, low=1),
     "window": lambda name, value: _integer(name, value, low=1),

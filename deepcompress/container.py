@@ -277,16 +277,17 @@ def varint(value: int) -> bytes:
 
 
 def read_varint(source: Any, what: str) -> int:
-    """A varint of at most 9 bytes (values < 2**63); CorruptStreamError for longer ones."""
+    """A varint of at most 10 bytes (values < 2**70: zig-zagged 64-bit values, an int64 or
+    uint64 array's offset, fit); CorruptStreamError for longer ones."""
     value = 0
-    for shift in range(0, 63, 7):
+    for shift in range(0, 70, 7):
         byte = _read_exact(source, 1, what)[0]
         value |= (byte & 0x7F) << shift
         if not byte & 0x80:
             if byte == 0 and shift:
                 raise CorruptStreamError(f"malformed {what}: over-long varint")
             return value
-    raise CorruptStreamError(f"malformed {what}: varint longer than 9 bytes")
+    raise CorruptStreamError(f"malformed {what}: varint longer than 10 bytes")
 
 
 def _zigzag(value: int) -> int:
@@ -313,7 +314,7 @@ def encode_value(value: Any) -> bytes:
     if _is_int(value):
         if 0 <= value < _N_SMALL:
             return bytes([_T_SMALL + value])
-        if not -(1 << 62) <= value < 1 << 62:
+        if not -(1 << 64) <= value < 1 << 64:
             raise ValueError(f"integer {value} is too large for a header")
         return bytes([_T_INT]) + varint(_zigzag(value))
     if isinstance(value, float):
@@ -326,7 +327,7 @@ def encode_value(value: Any) -> bytes:
     if isinstance(value, (list, tuple)):
         return bytes([_T_LIST]) + varint(len(value)) + b"".join(encode_value(item) for item in value)
     if isinstance(value, dict):
-        if value and all(key in _WORD_INDEX and _is_int(item) and -(1 << 62) <= item < 1 << 62
+        if value and all(key in _WORD_INDEX and _is_int(item) and -(1 << 64) <= item < 1 << 64
                          for key, item in value.items()):
             indices = sorted(_WORD_INDEX[key] for key in value)
             mask = sum(1 << index for index in indices)

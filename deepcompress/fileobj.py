@@ -39,13 +39,15 @@ class Compressor:
 
     `compress(data)` returns the compressed bytes ready so far (often none: data is coded a
     block at a time); `flush()` codes the rest and ends the stream. The concatenated
-    outputs equal `deepcompress.compress(all data)` byte for byte. `stats` is set by flush.
+    outputs equal `deepcompress.compress(all data)` byte for byte, for any `threads`
+    (segments coded at a time, `api.SegmentWriter`). `stats` is set by flush.
     """
 
     def __init__(self, level: int | None = None, model: ModelSpec | None = None, coder: str = DEFAULT_CODER,
-                 block_size: int = DEFAULT_BLOCK_SIZE) -> None:
+                 block_size: int = DEFAULT_BLOCK_SIZE, threads: int = 1) -> None:
         self._sink = io.BytesIO()
-        self._writer = api.StreamWriter(self._sink, api.compression_model(model, level), coder, block_size)
+        self._writer = api.SegmentWriter(self._sink, api.compression_model(model, level), coder, block_size,
+                                         threads=threads)
         self._pending = bytearray()
         self._block_bytes = block_size * self._writer.layout.item_size
         self._finished = False
@@ -244,17 +246,19 @@ class DeepCompressFile(io.BufferedIOBase):
 
     file: a path (str, bytes, os.PathLike) or a binary file object. Reading decodes every
     member of the file in turn; appending ("a") adds a member. Writing codes a block at a
-    time; close() ends the stream (closing `file` only if it was opened here). level, model:
-    as for `deepcompress.compress` (writing); model is needed to read a model-file stream.
+    time; close() ends the stream (closing `file` only if it was opened here). level, model,
+    threads: as for `deepcompress.compress` (writing); model is needed to read a model-file stream.
     """
 
     def __init__(self, file: FileSpec, mode: str = "r", *, level: int | None = None,
-                 model: ModelSpec | None = None) -> None:
+                 model: ModelSpec | None = None, threads: int = 1) -> None:
         self._fp: BinaryIO | None = None
         self._close_fp = False
         if mode in _READ_MODES:
             if level is not None:
                 raise ValueError("level is for writing; a stream records how it was compressed")
+            if threads != 1:
+                raise ValueError("threads is for writing (members are read one after another)")
             file_mode = _READ_MODES[mode]
         elif mode in _WRITE_MODES:
             file_mode = _WRITE_MODES[mode]
@@ -273,7 +277,7 @@ class DeepCompressFile(io.BufferedIOBase):
                 self._compressor: Compressor | None = None
             else:
                 self._buffer = None
-                self._compressor = Compressor(level, model)
+                self._compressor = Compressor(level, model, threads=threads)
                 self._written = 0
         except BaseException:
             if self._close_fp:
@@ -409,17 +413,20 @@ def open(
     encoding: str | None = None,
     errors: str | None = None,
     newline: str | None = None,
+    *,
+    threads: int = 1,
 ) -> DeepCompressFile | io.TextIOWrapper:
     """Open a deepcompress file in binary ("rb", "wb", "xb", "ab"; "b" optional) or text mode
     ("rt", "wt", "xt", "at"), like `gzip.open`. Text mode wraps the file in an
-    `io.TextIOWrapper` with the given encoding, errors and newline handling.
+    `io.TextIOWrapper` with the given encoding, errors and newline handling. threads
+    (writing): segments coded at a time; the bytes written do not depend on it.
     """
     if "t" in mode:
         if "b" in mode:
             raise ValueError(f"invalid mode: {mode!r}")
     elif encoding is not None or errors is not None or newline is not None:
         raise ValueError("encoding, errors and newline are for text mode")
-    binary = DeepCompressFile(file, mode.replace("t", ""), level=level, model=model)
+    binary = DeepCompressFile(file, mode.replace("t", ""), level=level, model=model, threads=threads)
     if "t" in mode:
         return io.TextIOWrapper(binary, io.text_encoding(encoding), errors, newline)
     return binary

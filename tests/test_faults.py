@@ -334,7 +334,7 @@ def test_rm_keeps_the_input_when_verification_fails(sample, monkeypatch):
     """compress --rm re-decodes its output; if that fails the input stays (the output is reported)."""
     path, data = sample
 
-    def failing_verify(source, sink, model=None):
+    def failing_verify(source, sink, model=None, **options):
         raise deepcompress.CorruptStreamError("checksum mismatch (simulated)")
 
     monkeypatch.setattr(api, "decompress_stream", failing_verify)

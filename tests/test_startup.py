@@ -46,5 +46,20 @@ deepcompress.decompress(deepcompress.compress(b"abc", "histogram-adaptive"))
 
 
 def test_coding_with_the_adaptive_model_loads_its_kernels(root):
-    body = 'assert deepcompress.decompress(deepcompress.compress(b"a")) == b"a"'
+    body = 'assert deepcompress.decompress(deepcompress.compress(b"abcdef")) == b"abcdef"'
     assert heavy_modules_after(root, body) == ["numba", "deepcompress.models._cm_kernels"]
+
+
+def test_a_tiny_input_is_stored_without_loading_kernels(root):
+    """api.STORED_TAIL_BYTES: a last block too short for coding to win is stored without a session,
+    and the decoder replays a stored block only when another block follows it."""
+    body = """
+for data in (b"a", b"abcde"):
+    blob = deepcompress.compress(data)
+    assert deepcompress.decompress(blob) == data and len(blob) <= 26 + len(data)
+    assert api.read_info(io.BytesIO(blob)).stats.nll_bits == 8 * len(data)  # stored: its raw size
+    with deepcompress.open(io.BytesIO(blob)) as f:
+        assert f.read() == data
+assert deepcompress.decompress(deepcompress.compress(b"a") + deepcompress.compress(b"b")) == b"ab"
+"""
+    assert heavy_modules_after(root, body) == []

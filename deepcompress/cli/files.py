@@ -112,20 +112,22 @@ def file_operands(operands: tuple[str, ...], keep: bool, options: dict) -> tuple
     return operands or ("-",)
 
 
-def compress_job(model: api.ModelSpec | None, coder: str, data_kind: str, level: int | None = None, **options) -> FileJob:
+def compress_job(model: api.ModelSpec | None, coder: str, data_kind: str, level: int | None = None, threads: int = 1,
+                 **options) -> FileJob:
     def verify(target: str) -> None:
         with open(target, "rb") as compressed:
-            api.decompress_stream(compressed, None, model if not isinstance(model, str) else None)
+            api.decompress_stream(compressed, None, model if not isinstance(model, str) else None, threads=threads)
 
     def run(source: BinaryIO, sink: BinaryIO, meter: api.Progress | None) -> api.Stats:
-        return api.compress_input(source, sink, model, coder, data_kind, level=level, progress=meter)
+        return api.compress_input(source, sink, model, coder, data_kind, level=level, progress=meter, threads=threads)
 
     return FileJob(run, lambda path: path + SUFFIX, verify, False, "compressed data", **options)
 
 
-def decompress_job(model: api.ModelSpec | None, **options) -> FileJob:
+def decompress_job(model: api.ModelSpec | None, threads: int = 1, **options) -> FileJob:
     # verify: nothing left to do, every checksum passed before the output was renamed into place
-    return FileJob(lambda source, sink, meter: api.decompress_stream(source, sink, model, progress=meter),
+    return FileJob(lambda source, sink, meter: api.decompress_stream(source, sink, model, progress=meter,
+                                                                     threads=threads),
                    _decompressed_name, lambda target: None, True, None, **options)
 
 
@@ -135,11 +137,12 @@ def _decompressed_name(path: str) -> str:
     return path[: -len(SUFFIX)]
 
 
-def test_one(path: str, model: api.ModelSpec | None, quiet: bool, show_progress: bool | None = False) -> None:
+def test_one(path: str, model: api.ModelSpec | None, quiet: bool, show_progress: bool | None = False,
+             threads: int = 1) -> None:
     with fileio.open_operand(path, compressed=True) as opened:
         meter = progress.meter(False if quiet else show_progress, escape(display(path)), _size(opened.source), False)
         try:
-            stats = api.decompress_stream(opened.source, None, model, progress=meter)
+            stats = api.decompress_stream(opened.source, None, model, progress=meter, threads=threads)
         finally:
             if meter is not None:
                 meter.close()
@@ -169,6 +172,18 @@ def file_options(function: Callable) -> Callable:
     return function
 
 
+def _thread_count(ctx: click.Context, param: click.Parameter, value: int) -> int:
+    return value or os.cpu_count() or 1
+
+
+def threads_option(function: Callable) -> Callable:
+    """-T N / --threads N (0: one per CPU, as zstd -T0)."""
+    return click.option("-T", "--threads", type=click.IntRange(0), default=1, show_default=True, metavar="N",
+                        callback=_thread_count,
+                        help="segments (4 MiB members) coded or decoded at a time, 0: one per CPU; "
+                             "the output does not depend on it")(function)
+
+
 def compress_options(function: Callable) -> Callable:
     function = click.option("--as", "data_kind", type=click.Choice(api.INPUT_KINDS), default="auto", show_default=True,
                             help="code bytes, or the elements of an integer .npy array (auto: arrays when the input is one)")(function)
@@ -178,6 +193,7 @@ def compress_options(function: Callable) -> Callable:
 @click.command(name="compress")
 @model_option
 @compress_options
+@threads_option
 @file_options
 @click.pass_context
 def compress_command(ctx, model, coder, data_kind, operands, keep, **options) -> None:
@@ -191,6 +207,7 @@ def compress_command(ctx, model, coder, data_kind, operands, keep, **options) ->
 
 @click.command(name="decompress")
 @model_option
+@threads_option
 @file_options
 @click.pass_context
 def decompress_command(ctx, model, operands, keep, **options) -> None:

@@ -24,6 +24,7 @@ from deepcompress.cli.files import (
     file_options,
     info_one,
     test_one,
+    threads_option,
 )
 
 
@@ -105,12 +106,14 @@ class Listing:
 @_level_options
 @model_option
 @compress_options
+@threads_option
 @click.option("-r", "--recursive", is_flag=True, help="operate on the files in directories, recursively")
 @click.option("--progress/--no-progress", "show_progress", default=None,
               help="progress on stderr  [default: when stderr is a terminal and the input is large]")
 @file_options
 @click.pass_context
-def files_command(ctx, mode, level, model, coder, data_kind, recursive, show_progress, operands, keep, **options) -> None:
+def files_command(ctx, mode, level, model, coder, data_kind, threads, recursive, show_progress, operands, keep,
+                  **options) -> None:
     """Compress FILES (FILE -> FILE.dcz, kept), or with -d decompress them; none or - : stdin -> stdout."""
     if mode in ("test", "list") and (options["output"] or options["to_stdout"] or options["remove"]):
         raise click.UsageError(f"--{mode} writes no file: -o, -c and --rm do not apply")
@@ -131,11 +134,12 @@ def files_command(ctx, mode, level, model, coder, data_kind, recursive, show_pro
             raise click.UsageError("-o/--output takes a single input (this directory holds several)")
     resolved = resolved_model(ctx, model)
     if mode == "compress":
-        handle = compress_job(resolved, coder, data_kind, level, show_progress=show_progress, **options)
+        handle = compress_job(resolved, coder, data_kind, level, threads, show_progress=show_progress, **options)
     elif mode == "decompress":
-        handle = decompress_job(resolved, show_progress=show_progress, **options)
+        handle = decompress_job(resolved, threads, show_progress=show_progress, **options)
     elif mode == "test":
-        handle = functools.partial(test_one, model=resolved, quiet=options["quiet"], show_progress=show_progress)
+        handle = functools.partial(test_one, model=resolved, quiet=options["quiet"], show_progress=show_progress,
+                                   threads=threads)
     elif options["verbose"]:
         handle = functools.partial(info_one, as_json=False)
     else:
