@@ -55,9 +55,12 @@ VALID = {
     "hello_adaptive_blocks": (HELLO, "histogram-adaptive", "range", 150),
     "sample_cm": (SAMPLE_X12, AdaptiveModel(preset=1), "range", DEFAULT),
     "sample_cm_blocks": (SAMPLE_X12, AdaptiveModel(preset=1), "range", 10000),
-    "sample_cm2": (SAMPLE_X12, "adaptive", "binary", DEFAULT),
-    "sample_cm2_blocks": (SAMPLE_X12, "adaptive", "binary", 10000),
+    "sample_cm2": (SAMPLE_X12, AdaptiveModel(preset=2), "binary", DEFAULT),
+    "sample_cm2_blocks": (SAMPLE_X12, AdaptiveModel(preset=2), "binary", 10000),
     "sample_cm3": (SAMPLE_X12, AdaptiveModel(preset=3), "binary", DEFAULT),
+    "sample_cm6": (SAMPLE_X12, AdaptiveModel(preset=6), "binary", DEFAULT),
+    "sample_cm6_blocks": (SAMPLE_X12, AdaptiveModel(preset=6), "binary", 10000),
+    "sample_cm7": (SAMPLE_X12, AdaptiveModel(preset=7), "binary", DEFAULT),
     "noise_then_text": (NOISE_THEN_TEXT, "adaptive", "binary", 1000),
 }
 # The record model's golden array, coded with its model file: a header naming the model by fingerprint.
