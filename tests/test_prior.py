@@ -24,7 +24,7 @@ GOLDEN = ROOT / "tests" / "golden"
 # printed by scripts/make_golden_prior.py when the golden prior was written
 GOLDEN_FINGERPRINT = "a8c3845ba7cda6730a6944f0a1101b77"
 GOLDEN_DCM_SHA256 = "485122ff5a1de1582cf267a7790c67071467243b9d6108aa08a8a856f3082408"
-GOLDEN_DCZ_SHA256 = "7e6ad6e1c9137960c0b11f3196c45945b9dc9e2d0997c761257bac43b5ec8765"
+GOLDEN_DCZ_SHA256 = "7af588c4fd97d8b550906d13e253601f1c8ec85efbf2cd30f6f2331a9e212070"
 
 
 def _script():
