@@ -32,20 +32,18 @@ CASES = [("adaptive", 256), ("histogram", 256), ("histogram-adaptive", 256),
 
 def forged_stream(name: str, alphabet_size: int) -> bytes:
     model = models.builtin(name, alphabet_size)
-    kind, extra = "bytes", {}
+    layout = symbols.Layout()
     if alphabet_size > 256:
-        kind = "npy"
-        extra = symbols.Layout("npy", "<i4", (N_SYMBOLS,), False, 0, alphabet_size, b"").to_extra()
+        layout = symbols.Layout("npy", "<i4", (N_SYMBOLS,), False, 0, alphabet_size, b"")
     side = b""
     if model.config().get("mode") == "static":  # the largest table that fits the side-info bound
         counts = np.zeros(alphabet_size, dtype=np.int64)
         counts[: min(alphabet_size, (container.MAX_SIDE_BYTES - 8) // 2)] = 1
         side = pack_counts(counts)
-    header = container.StreamHeader(model.name, model.config(), model.fingerprint(), "range", N_SYMBOLS, kind, extra)
+    header = api.stream_header(model, codec.stream_coder(model, "range"), N_SYMBOLS, layout)
     block = container.BlockRecord(N_SYMBOLS, codec.choose_lanes(model, N_SYMBOLS), side,
                                   np.zeros(0, dtype=np.uint32), 0.0, 0)
-    trailer = container.Trailer(N_SYMBOLS, N_SYMBOLS, 0)
-    return container.encode_header(header) + container.encode_block(block) + container.encode_end(trailer)
+    return container.encode_member(header, [block], 0)
 
 
 def peak_rss_mb() -> float:
