@@ -130,16 +130,17 @@ def _integers(ctx: click.Context, parameter: click.Parameter, text: str | None) 
 
 
 @click.command(name="train")
-@click.option("--model", "kind", type=click.Choice(["mlp", "histogram", "record-mlp", "adaptive"]), default="mlp",
+@click.option("--model", "kind", type=click.Choice(["mlp", "histogram", "record-mlp", "adaptive", "hybrid"]), default="mlp",
               show_default=True, help="mlp: bytes; record-mlp: integer .npy arrays of records (rows); histogram: either; "
-              "adaptive: a prior (trained start state) of the default engine, for many small files")
+              "adaptive: a prior (trained start state) of the default engine, for many small files; "
+              "hybrid: a prior and a byte mlp mixed")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, allow_dash=True), help="model file to write (.dcm)")
-@click.option("--context", "context_size", type=click.IntRange(0, 64), default=16, show_default=True, help="previous symbols the MLP sees")
-@click.option("--hidden", callback=_integers, help="hidden widths, comma-separated (exactness bound: 518)  [default: 512; record-mlp: 256,128]")
-@click.option("--embed", "embed_dim", type=click.IntRange(1, 256), help="embedding width per input  [default: 32; record-mlp: 4]")
+@click.option("--context", "context_size", type=click.IntRange(0, 64), help="previous symbols the MLP sees  [default: 16; hybrid: 8]")
+@click.option("--hidden", callback=_integers, help="hidden widths, comma-separated (exactness bound: 518)  [default: 512; record-mlp: 256,128; hybrid: 64]")
+@click.option("--embed", "embed_dim", type=click.IntRange(1, 256), help="embedding width per input  [default: 32; record-mlp: 4; hybrid: 16]")
 @click.option("--dropout", type=click.FloatRange(0, 1, max_open=True), help="training dropout  [default: mlp 0.1; record-mlp 0.2]")
 @click.option("--alphabet", type=click.IntRange(1, 1 << 16), help="arrays: model values 0..K-1  [default: largest training value + 1]")
-@click.option("--followers", default="2,3,4,6,8,12", show_default=True, callback=_integers, help="context orders of the adaptive follower inputs, or 'none'")
+@click.option("--followers", default="2,3,4,6,8,12", show_default=True, callback=_integers, help="context orders of the adaptive follower inputs, or 'none'  [hybrid: none]")
 @click.option("--crlf/--no-crlf", default=True, show_default=True,
               help="mlp: every second piece of LF-only text trains with CRLF line ends, so Windows text is no surprise")
 @click.option("--epochs", type=click.IntRange(1), help="[default: 2; record-mlp: 20]")
@@ -151,9 +152,9 @@ def _integers(ctx: click.Context, parameter: click.Parameter, text: str | None) 
 @click.option("--device", default="cpu", show_default=True, help="torch device for training, e.g. cuda (coding stays exact on CPU)")
 @click.option("--log", "log_path", type=click.Path(dir_okay=False), help="write the training log as JSON here")
 @click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="write the learning curve PNG here (needs matplotlib)")
-@click.option("--level", type=click.IntRange(1, 9), default=5, show_default=True, help="adaptive: the level whose engine the prior starts")
-@click.option("--size", "size_budget", type=click.IntRange(min=4096), default=112_000, show_default=True,
-              help="adaptive: the model file's size limit in bytes")
+@click.option("--level", type=click.IntRange(1, 9), default=5, show_default=True, help="adaptive, hybrid: the level whose engine the prior starts")
+@click.option("--size", "size_budget", type=click.IntRange(min=4096),
+              help="adaptive, hybrid: the model file's size limit in bytes  [default: 112000; hybrid: 1000000]")
 @click.option("-f", "--force", is_flag=True, help="overwrite an existing model file")
 @click.option("-q", "--quiet", is_flag=True, help="print nothing but errors")
 @click.argument("data", nargs=-1, required=True, type=click.Path(allow_dash=True))
@@ -175,17 +176,25 @@ def train_command(ctx, kind, output, context_size, hidden, embed_dim, dropout, a
     share of the data, with --batch-size as the global batch; the first writes the model.
     """
     if kind == "adaptive":
-        ctx.exit(_train_prior(output, level, size_budget, force, quiet, data))
+        ctx.exit(_train_prior(output, level, size_budget or 112_000, force, quiet, data))
     from deepcompress import distributed, train
 
-    options = train.ModelOptions(kind, context_size, hidden, embed_dim, dropout, alphabet, followers, crlf)
+    if kind == "hybrid":
+        network = train.HYBRID_NETWORK
+        if ctx.get_parameter_source("followers") == click.core.ParameterSource.DEFAULT:
+            followers = ()
+        options = train.ModelOptions("mlp", context_size or network["context_size"], hidden or network["hidden"],
+                                     embed_dim or network["embed_dim"], dropout, alphabet, followers, crlf)
+    else:
+        options = train.ModelOptions(kind, 16 if context_size is None else context_size, hidden, embed_dim, dropout,
+                                     alphabet, followers, crlf)
     if distributed.launched():
         if "-" in data:
             raise click.BadParameter("processes launched together cannot share standard input; name files",
                                      param_hint="DATA")
         device = distributed.start(device)
         quiet = quiet or distributed.rank() > 0
-    config = train.config_for(kind, epochs, batch_size, learning_rate=learning_rate, seed=seed, threads=threads,
+    config = train.config_for(options.kind, epochs, batch_size, learning_rate=learning_rate, seed=seed, threads=threads,
                               validation_fraction=validation_fraction, device=device)
 
     def report(progress: train.Progress) -> None:
@@ -209,13 +218,19 @@ def train_command(ctx, kind, output, context_size, hidden, embed_dim, dropout, a
             train.check_plotting()
         if kind == "mlp":
             fitted = train.fit_sources([source(each) for each in data], options, config, report)
+        elif kind == "hybrid":
+            fitted = train.fit_hybrid([read(each)[0] for each in data], options, config, level,
+                                      size_budget or 1_000_000, report)
         else:
             fitted = train.fit_files([read(each) for each in data], options, config, report)
         if distributed.rank() > 0:
             return
         metadata = train.training_metadata(fitted, [os.path.basename(each) for each in data])
+        blob = api.model_file_bytes(fitted.model, metadata)
+        if kind == "hybrid" and len(blob) > (size_budget or 1_000_000):
+            raise ValueError(f"the hybrid takes {len(blob)} bytes, over the budget of {size_budget or 1_000_000}")
         with fileio.output(path, force, "a model file") as sink:
-            sink.write(api.model_file_bytes(fitted.model, metadata))
+            sink.write(blob)
         if log_path:
             train.write_log(fitted.result, config, log_path, metadata["training"])
         if plot_path:

@@ -154,6 +154,7 @@ def from_header(name: str, config: dict[str, Any]) -> Model | None:
 # Ids are frozen once released (v2 stream headers name models by them); an alias has none.
 register("adaptive", "deepcompress.models.adaptive:AdaptiveModel", builtin=True, model_id=1)
 register("adaptive-prior", "deepcompress.models.prior:PriorModel", model_id=5)
+register("hybrid", "deepcompress.models.hybrid:HybridModel", model_id=6)
 register("histogram", "deepcompress.models.histogram:HistogramModel", builtin=True, model_id=2)
 register("histogram-adaptive", "deepcompress.models.histogram:AdaptiveHistogramModel", builtin=True)
 register("mlp", "deepcompress.models.mlp:MLPModel", model_id=3)

@@ -15,7 +15,7 @@ with bit-history states; presets 1-5 keep engine 2 so their streams decode as wr
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 import numpy as np
@@ -298,13 +298,8 @@ class AdaptiveSession(Session):
             return np.zeros(0, dtype=np.uint32), 0.0
         if lanes != 1:
             raise ValueError("binary self-coding runs one lane")
-        blk, ls, rec = self._begin(n, 1)
-        self._buf[self._size: self._size + n] = symbols
         counts = np.zeros((2, 4096), dtype=np.int64)
-        out = np.empty(n + 64, dtype=np.uint8)
-        out, n_bytes = K.encode_binary(self._buf, self._cm, self._mwl, self._apm, self._mtab, ls, rec,
-                                       self._cfg, blk, out, counts)
-        self._end(blk, ls, rec)
+        (out, n_bytes), _ = self.run_one_lane(K.encode_binary, n, symbols, np.empty(n + 64, dtype=np.uint8), counts)
         p1 = np.arange(1, 4096)
         nll = float(counts[1, 1:] @ (12 - np.log2(p1)) + counts[0, 1:] @ (12 - np.log2(4096 - p1)))
         return binary.bytes_to_words(out[:n_bytes]), nll
@@ -318,12 +313,29 @@ class AdaptiveSession(Session):
             return np.zeros(0, dtype=np.int64)
         if lanes != 1:
             raise ValueError("binary self-coding runs one lane")
+        data = binary.words_to_bytes(words)
+        return self.run_one_lane(lambda *state: K.decode_binary(data, *state), n, None)[1]
+
+    @property
+    def size(self) -> int:
+        """Bytes of the stream so far, a prior's history included (the next block starts here)."""
+        return self._size
+
+    def run_one_lane(self, kernel: Callable[..., Any], n: int, symbols: np.ndarray | None, *extra: Any
+                     ) -> tuple[Any, np.ndarray]:
+        """Run `kernel(buf, cm, mw, apm, mtab, ls, rec, cfg, blk, *extra)` over a one-lane block of
+        n >= 1 bytes: (its result, the block's bytes int64[n]).
+
+        symbols: the block's bytes, placed in the stream first (encoding), or None (the kernel
+        decodes them into buf). For the coders of this engine, here and in `models.hybrid`.
+        """
         blk, ls, rec = self._begin(n, 1)
-        K.decode_binary(binary.words_to_bytes(words), self._buf, self._cm, self._mwl, self._apm,
-                        self._mtab, ls, rec, self._cfg, blk)
-        out = self._buf[self._size: self._size + n].astype(np.int64)
+        if symbols is not None:
+            self._buf[self._size: self._size + n] = symbols
+        result = kernel(self._buf, self._cm, self._mwl, self._apm, self._mtab, ls, rec, self._cfg, blk, *extra)
+        block = self._buf[self._size: self._size + n].astype(np.int64)
         self._end(blk, ls, rec)
-        return out
+        return result, block
 
     def decode_block(self, n_symbols: int, lanes: int) -> DecodeSteps:
         n = int(n_symbols)

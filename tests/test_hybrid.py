@@ -1,0 +1,83 @@
+"""The `hybrid` model: a trained prior and an exact byte MLP mixed (`models.hybrid`, `train --model hybrid`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from deepcompress import api
+from deepcompress.cli import main
+from deepcompress.errors import ModelMismatchError
+
+ROOT = Path(__file__).resolve().parents[1]
+TEXT = (ROOT / "README.md").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def hybrid_file(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("hybrid")
+    (folder / "a.txt").write_bytes(TEXT[:20_000])
+    (folder / "b.txt").write_bytes(TEXT[20_000:40_000])
+    path = folder / "h.dcm"
+    done = CliRunner().invoke(main, ["train", "--model", "hybrid", "--context", "3", "--hidden", "8", "--embed", "4",
+                                     "--epochs", "1", "--size", "60000", "-q", "-o", str(path),
+                                     str(folder / "a.txt"), str(folder / "b.txt")])
+    assert done.exit_code == 0, done.output
+    return path
+
+
+def test_model_file_keeps_its_budget(hybrid_file):
+    assert hybrid_file.stat().st_size <= 60_000
+    model = api.load_model(hybrid_file)
+    assert model.name == "hybrid" and model.network.net_config.context_size == 3
+
+
+def test_network_rows_in_the_kernel_are_the_exact_tables(hybrid_file):
+    from deepcompress.models import _hybrid_kernels as H
+    from deepcompress.models.context import context_windows
+
+    model = api.load_model(hybrid_file)
+    data = np.frombuffer(TEXT[40_000:41_000], dtype=np.uint8)
+    expected = model.network.frequencies(context_windows(data.astype(np.int64), 3, 256))
+    buf = np.concatenate([np.full(7, 65, dtype=np.uint8), data])  # 7 bytes of history before the stream
+    pre, cum = np.empty(8, dtype=np.int64), np.empty(257, dtype=np.int64)
+    for i in (0, 1, 2, 3, 500, len(data) - 1):
+        H.network_row(buf, 7 + i, 7, *model._kernel_network, pre, cum)
+        assert np.array_equal(np.diff(cum), expected[i]), i
+
+
+@pytest.mark.parametrize("data", [b"", b"x", TEXT[41_000:49_000], bytes(range(256)) * 8])
+def test_round_trip_and_nll(hybrid_file, data):
+    model = api.load_model(hybrid_file)
+    blob = api.compress(data, model=model)
+    assert api.decompress(blob, model=model) == data
+    assert api.decompress(blob, model=str(hybrid_file)) == data
+
+
+def test_a_weak_network_costs_little(hybrid_file):
+    # The mixer starts from the engine's prediction alone (network weight 0), so a network
+    # trained for one epoch on 40 KB, which knows little, costs at most a few percent.
+    model = api.load_model(hybrid_file)
+    held = TEXT[41_000:49_000]
+    assert len(api.compress(held, model=model)) <= 1.02 * len(api.compress(held, model=model.prior))
+
+
+def test_a_stream_needs_its_own_hybrid(hybrid_file):
+    model = api.load_model(hybrid_file)
+    blob = api.compress(TEXT[:3000], model=model)
+    with pytest.raises(ModelMismatchError):
+        api.decompress(blob, model=model.prior)
+    other = type(model)(model.prior, model.network, mixer_lr=3)
+    with pytest.raises(ModelMismatchError):
+        api.decompress(blob, model=other)
+
+
+def test_networks_a_hybrid_cannot_run_are_refused(hybrid_file):
+    model = api.load_model(hybrid_file)
+    with pytest.raises(ValueError, match="mixer"):
+        type(model)(model.prior, model.network, mixer=np.zeros(5, dtype=np.int32))
+    with pytest.raises(TypeError, match="adaptive-prior"):
+        type(model)(model.network, model.network)
