@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from deepcompress._lazy import LazyModule
-from deepcompress.models.adaptive import AdaptiveSession
+from deepcompress.models.adaptive import AdaptiveSession, _check_bytes
 from deepcompress.models.base import Chunk, Model, Session
 from deepcompress.models.prior import PriorModel
 
@@ -144,7 +144,7 @@ class HybridSession(Session):
 
     def _probs(self, symbols: np.ndarray) -> np.ndarray:
         """The probabilities of a 1 coded for each bit of a block: int16[8n]."""
-        symbols = _bytes(symbols)
+        symbols = _check_bytes(symbols)
         probs = np.empty(8 * len(symbols), dtype=np.int16)
         if len(symbols):
             self._run(len(symbols), symbols, np.zeros(0, dtype=np.uint8), probs)
@@ -153,7 +153,7 @@ class HybridSession(Session):
     def encode_block(self, symbols: np.ndarray, lanes: int):
         """The probabilities `encode_words` codes, as 2-entry tables (for nll and surprisal)."""
         probs = self._probs(symbols)
-        bits = np.unpackbits(_bytes(symbols).astype(np.uint8)).astype(np.int64)  # MSB first, as coded
+        bits = np.unpackbits(_check_bytes(symbols).astype(np.uint8)).astype(np.int64)  # MSB first, as coded
         for i in range(0, len(probs), _ENCODE_PIECE):
             p = probs[i: i + _ENCODE_PIECE].astype(np.int64)
             yield bits[i: i + _ENCODE_PIECE], Chunk.rows(np.stack([4096 - p, p], axis=1))
@@ -163,7 +163,7 @@ class HybridSession(Session):
         if lanes != 1:
             raise ValueError("binary self-coding runs one lane")
         probs = self._probs(symbols).astype(np.int64)
-        bits = np.unpackbits(_bytes(symbols).astype(np.uint8)).astype(np.int64)
+        bits = np.unpackbits(_check_bytes(symbols).astype(np.uint8)).astype(np.int64)
         nll = float(np.sum(12 - np.log2(np.where(bits == 1, probs, 4096 - probs))))
         return binary.encode(bits, probs) if len(bits) else np.zeros(0, dtype=np.uint32), nll
 
@@ -178,9 +178,3 @@ class HybridSession(Session):
             return np.zeros(0, dtype=np.int64)
         return self._run(n, None, binary.words_to_bytes(words), np.zeros(0, dtype=np.int16))
 
-
-def _bytes(symbols: np.ndarray) -> np.ndarray:
-    symbols = np.asarray(symbols)
-    if symbols.size and (symbols.min() < 0 or symbols.max() > 255):
-        raise ValueError("the hybrid model codes bytes (0..255)")
-    return symbols
