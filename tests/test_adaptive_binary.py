@@ -170,11 +170,12 @@ def test_models_work_where_no_numba_cache_can_be_written(tmp_path):
 
 def test_kernel_configuration_keys_are_the_presets():
     from deepcompress.models import _cm3_kernels as K3
+    from deepcompress.models import _cm4_kernels as K4
     from deepcompress.models import _cm_kernels as K
     from deepcompress.models.adaptive import ENGINES, PRESETS
 
     assert set(ENGINES) == set(PRESETS)
     for number, preset in PRESETS.items():
-        keys = (K if ENGINES[number] == 2 else K3).CFG_KEYS
+        keys = {2: K, 3: K3, 4: K4}[ENGINES[number]].CFG_KEYS
         assert set(keys) | {"lane_bytes", "max_lanes"} == set(preset)
     assert len(set(K.CFG_KEYS)) == K.CFG_LEN

@@ -29,7 +29,7 @@ the match model's expected bit (1/8),
 by hashed order 2 ((7 - apm3_weight)/8) and by order 1 (apm3_weight/8), the mixer's own
 probability only feeding them.
 
-State (the session's named arrays; all of a stream's learned state, so a snapshot can be copied in):
+State (`new_state` and buf, the session's arrays; all of a stream's learned state):
   buf      uint8[capacity]        the stream so far
   t_direct uint32[256 + 65536]    order-0 and order-1 counters: (22-bit p << 10 | count) ^ CM_BIAS
   t_hash   uint8[N_HASHED << hbits] bit-history states, 16-byte buckets (byte 0: check, 1-15: states)
@@ -136,6 +136,24 @@ def _squash(x):
     w = x & 127
     i = (x >> 7) + 16
     return (_SQUASH_POINTS[i] * (128 - w) + _SQUASH_POINTS[i + 1] * w + 64) >> 7
+
+
+def new_state(config: dict[str, int]) -> dict[str, np.ndarray]:
+    """A fresh session's arrays but buf, by name, in `code_block`'s order (zeros: fresh counters,
+    empty buckets; their pages cost memory only once touched)."""
+    state = {
+        "t_direct": np.zeros(DIRECT_LEN, dtype=np.uint32),
+        "t_hash": np.zeros(N_HASHED << config["hash_bits"], dtype=np.uint8),
+        "smap": np.empty(SMAP_LEN, dtype=np.uint32),
+        "t_match": np.zeros(2 * MATCH_LEVELS, dtype=np.uint32),
+        "mix": np.empty(MIX_LEN, dtype=np.int32),
+        "apm": np.empty(APM_LEN, dtype=np.int32),
+        "mtab": np.zeros(1 << config["match_bits"], dtype=np.int32),
+        "rec": np.empty(REC_LEN, dtype=np.int64),
+        "regs": np.zeros(REGS_LEN, dtype=np.int64),
+    }
+    init_state(state["smap"], state["mix"], state["apm"], state["rec"])
+    return state
 
 
 @njit

@@ -9,8 +9,10 @@ Preset 1 (frozen) yields its tables to the codec, which codes them with constric
 lanes (see `_cm_kernels` and `choose_lanes`). Presets 2-5 code their own decisions: a whole block
 in one compiled call with `coding.binary`, one lane (`self_coder = "binary"`); their
 `encode_block` still yields the very same probabilities as tables, for nll and surprisal.
-Presets 6 and up (the default, 6) run engine 3 (`_cm3_kernels`, `Engine3Session`), a new kernel
-with bit-history states; presets 1-5 keep engine 2 so their streams decode as written.
+Presets 6 and 7 (the default, 6) run engine 3 (`_cm3_kernels`), a kernel with bit-history
+states; preset 8 (levels 1-2) runs engine 4 (`_cm4_kernels`), a lean kernel of few contexts at
+several times the speed. Both code a block in one compiled call (`BlockSession`); presets 1-5
+keep engine 2 so their streams decode as written.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from deepcompress.models.base import Chunk, DecodeSteps, Model, Session
 # fingerprinting the model, as headers and `info` do, stays instant.
 K = LazyModule("deepcompress.models._cm_kernels")
 K3 = LazyModule("deepcompress.models._cm3_kernels")
+K4 = LazyModule("deepcompress.models._cm4_kernels")
 binary = LazyModule("deepcompress.coding.binary")
 
 # Presets are frozen once released: a stream names its preset (plus any overrides), so its
@@ -72,20 +75,34 @@ PRESETS[5] = {**PRESETS[2], "hash_bits": 24, "match_bits": 24, "final_ctx": 1}  
 PRESETS[6] = {**PRESETS[2], "limit_high": 1023, "mix_lr": 6, "final_lr": 3, "final_ctx": 1}  # 96 MiB of states
 # Preset 7: larger tables (-0.06% on Calgary-14, more on larger inputs).
 PRESETS[7] = {**PRESETS[6], "hash_bits": 26, "match_bits": 24}  # levels 7-9: 768 MiB of states
-# The engine of each preset (2: `_cm_kernels`, 3: `_cm3_kernels`).
-ENGINES: dict[int, int] = {1: 2, 2: 2, 3: 2, 4: 2, 5: 2, 6: 3, 7: 3}
+# Preset 8 runs engine 4 (`_cm4_kernels`: orders 1, 2 and 4 and the match model, one mixer, one
+# APM), its own keys; limit_high is the 16-bit hashed counters' count limit (at most 15), hash_bits
+# sizes tables of 2-byte counters (N_HASHED * 2**(hash_bits + 1) bytes). Chosen by the Calgary-14
+# total (1.928 bpb, against 1.835 for preset 3) at ~4x preset 3's speed; its settings are flat
+# within 0.05% (mix_lr 8-16, apm_rate 6-7, match_min 5-7, limit_high 10-15).
+PRESETS[8] = {"hash_bits": 22, "match_bits": 20, "limit_low": 1023, "limit_high": 15, "mix_lr": 12,
+              "apm_rate": 6, "match_min": 6, "lane_bytes": 32768, "max_lanes": 1}  # 16 MiB of counters
+# The engine of each preset (2: `_cm_kernels`, 3: `_cm3_kernels`, 4: `_cm4_kernels`).
+ENGINES: dict[int, int] = {1: 2, 2: 2, 3: 2, 4: 2, 5: 2, 6: 3, 7: 3, 8: 4}
 # The coder each preset runs itself (None: the codec codes its tables with constriction).
 SELF_CODERS: dict[int, str | None] = {1: None, 2: "binary", 3: "binary", 4: "binary", 5: "binary",
-                                      6: "binary", 7: "binary"}
+                                      6: "binary", 7: "binary", 8: "binary"}
 # Compression level (1 fastest .. 9 strongest) -> preset; a stream header records the preset.
-LEVELS: dict[int, int] = {1: 3, 2: 3, 3: 4, 4: 4, 5: 6, 6: 6, 7: 7, 8: 7, 9: 7}
+LEVELS: dict[int, int] = {1: 8, 2: 8, 3: 4, 4: 4, 5: 6, 6: 6, 7: 7, 8: 7, 9: 7}
 DEFAULT_LEVEL = 5
 # sized_for: hashed tables get about 2**SIZE_SLACK_BITS counters per input byte (each byte touches
 # two 16-counter groups per table), never fewer than 2**MIN_SIZED_BITS nor more than the preset's.
 SIZE_SLACK_BITS = 3
-SIZE_SLACK_BITS_3 = 5  # engine 3: one-byte states, two 16-byte buckets per table and byte
+SIZE_SLACK_BITS_3 = 5  # engines 3 and 4: two 16-slot buckets per table and byte
 MIN_SIZED_BITS = 12
-_ENCODE_PIECE = 1 << 20  # decisions per chunk yielded by encode_block (bounds table memory)
+_ENCODE_PIECE = 1 << 20
+# Bounds of every setting but the preset-relative ones (table sizes and lanes, see `AdaptiveModel`),
+# so that every shift, product and table index in the kernels stays well defined.
+_BOUNDS: dict[str, tuple[int, int]] = {
+    "match_min": (5, 8), "limit_low": (0, 1023), "limit_high": (0, 1023), "mix_lr": (0, 64),
+    "final_lr": (0, 64), "apm_rate": (1, 15), "record_repeats": (1, 255), "final_ctx": (0, 3),
+    "apm3_weight": (0, 5),
+}  # decisions per chunk yielded by encode_block (bounds table memory)
 
 
 def _check_bytes(symbols: np.ndarray) -> np.ndarray:
@@ -116,21 +133,14 @@ class AdaptiveModel(Model):
         # does (README, Robustness). In particular, one lane for a whole block would cost ~8
         # Python steps per byte.
         top = PRESETS[preset]
-        if not (8 <= c["hash_bits"] <= top["hash_bits"] and 8 <= c["match_bits"] <= top["match_bits"]):
-            raise ValueError(f"hash_bits must be in [8, {top['hash_bits']}] and match_bits in [8, {top['match_bits']}]")
-        if not 5 <= c["match_min"] <= 8:
-            raise ValueError("match_min must be in [5, 8]")
-        if not (0 <= c["limit_low"] <= 1023 and 0 <= c["limit_high"] <= 1023):
-            raise ValueError("counter limits must be in [0, 1023]")
-        if not (1 <= c["lane_bytes"] <= top["lane_bytes"] and top["max_lanes"] <= c["max_lanes"] <= 4096):
-            raise ValueError(f"lane_bytes must be in [1, {top['lane_bytes']}] and max_lanes in [{top['max_lanes']}, 4096]")
-        # Bounded so that every shift and product in the kernels stays well defined.
-        if not (0 <= c["mix_lr"] <= 64 and 0 <= c["final_lr"] <= 64 and 1 <= c["apm_rate"] <= 15):
-            raise ValueError("mix_lr and final_lr must be in [0, 64], apm_rate in [1, 15]")
-        if not 1 <= c["record_repeats"] <= 255:
-            raise ValueError("record_repeats must be in [1, 255]")
-        if not (0 <= c["final_ctx"] <= 3 and 0 <= c["apm3_weight"] <= 5):
-            raise ValueError("final_ctx must be in [0, 3] and apm3_weight in [0, 5]")
+        bounds = {**_BOUNDS, "hash_bits": (8, top["hash_bits"]), "match_bits": (8, top["match_bits"]),
+                  "lane_bytes": (1, top["lane_bytes"]), "max_lanes": (top["max_lanes"], 4096)}
+        if ENGINES[preset] == 4:
+            bounds["limit_high"] = (0, 15)  # the count field of a 16-bit counter
+        for key, value in c.items():
+            low, high = bounds[key]
+            if not low <= value <= high:
+                raise ValueError(f"{key} must be in [{low}, {high}] (preset {preset})")
         self.self_coder = SELF_CODERS[preset]
         if self.self_coder is not None and c["max_lanes"] != 1:
             raise ValueError(f"preset {preset} codes one lane: max_lanes must be 1")
@@ -173,7 +183,7 @@ class AdaptiveModel(Model):
             return self
         log_n = max(0, int(n_symbols) - 1).bit_length()  # ceil(log2(n))
         c = self._config
-        slack = SIZE_SLACK_BITS_3 if ENGINES[self.preset] == 3 else SIZE_SLACK_BITS
+        slack = SIZE_SLACK_BITS if ENGINES[self.preset] == 2 else SIZE_SLACK_BITS_3
         hash_bits = min(c["hash_bits"], max(MIN_SIZED_BITS, log_n + slack))
         match_bits = min(c["match_bits"], max(MIN_SIZED_BITS, log_n + 1))
         if (hash_bits, match_bits) == (c["hash_bits"], c["match_bits"]):
@@ -182,13 +192,14 @@ class AdaptiveModel(Model):
         overrides = {k: v for k, v in c.items() if v != base[k]}
         return AdaptiveModel(self.preset, **{**overrides, "hash_bits": hash_bits, "match_bits": match_bits})
 
-    def session(self, initial: dict[str, np.ndarray] | None = None) -> AdaptiveSession | Engine3Session:
+    def session(self, initial: dict[str, np.ndarray] | None = None) -> AdaptiveSession | BlockSession:
         """A fresh session, or (engine 2 presets only) one started from a prior's `initial` state."""
-        if ENGINES[self.preset] == 3:
-            if initial is not None:
-                raise ValueError(f"preset {self.preset} (engine 3) cannot start from a prior's state")
-            return Engine3Session(self._config)
-        return AdaptiveSession(self._config, initial)
+        engine = ENGINES[self.preset]
+        if engine == 2:
+            return AdaptiveSession(self._config, initial)
+        if initial is not None:
+            raise ValueError(f"preset {self.preset} (engine {engine}) cannot start from a prior's state")
+        return BlockSession(self._config, K3 if engine == 3 else K4)
 
 
 def state_shapes(config: dict[str, int]) -> dict[str, int]:
@@ -363,29 +374,20 @@ class AdaptiveSession(Session):
         return out
 
 
-class Engine3Session(Session):
-    """All learned state of one stream of an engine-3 preset (6 and up), as named arrays.
+class BlockSession(Session):
+    """All learned state of one stream of an engine-3 or engine-4 preset (6 and up), as named arrays.
 
-    buf, t_direct, t_hash, smap, t_match, mix, apm, mtab, rec, regs: see `_cm3_kernels`; a
-    snapshot of them is the whole state (nothing else is carried from block to block).
+    kernels: `_cm3_kernels` or `_cm4_kernels`; `buf` and `tables` (the kernel module's `new_state`,
+    see its docstring) are the whole state: nothing else is carried from block to block.
     """
 
     decisions_per_symbol = 8  # MSB first, one lane
 
-    def __init__(self, config: dict[str, int]) -> None:
-        self._cfg = np.array([config[k] for k in K3.CFG_KEYS], dtype=np.int64)
+    def __init__(self, config: dict[str, int], kernels: Any) -> None:
+        self._kernels = kernels
+        self._cfg = np.array([config[k] for k in kernels.CFG_KEYS], dtype=np.int64)
         self.buf = np.zeros(1 << 16, dtype=np.uint8)
-        self.t_direct = np.zeros(K3.DIRECT_LEN, dtype=np.uint32)  # zeros: fresh counters
-        # zeros: empty buckets; the pages cost memory only once touched
-        self.t_hash = np.zeros(K3.N_HASHED << config["hash_bits"], dtype=np.uint8)
-        self.smap = np.empty(K3.SMAP_LEN, dtype=np.uint32)
-        self.t_match = np.zeros(2 * K3.MATCH_LEVELS, dtype=np.uint32)
-        self.mix = np.empty(K3.MIX_LEN, dtype=np.int32)
-        self.apm = np.empty(K3.APM_LEN, dtype=np.int32)
-        self.mtab = np.zeros(1 << config["match_bits"], dtype=np.int32)
-        self.rec = np.empty(K3.REC_LEN, dtype=np.int64)
-        self.regs = np.zeros(K3.REGS_LEN, dtype=np.int64)
-        K3.init_state(self.smap, self.mix, self.apm, self.rec)
+        self.tables = kernels.new_state(config)
         self.size = 0  # bytes of the stream coded so far
 
     def _room(self, n: int) -> None:
@@ -399,9 +401,8 @@ class Engine3Session(Session):
     def _code(self, decode: bool, n: int, data: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, int, np.ndarray]:
         counts = np.zeros((2, 4096), dtype=np.int64)
         out = np.empty(0 if decode else n + 64, dtype=np.uint8)
-        out, n_bytes = K3.code_block(decode, self.buf, self.size, n, data, out, self.t_direct, self.t_hash,
-                                     self.smap, self.t_match, self.mix, self.apm, self.mtab, self.rec,
-                                     self.regs, self._cfg, counts, probs)
+        out, n_bytes = self._kernels.code_block(decode, self.buf, self.size, n, data, out, *self.tables.values(),
+                                                self._cfg, counts, probs)
         self.size += n
         return out[:n_bytes], n_bytes, counts
 

@@ -291,7 +291,7 @@ def train_prior(files: Sequence[bytes], level: int = adaptive.DEFAULT_LEVEL, siz
     preset = adaptive.LEVELS.get(level)
     if preset is None or adaptive.SELF_CODERS[preset] != "binary":
         raise ValueError(f"no prior for level {level!r}")
-    if adaptive.ENGINES[preset] == 3:  # engine 3 sessions take no snapshot yet: engine 2's default
+    if adaptive.ENGINES[preset] != 2:  # engine 3 and 4 sessions take no snapshot: engine 2's default
         preset = PRIOR_ENGINE2_PRESET
     top = adaptive.PRESETS[preset]
     total = sum(len(data) for data in files)
