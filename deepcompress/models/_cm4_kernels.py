@@ -13,7 +13,9 @@ what pays most per nanosecond (chosen by the Calgary-14 total against the kernel
 - the match model of engine 3 (two inputs: its counter by length, the length signed by the
   expected bit);
 - one mixer of the six inputs, its weight set selected by the partial byte, then an APM by the
-  partial byte and the previous byte; the output is (mixer + 3 * APM) / 4.
+  partial byte and the previous byte; the output is (mixer + 3 * APM) / 4;
+- the buckets' cache lines are requested (`_jit.prefetch`) one decision before they are needed,
+  for both values of that decision: +15% speed on book1, no change to any value.
 
 Measured against the alternatives (Calgary-14 total, kernel MB/s on book1, one 2-core machine):
 adding order 3 or orders 3 and 6 gains 1.5-2.4% and costs 25-40% of the speed; an order-0 input
@@ -42,7 +44,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deepcompress._jit import njit
+from deepcompress._jit import njit, prefetch
 from deepcompress.coding import binary
 from deepcompress.models._cm3_kernels import _apm_update, _counter_update, _squash
 from deepcompress.models._cm_kernels import _RATE, APM_POINTS, CM_BIAS, STRETCH, _hmix, _match_level
@@ -103,11 +105,30 @@ def _counter16_update(table, i, y, limit):
 
 
 @njit
+def _hash_orders(c4, h):
+    """h[k] = the hash of hashed context k (orders 2 and 4) after the bytes c4 (the last 4)."""
+    h[0] = _hmix(2, c4 & 0xFFFF)
+    h[1] = _hmix(4, c4)
+
+
+@njit
+def _bucket_at(table, hk, hbits):
+    # index < 2**(hbits - 4) buckets of 16 words: inside table `table` of 2**hbits words
+    return table + (((hk >> 20) & ((np.int64(1) << (hbits - 4)) - 1)) << 4)
+
+
+@njit
+def _prefetch_buckets(t_hash, h, x, hbits):
+    """Request the cache lines of the buckets of every h[k] extended by x (`_bucket` follows)."""
+    for k in range(N_HASHED):
+        prefetch(t_hash, _bucket_at(np.int64(k) << hbits, _hmix(h[k], x), hbits))
+
+
+@njit
 def _bucket(t_hash, table, hk, hbits):
     """Offset of the 16-word bucket of hash hk in table `table`: found by its check word, else
     taken over (zeroed) from the less used of the two candidates of its cache line."""
-    # index < 2**(hbits - 4) buckets of 16 words: inside table `table` of 2**hbits words
-    g = table + (((hk >> 20) & ((np.int64(1) << (hbits - 4)) - 1)) << 4)
+    g = _bucket_at(table, hk, hbits)
     chk = (hk >> 48) & 0xFFFF
     if chk == 0:
         chk = 1  # check 0 marks a bucket never used
@@ -148,6 +169,7 @@ def code_block(decode, buf, start, n, data, out, t_direct, t_hash, t_match, mix,
     mptr = regs[REG_MPTR]
     mlen = regs[REG_MLEN]
     h = np.empty(N_HASHED, dtype=np.int64)
+    hnext = np.empty(N_HASHED, dtype=np.int64)  # a candidate next byte's
     base = np.empty(N_HASHED, dtype=np.int64)
     slot = np.empty(N_HASHED, dtype=np.int64)
     inp = np.empty(N_IN, dtype=np.int64)
@@ -163,13 +185,22 @@ def code_block(decode, buf, start, n, data, out, t_direct, t_hash, t_match, mix,
             out = binary.reserve(out, st, 8 * binary.MAX_BYTES_PER_DECISION + 1)
             byte = np.int64(buf[pos])
         c1 = c4 & 255
-        h[0] = _hmix(2, c4 & 0xFFFF)
-        h[1] = _hmix(4, c4)
+        _hash_orders(c4, h)
         for k in range(N_HASHED):
             base[k] = _bucket(t_hash, np.int64(k) << hbits, _hmix(h[k], 0), hbits)
         c0 = np.int64(1)
         nib = np.int64(1)
         for b in range(8):
+            # Memory latency, not arithmetic, bounds this loop: one bit before a bucket is needed,
+            # request both candidates (the second nibble's, then the next byte's orders).
+            if b == 3:
+                _prefetch_buckets(t_hash, h, 2 * c0, hbits)
+                _prefetch_buckets(t_hash, h, 2 * c0 + 1, hbits)
+            elif b == 7:
+                _hash_orders(((c4 << 8) | ((2 * c0) & 255)) & 0xFFFFFFFF, hnext)
+                _prefetch_buckets(t_hash, hnext, 0, hbits)
+                _hash_orders(((c4 << 8) | ((2 * c0 + 1) & 255)) & 0xFFFFFFFF, hnext)
+                _prefetch_buckets(t_hash, hnext, 0, hbits)
             # ---- predict ----
             i1 = (c1 << 8) + c0  # < 65536: inside t_direct
             inp[0] = STRETCH[(np.int64(t_direct[i1]) ^ CM_BIAS) >> 20]
