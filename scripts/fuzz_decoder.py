@@ -74,6 +74,7 @@ from deepcompress import api, models
 REGRESSION_DIR = ROOT / "tests" / "golden" / "fuzz-regressions"
 TRAINED = "trained-histogram"
 TRAINED_MLP = "trained-mlp"
+TRAINED_HYBRID = "trained-hybrid"
 HEADER = "header"  # decode argument None: the model is rebuilt from the stream header
 ORIGINAL, DONOR, MEMBERS, CRASH, HANG, WRONG = "original", "donor", "members", "crash", "hang", "wrong-output"
 ACCEPTED, OVER_MEMORY, OVER_TIME = "accepted", "over-memory", "over-time"
@@ -145,11 +146,16 @@ def trained_mlp() -> Any:
     return MLPModel.from_net(net, calibration)
 
 
-TRAINED_MODELS = {TRAINED: trained_histogram, TRAINED_MLP: trained_mlp}
+def trained_hybrid() -> Any:
+    """The golden hybrid (a prior and a byte MLP, tests/golden/hybrid_tiny.dcm)."""
+    return api.load_model(ROOT / "tests" / "golden" / "hybrid_tiny.dcm")
+
+
+TRAINED_MODELS = {TRAINED: trained_histogram, TRAINED_MLP: trained_mlp, TRAINED_HYBRID: trained_hybrid}
 
 
 def fuzz_models() -> list[str]:
-    """Every built-in model, plus a trained histogram and a trained MLP (passed as models)."""
+    """Every built-in model, plus a trained histogram, MLP and hybrid (passed as models)."""
     return [*models.BUILTIN_MODELS, *TRAINED_MODELS]
 
 
@@ -477,7 +483,7 @@ def npy_seed_files() -> dict[str, bytes]:
 
 
 def model_seed_files() -> dict[str, bytes]:
-    """Valid .dcm files of every model family: trained histogram, MLP (with followers), record model."""
+    """Valid .dcm files of every model family: trained histogram, MLP (with followers), record model, prior, hybrid."""
     from deepcompress import modelfile
 
     return {
@@ -485,6 +491,8 @@ def model_seed_files() -> dict[str, bytes]:
         "mlp-followers": modelfile.model_to_bytes(trained_mlp()),
         "mlp-toy": (ROOT / "tests" / "golden" / "mlp_toy_k1.dcm").read_bytes(),
         "record-mlp": (ROOT / "tests" / "golden" / "records_k5_d3.dcm").read_bytes(),
+        "prior": (ROOT / "tests" / "golden" / "prior_tiny.dcm").read_bytes(),
+        "hybrid": (ROOT / "tests" / "golden" / "hybrid_tiny.dcm").read_bytes(),
     }
 
 

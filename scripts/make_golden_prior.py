@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
-"""Regenerate tests/golden/prior_tiny.{dcm,dcz}: a tiny trained prior and a stream coded with it.
+"""Regenerate tests/golden/{prior,hybrid}_tiny.{dcm,dcz}: a tiny trained prior and hybrid, and a stream coded with each.
 
-The prior is trained (`train_prior`, level 5, budget 16000 bytes) on TRAINING below; the stream is
-SAMPLE compressed with it. Only with DEEPCOMPRESS_REGEN=1: the files pin the prior's stored form
-and the bitstream a prior starts; regenerate on purpose, then update the hashes in
-tests/test_prior.py, which this prints.
+The prior is trained (`train_prior`, level 5, budget 16000 bytes) on TRAINING below; the hybrid
+(`train.fit_hybrid`: a byte MLP of context 3, 8 hidden units, embeddings of 4, one epoch, seed 0,
+and a prior, within 40000 bytes) on the same files; each stream is SAMPLE (the hybrid's:
+HYBRID_SAMPLE) compressed with its model. Only with DEEPCOMPRESS_REGEN=1 (`--hybrid`: the
+hybrid's files only): the files pin the models' stored forms and the bitstreams they start;
+regenerate on purpose, then update the hashes in tests/test_prior.py and tests/test_hybrid.py,
+which this prints. The network's training runs in
+floating point, so a regenerated hybrid may differ from machine to machine; its stream never does.
 """
 
 import hashlib
@@ -22,19 +26,34 @@ GOLDEN = ROOT / "tests" / "golden"
 TRAINING = [b"# Copyright (c) %d The Authors\n# SPDX-License-Identifier: MIT\nimport os\nimport sys\n\n"
             b"def main(argv):\n    return %d\n" % (year, year % 7) for year in range(1990, 2030)]
 SAMPLE = b"# Copyright (c) 2031 The Authors\n# SPDX-License-Identifier: MIT\nimport os\n\ndef main(argv):\n    return 3\n"
+# The hybrid's stream: longer, with lines the training never saw, so that the mixer and the network code many bits.
+HYBRID_SAMPLE = SAMPLE + b"".join(b"def helper_%d(x):\n    return x * %d - %d\n" % (i, i * 7 % 13, i) for i in range(60))
+
+
+def hybrid_model():
+    from deepcompress import train
+
+    options = train.ModelOptions("mlp", 3, (8,), 4, 0.0, 256, (), False)
+    config = train.config_for("mlp", 1, None, seed=0, threads=1)
+    return train.fit_hybrid(TRAINING, options, config, 5, 40000).model
+
+
+def write(name: str, model, sample: bytes) -> None:
+    blob = api.model_file_bytes(model, {"script": "scripts/make_golden_prior.py"})
+    (GOLDEN / f"{name}.dcm").write_bytes(blob)
+    stream = api.compress(sample, model)
+    (GOLDEN / f"{name}.dcz").write_bytes(stream)
+    print(f"{name}: model fingerprint:", model.fingerprint())
+    print(f"{name}: dcm sha256:", hashlib.sha256(blob).hexdigest())
+    print(f"{name}: dcz sha256:", hashlib.sha256(stream).hexdigest())
 
 
 def main() -> None:
     if os.environ.get("DEEPCOMPRESS_REGEN") != "1":
-        sys.exit("set DEEPCOMPRESS_REGEN=1 to overwrite the golden prior")
-    model = prior.train_prior(TRAINING, 5, 16000)
-    blob = api.model_file_bytes(model, {"script": "scripts/make_golden_prior.py"})
-    (GOLDEN / "prior_tiny.dcm").write_bytes(blob)
-    stream = api.compress(SAMPLE, model)
-    (GOLDEN / "prior_tiny.dcz").write_bytes(stream)
-    print("model fingerprint:", model.fingerprint())
-    print("dcm sha256:", hashlib.sha256(blob).hexdigest())
-    print("dcz sha256:", hashlib.sha256(stream).hexdigest())
+        sys.exit("set DEEPCOMPRESS_REGEN=1 to overwrite the golden prior and hybrid")
+    if "--hybrid" not in sys.argv[1:]:
+        write("prior_tiny", prior.train_prior(TRAINING, 5, 16000), SAMPLE)
+    write("hybrid_tiny", hybrid_model(), HYBRID_SAMPLE)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +16,31 @@ from deepcompress.errors import ModelMismatchError
 
 ROOT = Path(__file__).resolve().parents[1]
 TEXT = (ROOT / "README.md").read_bytes()
+GOLDEN = ROOT / "tests" / "golden"
+# tests/golden/hybrid_tiny.{dcm,dcz}, written by scripts/make_golden_prior.py --hybrid.
+GOLDEN_FINGERPRINT = "74d2e08179341ee7fb77a2050902b038"
+GOLDEN_DCM_SHA256 = "964d3f6b078b9dd1dc5bc0447a432158084bd74a060d33b17b1a8ead6d16f752"
+GOLDEN_DCZ_SHA256 = "51ada122cebb38e4a7bad8892f851f81c714ef638591a507b7c168aef7f39cec"
+
+
+def _golden_script():
+    spec = importlib.util.spec_from_file_location("make_golden_prior", ROOT / "scripts" / "make_golden_prior.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_golden_hybrid_decodes_its_stream_and_recompresses_identically():
+    """The hybrid's stored form and bitstream, pinned: a later release must decode this file."""
+    dcm = (GOLDEN / "hybrid_tiny.dcm").read_bytes()
+    dcz = (GOLDEN / "hybrid_tiny.dcz").read_bytes()
+    assert hashlib.sha256(dcm).hexdigest() == GOLDEN_DCM_SHA256, "golden hybrid changed on disk"
+    assert hashlib.sha256(dcz).hexdigest() == GOLDEN_DCZ_SHA256, "golden stream changed on disk"
+    model = api.load_model(GOLDEN / "hybrid_tiny.dcm")
+    assert model.name == "hybrid" and model.fingerprint() == GOLDEN_FINGERPRINT
+    sample = _golden_script().HYBRID_SAMPLE
+    assert api.decompress(dcz, model=model) == sample
+    assert api.compress(sample, model) == dcz
 
 
 @pytest.fixture(scope="module")

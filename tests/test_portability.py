@@ -29,8 +29,9 @@ SAMPLE = (ROOT / "samples" / "sample.txt").read_bytes()
 DATA = SAMPLE * 20 + bytes(range(256)) * 40 + SAMPLE[::-1] * 3
 GOLDEN = ROOT / "tests" / "golden"
 # Models that call torch, as (name, model file, what it codes): the toy MLP, an MLP with
-# follower features (numba tables too), and a record model on an int16 array.
-TORCH_MODELS = ("mlp", "mlp-followers", "record-mlp")
+# follower features (numba tables too), a record model on an int16 array, and the golden hybrid
+# (a prior and a byte MLP, mixed in one compiled loop).
+TORCH_MODELS = ("mlp", "mlp-followers", "record-mlp", "hybrid")
 # Every compression level's preset, as "level-N" with N the lowest level of that preset.
 LEVEL_MODELS = tuple(f"level-{min(n for n in LEVELS if LEVELS[n] == p)}" for p in sorted(set(LEVELS.values())))
 ALL_MODELS = (*sorted(models.BUILTIN_MODELS), *LEVEL_MODELS, *TORCH_MODELS)
@@ -42,7 +43,7 @@ import sys
 threads, work, out_dir, ref_dir, *names = sys.argv[1:]
 from pathlib import Path
 import numpy as np
-if set(names) & {"mlp", "mlp-followers", "record-mlp"}:
+if set(names) & {"mlp", "mlp-followers", "record-mlp", "hybrid"}:
     import torch
     torch.set_num_threads(int(threads))
 import deepcompress
@@ -109,6 +110,7 @@ def reference(tmp_path_factory) -> Path:
     np.save(work / "records.npy", np.random.default_rng(0).integers(0, 5, size=(200, 3)).astype(np.int16))
     (work / "mlp.dcm").write_bytes((GOLDEN / "mlp_toy_k1.dcm").read_bytes())
     (work / "record-mlp.dcm").write_bytes((GOLDEN / "records_k5_d3.dcm").read_bytes())
+    (work / "hybrid.dcm").write_bytes((GOLDEN / "hybrid_tiny.dcm").read_bytes())
     modelfile.save_model(fuzz_decoder.trained_mlp(), work / "mlp-followers.dcm")
     _run(REFERENCE, work, work / "reference", work / "reference")
     return work
