@@ -1,7 +1,7 @@
 """Many small files of one kind: trained priors against zstd's dictionaries, brotli and xz.
 
 Usage: python benchmarks/small_files.py [--sets stdlib,copyright] [--budgets 112000,1000000]
-           [--cli-sample 20] [--out STEM]
+           [--hybrid-budget 1000000] [--cli-sample 20] [--out STEM]
 
 Sets (every machine with Python and Debian has them; the split is fixed): the paths are sorted,
 every second file is held out (index 1, 3, 5, ...), the others train:
@@ -10,9 +10,10 @@ every second file is held out (index 1, 3, 5, ...), the others train:
   copyright  /usr/share/doc/*/copyright under 16 KiB
 
 For each set: the total bytes of the held-out files, each compressed on its own, for the default
-level with no prior, a prior (`deepcompress train --model adaptive --size B`) per budget B,
-`zstd -19 -D dict` with a dictionary trained on the same files (`zstd --train --maxdict=B`),
-`zstd -19`, `brotli -q11` and `xz -9e`. Ours are measured in-process (the API), each output
+level with no prior, a prior (`deepcompress train --model adaptive --size B`) per budget B, the
+hybrid (`train --model hybrid --size H`: a prior mixed per bit with a byte MLP trained on the same
+files; `--hybrid-budget`), `zstd -19 -D dict` with a dictionary trained on the same files
+(`zstd --train --maxdict=B`), `zstd -19`, `brotli -q11` and `xz -9e`. Ours are measured in-process (the API), each output
 decoded and compared; the totals also leave out our stream header (`Stats.header_bytes`), which
 the container's next format shrinks. Per-file times (start-up included) are the medians over
 `--cli-sample` held-out files run one process per file through each command line, as users run
@@ -110,7 +111,7 @@ def cli_times(compress: list[str], decompress: list[str], paths: list[str]) -> d
     return {"compress_s": statistics.median(c), "decompress_s": statistics.median(d)}
 
 
-def measure_set(name: str, budgets: list[int], cli_sample: int, folder: Path) -> dict:
+def measure_set(name: str, budgets: list[int], hybrid_budget: int, cli_sample: int, folder: Path) -> dict:
     train_paths, held_paths = split(SETS[name]())
     train = [Path(p).read_bytes() for p in train_paths]
     held = [Path(p).read_bytes() for p in held_paths]
@@ -140,6 +141,17 @@ def measure_set(name: str, budgets: list[int], cli_sample: int, folder: Path) ->
         rows[label] |= cli_times(["zstd", "-19", "-q", "-c", "-D", str(dictionary)],
                                  ["zstd", "-d", "-q", "-c", "-D", str(dictionary)], sample)
         rows[label]["dictionary_bytes"] = dictionary.stat().st_size
+    if hybrid_budget:
+        model_path = folder / f"{name}-hybrid.dcm"
+        start = time.perf_counter()
+        _run([*OURS, "train", "--model", "hybrid", "--size", str(hybrid_budget), "-q", "-f", "-o", str(model_path),
+              *train_paths])
+        train_s = time.perf_counter() - start
+        label = f"deepcompress hybrid {hybrid_budget // 1000} KB"
+        rows[label] = ours_total(held, api.load_model(model_path)) | {
+            "model_file_bytes": model_path.stat().st_size, "train_s": train_s}
+        rows[label] |= cli_times([*OURS, "compress", "-c", "-m", str(model_path)],
+                                 [*OURS, "decompress", "-c", "-m", str(model_path)], sample)
     for label, command, decompress in (
         ("zstd -19", ["zstd", "-19", "-q", "-c"], ["zstd", "-d", "-q", "-c"]),
         ("brotli -q11", ["brotli", "-q", "11", "-c"], ["brotli", "-d", "-c"]),
@@ -200,12 +212,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", default="stdlib,copyright")
     parser.add_argument("--budgets", default="112000,1000000")
+    parser.add_argument("--hybrid-budget", type=int, default=1000000, help="the hybrid's size limit (0: no hybrid row)")
     parser.add_argument("--cli-sample", type=int, default=20)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "small_files")
     args = parser.parse_args()
     budgets = [int(b) for b in args.budgets.split(",")]
     with tempfile.TemporaryDirectory(prefix="small-files-") as folder:
-        results = [measure_set(name, budgets, args.cli_sample, Path(folder)) for name in args.sets.split(",")]
+        results = [measure_set(name, budgets, args.hybrid_budget, args.cli_sample, Path(folder)) for name in args.sets.split(",")]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "limit_bytes": LIMIT,
             "prior_module": prior.__name__}
