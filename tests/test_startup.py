@@ -63,3 +63,15 @@ for data in (b"a", b"abcde"):
 assert deepcompress.decompress(deepcompress.compress(b"a") + deepcompress.compress(b"b")) == b"ab"
 """
     assert heavy_modules_after(root, body) == []
+
+
+def test_a_hybrid_codes_without_importing_torch(root):
+    """A hybrid's network feeds a compiled kernel only: loading the model file and coding with it
+    build no torch tensors (a process per small file would spend ~1.5 s importing torch)."""
+    body = """
+model = api.load_model("tests/golden/hybrid_tiny.dcm")
+blob = open("tests/golden/hybrid_tiny.dcz", "rb").read()
+data = deepcompress.decompress(blob, model=model)
+assert deepcompress.compress(data, model) == blob
+"""
+    assert heavy_modules_after(root, body) == ["numba", "deepcompress.models._cm_kernels"]

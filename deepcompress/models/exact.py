@@ -30,11 +30,12 @@ whenever an `ExactMLP` is built, from training or from a file.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
-import torch
-import torch.nn.functional as F
+
+if TYPE_CHECKING:  # torch is imported where it runs: a model file loads, and is checked, without it
+    import torch
 
 from deepcompress.models.exp_table import EXP_BITS, EXP_CAP, EXP_TABLE, LOGIT_ONE
 
@@ -94,19 +95,28 @@ class ExactMLP:
         check_exactness_bounds(self)
         offsets = np.concatenate([[0], np.cumsum(self.column_sizes)[:-1]]).astype(np.int64)
         object.__setattr__(self, "_offsets", offsets)
-        # float forms of the integer parameters, with the rounding offsets and the power-of-two
-        # shifts folded in: floor(((acc + b) * m + 2**(s-1)) / 2**s) = floor(acc * m' + o'),
-        # m' = m / 2**s, o' = (b * m + 2**(s-1)) / 2**s, exact since acc * m + ... < 2**53.
-        object.__setattr__(self, "_table", torch.from_numpy(self.first_table.astype(np.float32)))
-        object.__setattr__(self, "_first_offset", torch.from_numpy(
-            (self.first_bias + _half(self.first_shift)).astype(np.float32)))
-        object.__setattr__(self, "_first_scale", 2.0 ** -self.first_shift)
-        object.__setattr__(self, "_layers", [
-            (torch.from_numpy(layer.weight.T.astype(np.float32)),
-             torch.from_numpy(layer.multiplier * 2.0 ** -layer.shift),
-             torch.from_numpy((layer.bias * layer.multiplier + _half(layer.shift)) * 2.0 ** -layer.shift))
-            for layer in self.layers])
         object.__setattr__(self, "_exp_table", exp_table(self.alphabet_size))
+        object.__setattr__(self, "_tensors", None)
+
+    def _float_tensors(self) -> tuple[Any, Any, float, list[tuple[Any, Any, Any]]]:
+        """The float tensors `frequencies` runs (built at first use, so that a network that only
+        feeds a compiled kernel, as a hybrid's does, never imports torch): the first table,
+        offset and scale, then (weight.T, scale, offset) of every later layer."""
+        if self._tensors is None:
+            import torch
+
+            # The rounding offsets and power-of-two shifts folded in: floor(((acc + b) * m +
+            # 2**(s-1)) / 2**s) = floor(acc * m' + o'), m' = m / 2**s, o' = (b * m + 2**(s-1)) / 2**s,
+            # exact since acc * m + ... < 2**53.
+            object.__setattr__(self, "_tensors", (
+                torch.from_numpy(self.first_table.astype(np.float32)),
+                torch.from_numpy((self.first_bias + _half(self.first_shift)).astype(np.float32)),
+                2.0 ** -self.first_shift,
+                [(torch.from_numpy(layer.weight.T.astype(np.float32)),
+                  torch.from_numpy(layer.multiplier * 2.0 ** -layer.shift),
+                  torch.from_numpy((layer.bias * layer.multiplier + _half(layer.shift)) * 2.0 ** -layer.shift))
+                 for layer in self.layers]))
+        return self._tensors
 
     @property
     def alphabet_size(self) -> int:
@@ -114,15 +124,19 @@ class ExactMLP:
 
     def frequencies(self, inputs: np.ndarray) -> np.ndarray:
         """inputs: int64[N, columns], column c in [0, column_sizes[c]) -> freqs: int64[N, K], all >= 1."""
+        import torch
+        import torch.nn.functional as F
+
         if torch.get_float32_matmul_precision() != "highest":
             raise RuntimeError("exact inference needs torch.set_float32_matmul_precision('highest')")
+        table, first_offset, first_scale, layers = self._float_tensors()
         rows = torch.from_numpy(np.asarray(inputs, dtype=np.int64) + self._offsets)
-        pre = F.embedding_bag(rows, self._table, mode="sum")                      # (N, H1) float32
-        x = pre.add_(self._first_offset).mul_(self._first_scale).floor_().clamp_(0, ACTIVATION_MAX)
-        for index, (weight_t, scale, offset) in enumerate(self._layers):
+        pre = F.embedding_bag(rows, table, mode="sum")                            # (N, H1) float32
+        x = pre.add_(first_offset).mul_(first_scale).floor_().clamp_(0, ACTIVATION_MAX)
+        for index, (weight_t, scale, offset) in enumerate(layers):
             acc = (x @ weight_t).double()                                          # (N, out)
             y = torch.addcmul(offset, acc, scale).floor_()
-            x = y.clamp_(0, ACTIVATION_MAX).float() if index < len(self._layers) - 1 else y
+            x = y.clamp_(0, ACTIVATION_MAX).float() if index < len(layers) - 1 else y
         gap = torch.sub(y.amax(dim=1, keepdim=True), y, out=y).clamp_(max=EXP_CAP)    # (N, K)
         return self._exp_table.take(gap.to(torch.int32).numpy())
 
@@ -207,6 +221,8 @@ def quantize(net: QuantisableNet, calibration_inputs: np.ndarray) -> ExactMLP:
     calibration_inputs: int64[N, columns] typical rows; they set each layer's activation
     range (the CALIBRATION_QUANTILE of its float ReLU outputs maps to 255).
     """
+    import torch
+
     with torch.no_grad():
         ranges = [activation_range(a) for a in net.activations(torch.from_numpy(calibration_inputs))]
         return quantize_stack(net.config.column_sizes, net.first_table(), net.first_bias(), net.later_linears(),
@@ -224,6 +240,8 @@ def quantize_stack(column_sizes: tuple[int, ...], first_table: torch.Tensor, fir
     The first-layer scale keeps `columns * max|table| + max|bias|` below 2**23, so any
     number of input columns stays within float32's exact range.
     """
+    import torch
+
     with torch.no_grad():
         steps = [r / ACTIVATION_MAX for r in ranges]          # activation value of one uint8 step
         fused = first_table.double() / steps[0]
@@ -242,6 +260,8 @@ def quantize_stack(column_sizes: tuple[int, ...], first_table: torch.Tensor, fir
 
 def activation_range(activations: torch.Tensor) -> float:
     """The CALIBRATION_QUANTILE of a hidden layer's float ReLU outputs (its uint8 255)."""
+    import torch
+
     sample = activations.flatten()[:: max(1, activations.numel() // 2_000_000)]
     return max(float(torch.quantile(sample.double(), CALIBRATION_QUANTILE)), 1e-6)
 
@@ -250,6 +270,8 @@ def _quantize_linear(weight: torch.Tensor, bias: torch.Tensor, in_step: float, o
                      ) -> IntegerLayer:
     """weight float64[out, in], bias float64[out]; inputs are uint8 counts of `in_step`;
     outputs are in units of 1/out_scale."""
+    import torch
+
     weight_step = weight.abs().amax(dim=1).clamp(min=1e-12) / WEIGHT_MAX                  # (out,)
     weight_q = torch.round(weight / weight_step[:, None]).clamp(-WEIGHT_MAX, WEIGHT_MAX)
     acc_step = in_step * weight_step                                                       # (out,)
