@@ -9,8 +9,8 @@ every output is decompressed and compared byte for byte. Speeds are the median o
 runs, per file, and MB/s over a set are total bytes / total seconds. A peer that is not installed
 is skipped with a note (`apt-get install zpaq brotli` provides the two Debian lacks by default).
 
-Ours default to the CLI's default, plus `--level 1` and `--level 9` when the CLI has levels; add
-others with `--ours "label=-m histogram-adaptive"`. Writes STEM.json, STEM.md and STEM.png
+Ours default to the CLI's default, plus `--level 1`, `--level 3` and `--level 9` (one level of each
+other preset) when the CLI has levels; add others with `--ours "label=-m histogram-adaptive"`. Writes STEM.json, STEM.md and STEM.png
 (compress speed, log axis, against bits/byte; needs matplotlib), by default under
 benchmarks/results/.
 """
@@ -127,7 +127,7 @@ def our_tools(specs: list[str] | None) -> list[Tool]:
         specs = ["deepcompress default="]
         helptext = subprocess.run([*OURS, "--help"], capture_output=True, text=True, env=_env()).stdout
         if "--level" in helptext:
-            specs = ["deepcompress -1=--level 1", *specs, "deepcompress -9=--level 9"]
+            specs = ["deepcompress -1=--level 1", "deepcompress -3=--level 3", *specs, "deepcompress -9=--level 9"]
     tools = []
     for spec in specs:
         label, _, arguments = spec.partition("=")
