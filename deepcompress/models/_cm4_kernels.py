@@ -20,7 +20,7 @@ what pays most per nanosecond (chosen by the Calgary-14 total against the kernel
 Measured against the alternatives (Calgary-14 total, kernel MB/s on book1, one 2-core machine):
 adding order 3 or orders 3 and 6 gains 1.3% or 2.0% and costs 13% or 36% of the speed; an order-0
 input gains 0.4% for 5%; 32-bit hashed counters (count limit 255) were 0.2% larger than these
-16-bit ones, and slower; without the APM, 1.7% larger for 17% more speed.
+16-bit ones, and slower; without the APM, book1 is 1.7% larger for 17% more speed.
 
 Each byte is 8 binary decisions, most significant bit first, p1 a 12-bit probability in
 [1, 4095], coded by `coding.binary` inside the loop. Encoder and decoder run the same function
