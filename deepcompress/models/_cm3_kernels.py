@@ -230,6 +230,33 @@ def _apm_update(apm, i, w, y, rate):
 
 
 @njit
+def _match_step(buf, mtab, pos, c4, c8, mlen, mptr, minlen, minmask, mmask):
+    """The match model after byte buf[pos] (the last of c4): extend the match or drop it, look a
+    new one up by the hash of the last `match_min` bytes, and index this position. Returns
+    (mlen, mptr): the match length and the position of the byte it predicts next (< pos + 1)."""
+    c = c4 & 255
+    nxt = pos + 1
+    if mlen > 0:
+        if np.int64(buf[mptr]) == c:
+            mlen = min(mlen + 1, 65535)
+            mptr += 1
+        else:
+            mlen = 0
+    key = (_hmix(_hmix(13, c4), c8 & minmask) >> 20) & mmask  # < 2**mbits: inside mtab
+    if mlen == 0:
+        cand = np.int64(mtab[key])
+        if cand > 0:  # a position after an earlier byte: cand <= pos
+            k = 0
+            while k < 64 and k < cand and buf[cand - 1 - k] == buf[nxt - 1 - k]:
+                k += 1
+            if k >= minlen:
+                mlen = k
+                mptr = cand
+    mtab[key] = nxt
+    return mlen, mptr
+
+
+@njit
 def code_block(decode, buf, start, n, data, out, t_direct, t_hash, smap, t_match, mix, apm, mtab,
                rec, regs, cfg, counts, probs):
     """Encode buf[start:start + n] into out (decode=False), or decode data into it (decode=True).
@@ -422,24 +449,7 @@ def code_block(decode, buf, start, n, data, out, t_direct, t_hash, smap, t_match
             rec[REC_REPEATS + c] = 0
             rec[REC_DIST + c] = d
         rec[REC_LAST + c] = pos
-        nxt = pos + 1
-        if mlen > 0:
-            if np.int64(buf[mptr]) == c:
-                mlen = min(mlen + 1, 65535)
-                mptr += 1
-            else:
-                mlen = 0
-        key = (_hmix(_hmix(13, c4), c8 & minmask) >> 20) & mmask  # < 2**mbits: inside mtab
-        if mlen == 0:
-            cand = np.int64(mtab[key])
-            if cand > 0:  # a position after an earlier byte: cand <= pos
-                k = 0
-                while k < 64 and k < cand and buf[cand - 1 - k] == buf[nxt - 1 - k]:
-                    k += 1
-                if k >= minlen:
-                    mlen = k
-                    mptr = cand
-        mtab[key] = nxt
+        mlen, mptr = _match_step(buf, mtab, pos, c4, c8, mlen, mptr, minlen, minmask, mmask)
     regs[REG_C4] = c4
     regs[REG_C8] = c8
     regs[REG_W0] = w0

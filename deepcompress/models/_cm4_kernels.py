@@ -47,7 +47,7 @@ import numpy as np
 
 from deepcompress._jit import njit, prefetch
 from deepcompress.coding import binary
-from deepcompress.models._cm3_kernels import _apm_update, _counter_update, _squash
+from deepcompress.models._cm3_kernels import _apm_update, _counter_update, _match_step, _squash
 from deepcompress.models._cm_kernels import _RATE, APM_POINTS, CM_BIAS, STRETCH, _hmix, _match_level
 
 N_HASHED = 2  # orders 2 and 4
@@ -270,24 +270,7 @@ def code_block(decode, buf, start, n, data, out, t_direct, t_hash, t_match, mix,
             buf[pos] = c
         c8 = ((c8 << 8) | (c4 >> 24)) & 0xFFFFFFFF
         c4 = ((c4 << 8) | c) & 0xFFFFFFFF
-        nxt = pos + 1
-        if mlen > 0:
-            if np.int64(buf[mptr]) == c:
-                mlen = min(mlen + 1, 65535)
-                mptr += 1
-            else:
-                mlen = 0
-        key = (_hmix(_hmix(13, c4), c8 & minmask) >> 20) & mmask  # < 2**mbits: inside mtab
-        if mlen == 0:
-            cand = np.int64(mtab[key])
-            if cand > 0:  # a position after an earlier byte: cand <= pos
-                k = 0
-                while k < 64 and k < cand and buf[cand - 1 - k] == buf[nxt - 1 - k]:
-                    k += 1
-                if k >= minlen:
-                    mlen = k
-                    mptr = cand
-        mtab[key] = nxt
+        mlen, mptr = _match_step(buf, mtab, pos, c4, c8, mlen, mptr, minlen, minmask, mmask)
     regs[REG_C4] = c4
     regs[REG_C8] = c8
     regs[REG_MPTR] = mptr
