@@ -1,8 +1,8 @@
 """Benchmark the `adaptive` model on the Calgary and Canterbury corpora with the real range coder.
 
 For every file (one block, the model sized for the file): encode through `deepcompress.codec`
-(preset 1: constriction's range coder, decoded step by step; preset 2, the default: the binary
-coder inside the kernel), decode, verify, and report the compressed bytes, bits/byte, the model's
+(preset 1: constriction's range coder, decoded step by step; every later preset, the default
+included: the binary coder inside the kernel), decode, verify, and report the compressed bytes, bits/byte, the model's
 NLL, the coder's overhead (payload - NLL bits, checked against 0.01% + 64 bits), encode/decode KB/s
 and the peak RSS of the process.
 Writes `benchmarks/results/adaptive_corpus.{json,md}` and prints the markdown table.
