@@ -146,6 +146,14 @@ def trained_mlp() -> Any:
     return MLPModel.from_net(net, calibration)
 
 
+def trained_prior_engine3() -> Any:
+    """A small prior of the default level's engine 3 (tables sparse XOR fresh, see `models.prior`)."""
+    from deepcompress.models import prior
+
+    rng = random.Random(3)
+    return prior.train_prior([_text(200, rng) for _ in range(6)], 5, 40_000)
+
+
 def trained_hybrid() -> Any:
     """The golden hybrid (a prior and a byte MLP, tests/golden/hybrid_tiny.dcm)."""
     return api.load_model(ROOT / "tests" / "golden" / "hybrid_tiny.dcm")
@@ -483,7 +491,8 @@ def npy_seed_files() -> dict[str, bytes]:
 
 
 def model_seed_files() -> dict[str, bytes]:
-    """Valid .dcm files of every model family: trained histogram, MLP (with followers), record model, prior, hybrid."""
+    """Valid .dcm files of every model family: trained histogram, MLP (with followers), record model, priors
+    of engines 2 and 3, hybrid."""
     from deepcompress import modelfile
 
     return {
@@ -492,6 +501,7 @@ def model_seed_files() -> dict[str, bytes]:
         "mlp-toy": (ROOT / "tests" / "golden" / "mlp_toy_k1.dcm").read_bytes(),
         "record-mlp": (ROOT / "tests" / "golden" / "records_k5_d3.dcm").read_bytes(),
         "prior": (ROOT / "tests" / "golden" / "prior_tiny.dcm").read_bytes(),
+        "prior-engine3": modelfile.model_to_bytes(trained_prior_engine3()),
         "hybrid": (ROOT / "tests" / "golden" / "hybrid_tiny.dcm").read_bytes(),
     }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Regenerate tests/golden/{prior,hybrid}_tiny.{dcm,dcz}: a tiny trained prior and hybrid, and a stream coded with each.
 
-The prior is trained (`train_prior`, level 5, budget 16000 bytes) on TRAINING below; the hybrid
+The prior is trained (`train_prior`, preset 2, budget 16000 bytes) on TRAINING below; the hybrid
 (`train.fit_hybrid`: a byte MLP of context 3, 8 hidden units, embeddings of 4, one epoch, seed 0,
 and a prior, within 40000 bytes) on the same files; each stream is SAMPLE (the hybrid's:
 HYBRID_SAMPLE) compressed with its model. Only with DEEPCOMPRESS_REGEN=1 (`--hybrid`: the
@@ -52,7 +52,7 @@ def main() -> None:
     if os.environ.get("DEEPCOMPRESS_REGEN") != "1":
         sys.exit("set DEEPCOMPRESS_REGEN=1 to overwrite the golden prior and hybrid")
     if "--hybrid" not in sys.argv[1:]:
-        write("prior_tiny", prior.train_prior(TRAINING, 5, 16000), SAMPLE)
+        write("prior_tiny", prior.train_prior(TRAINING, 5, 16000, preset=prior.PRIOR_ENGINE2_PRESET), SAMPLE)
     write("hybrid_tiny", hybrid_model(), HYBRID_SAMPLE)
 
 

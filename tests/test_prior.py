@@ -16,6 +16,7 @@ import pytest
 import deepcompress
 from deepcompress import api, modelfile
 from deepcompress.errors import ModelFileError, ModelMismatchError
+from deepcompress.models import _cm3_kernels as K3
 from deepcompress.models import prior
 from deepcompress.models.adaptive import AdaptiveModel
 
@@ -47,9 +48,10 @@ TRAINING = [small_file(i) for i in range(0, 60, 2)]
 HELD_OUT = [small_file(i) for i in range(1, 60, 2)]
 
 
-@pytest.fixture(scope="module")
-def trained() -> prior.PriorModel:
-    return prior.train_prior(TRAINING, 5, 32_000)
+@pytest.fixture(scope="module", params=[prior.PRIOR_ENGINE2_PRESET, 6], ids=["engine2", "engine3"])
+def trained(request) -> prior.PriorModel:
+    """A prior of each engine that takes one: preset 2 (engine 2) and the default, preset 6 (engine 3)."""
+    return prior.train_prior(TRAINING, 5, 32_000, preset=request.param)
 
 
 def test_round_trip_through_the_api_file_api_and_incremental_objects(trained, tmp_path):
@@ -139,7 +141,7 @@ def test_golden_prior_decodes_its_stream_and_recompresses_identically():
 def test_training_again_gives_the_golden_state():
     """The trained integers are a pure function of the data (the xz bytes may vary with liblzma)."""
     golden = api.load_model(GOLDEN / "prior_tiny.dcm")
-    again = prior.train_prior(GOLDEN_SCRIPT.TRAINING, 5, 16_000)
+    again = prior.train_prior(GOLDEN_SCRIPT.TRAINING, 5, 16_000, preset=prior.PRIOR_ENGINE2_PRESET)
     assert again.config() == golden.config()
     for name in ("cm", "mw", "apm", "history"):
         assert np.array_equal(again._initial[name], golden._initial[name]), name
@@ -259,9 +261,20 @@ def test_cli_refuses_a_stream_with_another_prior(tmp_path, trained):
 
 
 def test_session_state_round_trips_through_the_tables_section(trained):
-    """encode_tables/decode_tables are inverse on the stored state."""
+    """encode_tables/decode_tables (engine 3: encode_tables3/decode_tables3) are inverse on the stored state."""
     config = trained.base.hyperparameters()
-    state = {name: trained._initial[name] for name in ("cm", "mw", "apm")}
-    again = prior.decode_tables(config, prior.encode_tables(config, state))
+    if "cm" in trained._initial:
+        state = {name: trained._initial[name] for name in ("cm", "mw", "apm")}
+        again = prior.decode_tables(config, prior.encode_tables(config, state))
+    else:
+        state = {name: trained._initial[name] for name in K3.PRIOR_TABLES}
+        assert any(np.any(state[name] != fresh) for name, fresh in prior._fresh3(config).items())  # trained
+        again = prior.decode_tables3(config, prior.encode_tables3(config, state))
     for name, array in state.items():
-        assert np.array_equal(again[name], array)
+        assert again[name].dtype == array.dtype and np.array_equal(again[name], array)
+
+
+def test_the_default_level_trains_an_engine_3_prior():
+    model = prior.train_prior(TRAINING, 5, 32_000)
+    assert model.config()["preset"] == 6 and "t_direct" in model._initial
+    assert deepcompress.decompress(deepcompress.compress(HELD_OUT[0], model), model=model) == HELD_OUT[0]

@@ -156,6 +156,33 @@ def new_state(config: dict[str, int]) -> dict[str, np.ndarray]:
     return state
 
 
+# What a prior (`models.prior`) stores of a trained session: these arrays, `apm` only its first
+# APM (by partial byte and expected bit); the hashed states and the hashed APMs start fresh.
+PRIOR_TABLES = {"t_direct": DIRECT_LEN, "smap": SMAP_LEN, "t_match": 2 * MATCH_LEVELS, "mix": MIX_LEN,
+                "apm": APM1_CTX * APM_POINTS}
+
+
+@njit
+def index_history(buf, n, mtab, cfg):
+    """Point the match table at buf[:n] as `_match_step` would have after coding those bytes
+    (positions from 1; a prior's history)."""
+    minmask = (np.int64(1) << (8 * (cfg[CFG_MINLEN] - 4))) - 1
+    mmask = (np.int64(1) << cfg[CFG_MBITS]) - 1
+    c4 = np.int64(0)
+    c8 = np.int64(0)
+    for pos in range(n):
+        c8 = ((c8 << 8) | (c4 >> 24)) & 0xFFFFFFFF
+        c4 = ((c4 << 8) | np.int64(buf[pos])) & 0xFFFFFFFF
+        mtab[_match_key(c4, c8, minmask, mmask)] = pos + 1
+
+
+def restart_stream(state: dict[str, np.ndarray]) -> None:
+    """The byte history, match and record state of `new_state`'s arrays as a new stream starts."""
+    state["regs"][:] = 0
+    state["rec"][REC_LAST:REC_DIST] = -1
+    state["rec"][REC_DIST:] = 0
+
+
 @njit
 def init_state(smap, mix, apm, rec):
     """Fresh-session values of the tables that do not start at zero."""
@@ -230,6 +257,12 @@ def _apm_update(apm, i, w, y, rate):
 
 
 @njit
+def _match_key(c4, c8, minmask, mmask):
+    """The match table's index of the last `match_min` bytes (c8, c4): < 2**mbits, inside mtab."""
+    return (_hmix(_hmix(13, c4), c8 & minmask) >> 20) & mmask
+
+
+@njit
 def _match_step(buf, mtab, pos, c4, c8, mlen, mptr, minlen, minmask, mmask):
     """The match model after byte buf[pos] (the last of c4): extend the match or drop it, look a
     new one up by the hash of the last `match_min` bytes, and index this position. Returns
@@ -242,7 +275,7 @@ def _match_step(buf, mtab, pos, c4, c8, mlen, mptr, minlen, minmask, mmask):
             mptr += 1
         else:
             mlen = 0
-    key = (_hmix(_hmix(13, c4), c8 & minmask) >> 20) & mmask  # < 2**mbits: inside mtab
+    key = _match_key(c4, c8, minmask, mmask)
     if mlen == 0:
         cand = np.int64(mtab[key])
         if cand > 0:  # a position after an earlier byte: cand <= pos

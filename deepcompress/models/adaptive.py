@@ -197,13 +197,13 @@ class AdaptiveModel(Model):
         return AdaptiveModel(self.preset, **{**overrides, "hash_bits": hash_bits, "match_bits": match_bits})
 
     def session(self, initial: dict[str, np.ndarray] | None = None) -> AdaptiveSession | BlockSession:
-        """A fresh session, or (engine 2 presets only) one started from a prior's `initial` state."""
+        """A fresh session, or (engines 2 and 3) one started from a prior's `initial` state."""
         engine = ENGINES[self.preset]
         if engine == 2:
             return AdaptiveSession(self._config, initial)
-        if initial is not None:
+        if initial is not None and engine != 3:
             raise ValueError(f"preset {self.preset} (engine {engine}) cannot start from a prior's state")
-        return BlockSession(self._config, K3 if engine == 3 else K4)
+        return BlockSession(self._config, K3 if engine == 3 else K4, initial)
 
 
 def state_shapes(config: dict[str, int]) -> dict[str, int]:
@@ -387,12 +387,32 @@ class BlockSession(Session):
 
     decisions_per_symbol = 8  # MSB first, one lane
 
-    def __init__(self, config: dict[str, int], kernels: Any) -> None:
+    def __init__(self, config: dict[str, int], kernels: Any, initial: dict[str, np.ndarray] | None = None) -> None:
+        """A fresh state, or (engine 3) one started from `initial`, a trained prior (`models.prior`):
+        the arrays of `kernels.PRIOR_TABLES` (apm: its first entries) with their dtypes, and
+        "history" uint8[h], h < 2**30, the bytes the stream continues (the match and record
+        models see them; the match table indexes them)."""
         self._kernels = kernels
         self._cfg = np.array([config[k] for k in kernels.CFG_KEYS], dtype=np.int64)
-        self.buf = np.zeros(1 << 16, dtype=np.uint8)
+        initial = initial or {}
+        history = initial.get("history", np.zeros(0, dtype=np.uint8))
+        self.buf = np.zeros(max(1 << 16, 2 * len(history)), dtype=np.uint8)
+        self.buf[: len(history)] = history
         self.tables = kernels.new_state(config)
-        self.size = 0  # bytes of the stream coded so far
+        for name in getattr(kernels, "PRIOR_TABLES", ()):
+            if name in initial:  # shapes and dtypes checked by the prior
+                self.tables[name][: len(initial[name])] = initial[name]
+        if len(history):
+            kernels.index_history(self.buf, len(history), self.tables["mtab"], self._cfg)
+        self.size = len(history)  # bytes of the stream so far, a prior's history included
+
+    def restart(self, forget_hashed: bool = False) -> None:
+        """Start the next block as a new file would: the byte history, match and record state
+        fresh, the learned tables and the history kept (forget_hashed: but the hashed states fresh,
+        as a prior's sessions start)."""
+        self._kernels.restart_stream(self.tables)
+        if forget_hashed:
+            self.tables["t_hash"][:] = 0
 
     def _room(self, n: int) -> None:
         if self.size + n >= 2**31 - 1:

@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from deepcompress._lazy import LazyModule
-from deepcompress.models.adaptive import AdaptiveSession, _check_bytes
+from deepcompress.models.adaptive import ENGINES, AdaptiveSession, _check_bytes
 from deepcompress.models.base import Chunk, Model, Session
 from deepcompress.models.prior import PriorModel
 
@@ -56,6 +56,8 @@ class HybridModel(Model):
 
         if not isinstance(prior, PriorModel) or not isinstance(network, MLPModel):
             raise TypeError("a hybrid is an adaptive-prior model and an mlp model")
+        if ENGINES[prior.config()["preset"]] != 2:
+            raise ValueError("a hybrid's prior runs an engine-2 preset (its kernel extends engine 2)")
         net = network.network
         if network.net_config.follower_orders or len(net.layers) != 1 or network.alphabet_size != 256:
             raise ValueError("a hybrid's network is a byte mlp with one hidden layer and no follower inputs")

@@ -16,7 +16,10 @@ Stored form (one uint8 array "snapshot" in the `.dcm` model file; it is part of 
 
 Counters are stored sparse (gaps between the indices of the non-fresh ones, as `cm` holds them,
 XOR bias), APM entries as sparse deltas from the fresh identity; 32-bit values are split into
-byte planes, which lzma compresses far better. Training prunes counters seen fewer than
+byte planes, which lzma compresses far better. A prior of an engine-3 preset (6, 7, 9) stores
+instead, in section 0, for each array of `_cm3_kernels.PRIOR_TABLES` in that order:
+u32 n | u32[n] gaps | u32[n] values, the entries that differ from a fresh session's as their
+32-bit patterns XOR the fresh ones. Training prunes counters seen fewer than
 `min_count` times and rounds counter probabilities to `prob_bits` bits, so that the tables fit
 the size budget (`--size`); the history fills the rest of it.
 
@@ -40,6 +43,7 @@ from deepcompress.models.adaptive import AdaptiveModel
 from deepcompress.models.base import Model
 
 K = LazyModule("deepcompress.models._cm_kernels")
+K3 = LazyModule("deepcompress.models._cm3_kernels")
 
 MAX_HISTORY = 1 << 24  # bytes of history a prior may carry (16 MiB)
 MIN_BUDGET = 4096  # smallest --size accepted: a file holds its JSON header besides the snapshot
@@ -48,7 +52,7 @@ MIN_BUDGET = 4096  # smallest --size accepted: a file holds its JSON header besi
 HASH_BITS = 17
 MODEL_FILE_SLACK = 1024  # bytes kept for the model file's JSON header and metadata
 _U32 = struct.Struct("<I")
-# The preset a prior runs when its level is engine 3's (engine 2's default, preset 2).
+# The preset a prior runs when its level's engine takes no prior (engine 4), and a hybrid's.
 PRIOR_ENGINE2_PRESET = 2
 _LZMA_FILTERS = [{"id": lzma.FILTER_LZMA2, "preset": 9 | lzma.PRESET_EXTREME}]
 
@@ -89,9 +93,52 @@ def _fresh(config: dict[str, int]) -> dict[str, np.ndarray]:
 
 
 def state_bound(config: dict[str, int]) -> int:
-    """Largest tables section of a config, in bytes: every counter and APM entry stored."""
+    """Largest tables section of a full config (preset included), in bytes: every entry stored."""
+    if _engine(config) == 3:
+        return sum(4 + 8 * n for n in K3.PRIOR_TABLES.values())
     shapes = adaptive.state_shapes(config)
     return 8 + 8 * shapes["cm"] + 4 * shapes["mw"] + 8 * shapes["apm"]
+
+
+def _engine(config: dict[str, int]) -> int:
+    return adaptive.ENGINES[config["preset"]]
+
+
+def _fresh3(config: dict[str, int]) -> dict[str, np.ndarray]:
+    """A fresh engine-3 session's PRIOR_TABLES arrays (apm: its first entries)."""
+    state = K3.new_state({**config, "hash_bits": 8, "match_bits": 8})
+    return {name: state[name][:n] for name, n in K3.PRIOR_TABLES.items()}
+
+
+def encode_tables3(config: dict[str, int], state: dict[str, np.ndarray]) -> bytes:
+    """The tables section (uncompressed) of an engine-3 prior: `state` holds PRIOR_TABLES' arrays."""
+    parts = []
+    for name, fresh in _fresh3(config).items():
+        changed = state[name][: len(fresh)].view(np.uint32) ^ fresh.view(np.uint32)
+        gaps, values = _sparse(changed)
+        parts += [_U32.pack(len(gaps)), _planes(gaps), _planes(values)]
+    return b"".join(parts)
+
+
+def decode_tables3(config: dict[str, int], raw: bytes) -> dict[str, np.ndarray]:
+    """Inverse of `encode_tables3`: the PRIOR_TABLES arrays with their dtypes. ValueError if malformed."""
+    view, offset, tables = memoryview(raw), 0, {}
+    for name, fresh in _fresh3(config).items():
+        if offset + 4 > len(raw):
+            raise ValueError("prior tables section is too short")
+        n = _U32.unpack_from(raw, offset)[0]
+        offset += 4
+        if n > len(fresh) or offset + 8 * n > len(raw):
+            raise ValueError(f"prior {name} holds more entries than the model has, or is truncated")
+        gaps = _unplanes(view[offset:offset + 4 * n], n, "<u4")
+        values = _unplanes(view[offset + 4 * n:offset + 8 * n], n, "<u4")
+        offset += 8 * n
+        bits = fresh.view(np.uint32).copy()
+        bits[_positions(gaps, len(fresh), name)] ^= values
+        tables[name] = bits.view(fresh.dtype)
+    if offset != len(raw):
+        raise ValueError("prior tables section has the wrong length")
+    return tables
 
 
 def _sparse(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -180,11 +227,13 @@ class PriorModel(Model):
         self._config = dict(config)
         self._origin = dict(config)  # the trained config; `sized_for` variants differ in table sizes
         self._snapshot = np.ascontiguousarray(snapshot, dtype=np.uint8)
-        full = self.base.hyperparameters()
+        full = {**self.base.hyperparameters(), "preset": config["preset"]}
         tables, history = _unpack(self._snapshot.tobytes())
-        self._initial = decode_tables(full, _unxz(tables, state_bound(full)))
+        decode = decode_tables3 if _engine(config) == 3 else decode_tables
+        self._initial = decode(full, _unxz(tables, state_bound(full)))
         self._initial["history"] = np.frombuffer(_unxz(history, MAX_HISTORY), dtype=np.uint8)
-        self._hashed_stored = bool(self._initial["cm"][K.HASHED_OFF:-2 * K.MATCH_LEVELS].any())
+        # engine 3 priors never store hashed states
+        self._hashed_stored = "cm" in self._initial and bool(self._initial["cm"][K.HASHED_OFF:-2 * K.MATCH_LEVELS].any())
         self._fingerprint: str | None = None
 
     def config(self) -> dict[str, Any]:
@@ -219,7 +268,8 @@ class PriorModel(Model):
             return self
         origin, top = self._origin, adaptive.PRESETS[self._origin["preset"]]
         log_n = max(0, int(n_symbols) - 1).bit_length()
-        hash_bits = min(top["hash_bits"], max(origin["hash_bits"], log_n + adaptive.SIZE_SLACK_BITS))
+        slack = adaptive.SIZE_SLACK_BITS_3 if _engine(origin) == 3 else adaptive.SIZE_SLACK_BITS
+        hash_bits = min(top["hash_bits"], max(origin["hash_bits"], log_n + slack))
         # by ceil(log2(n)) like the hashed tables, so that a decoder finds the variant by trying
         # powers of two (`api._sized_variants`)
         reach = (len(self._initial["history"]) + (1 << log_n)).bit_length() + 1
@@ -232,9 +282,9 @@ class PriorModel(Model):
         variant._fingerprint = None
         return variant
 
-    def session(self) -> adaptive.AdaptiveSession:
+    def session(self) -> adaptive.AdaptiveSession | adaptive.BlockSession:
         initial = self._initial
-        if self._config["hash_bits"] != self._origin["hash_bits"]:  # fresh hashed tables of another size
+        if "cm" in initial and self._config["hash_bits"] != self._origin["hash_bits"]:  # fresh hashed tables of another size
             cm = np.zeros(adaptive.state_shapes(self._config)["cm"], dtype=np.uint32)
             cm[:K.HASHED_OFF] = initial["cm"][:K.HASHED_OFF]
             cm[-2 * K.MATCH_LEVELS:] = initial["cm"][-2 * K.MATCH_LEVELS:]
@@ -271,9 +321,12 @@ class CommonLines:
         return b"".join(sorted(chosen, key=self._first.__getitem__))
 
 
-def train_prior(files: Sequence[bytes], level: int = adaptive.DEFAULT_LEVEL, size: int = 112_000) -> PriorModel:
-    """Run the engine of `level` over `files` and keep a snapshot that leaves a model file within
-    `size` bytes (MODEL_FILE_SLACK of them for its JSON header).
+def train_prior(files: Sequence[bytes], level: int = adaptive.DEFAULT_LEVEL, size: int = 112_000,
+                preset: int | None = None) -> PriorModel:
+    """Run the engine of `level` (or of `preset`, an engine-2 or engine-3 one) over `files` and keep
+    a snapshot that leaves a model file within `size` bytes (MODEL_FILE_SLACK of them for its JSON
+    header). A level whose engine takes no prior (4), or whose engine-3 tables do not fit `size`,
+    trains engine 2's default preset (its tables are smaller).
 
     What is kept, chosen by measurement on the small-file sets (benchmarks/small_files.py):
     - the order-0/1 and match-model counters, the mixer weights and the order-0 APM: dense and
@@ -288,29 +341,37 @@ def train_prior(files: Sequence[bytes], level: int = adaptive.DEFAULT_LEVEL, siz
     """
     if size < MIN_BUDGET:
         raise ValueError(f"a prior needs a budget of at least {MIN_BUDGET} bytes, not {size}")
-    preset = adaptive.LEVELS.get(level)
-    if preset is None or adaptive.SELF_CODERS[preset] != "binary":
-        raise ValueError(f"no prior for level {level!r}")
-    if adaptive.ENGINES[preset] != 2:  # engine 3 and 4 sessions take no snapshot: engine 2's default
-        preset = PRIOR_ENGINE2_PRESET
+    chosen_by_level = preset is None
+    if preset is None:
+        preset = adaptive.LEVELS.get(level)
+        if preset is not None and adaptive.ENGINES[preset] == 4:  # engine 4 takes no snapshot
+            preset = PRIOR_ENGINE2_PRESET
+    if preset not in adaptive.PRESETS or adaptive.SELF_CODERS[preset] != "binary" or adaptive.ENGINES[preset] == 4:
+        raise ValueError(f"no prior for level {level!r}" + ("" if preset is None else f" and preset {preset!r}"))
     top = adaptive.PRESETS[preset]
+    engine = adaptive.ENGINES[preset]
     total = sum(len(data) for data in files)
     # The match table indexes the history and a file after it.
     match_bits = min(top["match_bits"], max(adaptive.MIN_SIZED_BITS, (min(total, MAX_HISTORY) + (1 << 16)).bit_length() + 1))
-    config = {"preset": preset, "hash_bits": min(top["hash_bits"], HASH_BITS), "match_bits": match_bits}
+    # Hashed tables as `sized_for` gives a 16 KiB input (they are not stored: they only size the session).
+    hash_bits = HASH_BITS + (adaptive.SIZE_SLACK_BITS_3 - adaptive.SIZE_SLACK_BITS if engine == 3 else 0)
+    config = {"preset": preset, "hash_bits": min(top["hash_bits"], hash_bits), "match_bits": match_bits}
     model = AdaptiveModel.from_config(config)
     session = model.session()
-    hashed = slice(K.HASHED_OFF, K.HASHED_OFF + (K.N_HASHED << config["hash_bits"]))
     for data in files:
         session.restart(forget_hashed=True)
         session.encode_words(np.frombuffer(data, dtype=np.uint8), 1)
-    state = session.state()
-    state["cm"][hashed] = 0
     full = model.hyperparameters()
-    fresh_apm = _fresh(full)["apm"]
-    state["apm"][K.APM1_CTX * K.APM_POINTS:] = fresh_apm[K.APM1_CTX * K.APM_POINTS:]
-    tables = _xz(encode_tables(full, state))
-    trained = state["history"]
+    if engine == 3:
+        tables = _xz(encode_tables3(full, session.tables))
+        trained = session.buf[: session.size]
+    else:
+        state = session.state()
+        state["cm"][K.HASHED_OFF: K.HASHED_OFF + (K.N_HASHED << config["hash_bits"])] = 0
+        fresh_apm = _fresh(full)["apm"]
+        state["apm"][K.APM1_CTX * K.APM_POINTS:] = fresh_apm[K.APM1_CTX * K.APM_POINTS:]
+        tables = _xz(encode_tables(full, state))
+        trained = state["history"]
     common = CommonLines(files)
 
     def history(n: int) -> bytes:
@@ -325,6 +386,8 @@ def train_prior(files: Sequence[bytes], level: int = adaptive.DEFAULT_LEVEL, siz
 
     room = size - MODEL_FILE_SLACK  # bytes for the snapshot
     empty = len(snapshot(0))
+    if empty > room and engine == 3 and chosen_by_level:  # engine 2's tables are smaller
+        return train_prior(files, level, size, PRIOR_ENGINE2_PRESET)
     if empty > room:
         raise ValueError(f"the tables of a prior at level {level} need more than {size} bytes")
     # The longest history that fits: secant steps on its compressed size (each step is an lzma
