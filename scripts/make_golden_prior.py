@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
-"""Regenerate tests/golden/{prior,hybrid}_tiny.{dcm,dcz}: a tiny trained prior and hybrid, and a stream coded with each.
+"""Regenerate tests/golden/{prior,prior3,hybrid}_tiny.{dcm,dcz}: tiny trained priors and a hybrid, and a stream coded with each.
 
-The prior is trained (`train_prior`, preset 2, budget 16000 bytes) on TRAINING below; the hybrid
+The prior is trained (`train_prior`, preset 2, budget 16000 bytes) on TRAINING below, prior3 (the
+default level's engine 3, preset 6, budget 40000 bytes) on the same files; the hybrid
 (`train.fit_hybrid`: a byte MLP of context 3, 8 hidden units, embeddings of 4, one epoch, seed 0,
-and a prior, within 40000 bytes) on the same files; each stream is SAMPLE (the hybrid's:
-HYBRID_SAMPLE) compressed with its model. Only with DEEPCOMPRESS_REGEN=1 (`--hybrid`: the
-hybrid's files only): the files pin the models' stored forms and the bitstreams they start;
-regenerate on purpose, then update the hashes in tests/test_prior.py and tests/test_hybrid.py,
-which this prints. The network's training runs in
-floating point, so a regenerated hybrid may differ from machine to machine; its stream never does.
+and a prior, within 40000 bytes) on the same files; each stream is SAMPLE (prior3's and the
+hybrid's: HYBRID_SAMPLE) compressed with its model. Only with DEEPCOMPRESS_REGEN=1 (`--prior`,
+`--prior3`, `--hybrid`: only those files): the files pin the models' stored forms and the
+bitstreams they start; regenerate on purpose, then update the hashes in tests/test_prior.py and
+tests/test_hybrid.py, which this prints. The network's training runs in floating point, so a
+regenerated hybrid may differ from machine to machine; its stream never does.
 """
 
 import hashlib
@@ -51,9 +52,16 @@ def write(name: str, model, sample: bytes) -> None:
 def main() -> None:
     if os.environ.get("DEEPCOMPRESS_REGEN") != "1":
         sys.exit("set DEEPCOMPRESS_REGEN=1 to overwrite the golden prior and hybrid")
-    if "--hybrid" not in sys.argv[1:]:
+    chosen = [arg for arg in sys.argv[1:] if arg.startswith("--")] or ["--prior", "--prior3", "--hybrid"]
+    if "--prior" in chosen:
         write("prior_tiny", prior.train_prior(TRAINING, 5, 16000, preset=prior.PRIOR_ENGINE2_PRESET), SAMPLE)
-    write("hybrid_tiny", hybrid_model(), HYBRID_SAMPLE)
+    if "--prior3" in chosen:
+        model = prior.train_prior(TRAINING, 5, 40000)
+        if model.config()["preset"] != 6:
+            raise AssertionError("the engine-3 golden prior must run preset 6")
+        write("prior3_tiny", model, HYBRID_SAMPLE)
+    if "--hybrid" in chosen:
+        write("hybrid_tiny", hybrid_model(), HYBRID_SAMPLE)
 
 
 if __name__ == "__main__":

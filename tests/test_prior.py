@@ -138,6 +138,31 @@ def test_golden_prior_decodes_its_stream_and_recompresses_identically():
     assert deepcompress.compress(GOLDEN_SCRIPT.SAMPLE, model=model) == dcz
 
 
+# tests/golden/prior3_tiny.{dcm,dcz}: the default level's engine-3 prior (scripts/make_golden_prior.py --prior3).
+GOLDEN3 = {"fingerprint": "da2dcb25a54417df149f246fd8d7a7b3",
+           "dcm": "8b82b3ba43e49d5cd2fc037b22b87dde7b7ac311fb79f63d288fdcdb2ebd8512",
+           "dcz": "a6556554fe0bde98f07b1a1ff52bed07b74bce6ba08680d817f24bed02b0b17e"}
+
+
+def test_golden_engine3_prior_decodes_its_stream_and_recompresses_identically():
+    dcm = (GOLDEN / "prior3_tiny.dcm").read_bytes()
+    dcz = (GOLDEN / "prior3_tiny.dcz").read_bytes()
+    assert hashlib.sha256(dcm).hexdigest() == GOLDEN3["dcm"], "golden prior changed on disk"
+    assert hashlib.sha256(dcz).hexdigest() == GOLDEN3["dcz"], "golden stream changed on disk"
+    model = api.load_model(GOLDEN / "prior3_tiny.dcm")
+    assert model.fingerprint() == GOLDEN3["fingerprint"] and model.config()["preset"] == 6
+    assert deepcompress.decompress(dcz, model=model) == GOLDEN_SCRIPT.HYBRID_SAMPLE
+    assert deepcompress.compress(GOLDEN_SCRIPT.HYBRID_SAMPLE, model=model) == dcz
+
+
+def test_training_again_gives_the_golden_engine3_state():
+    golden = api.load_model(GOLDEN / "prior3_tiny.dcm")
+    again = prior.train_prior(GOLDEN_SCRIPT.TRAINING, 5, 40_000)
+    assert again.config() == golden.config()
+    for name in (*K3.PRIOR_TABLES, "history"):
+        assert np.array_equal(again._initial[name], golden._initial[name]), name
+
+
 def test_training_again_gives_the_golden_state():
     """The trained integers are a pure function of the data (the xz bytes may vary with liblzma)."""
     golden = api.load_model(GOLDEN / "prior_tiny.dcm")

@@ -144,7 +144,7 @@ def new_state(config: dict[str, int]) -> dict[str, np.ndarray]:
     state = {
         "t_direct": np.zeros(DIRECT_LEN, dtype=np.uint32),
         "t_hash": np.zeros(N_HASHED << config["hash_bits"], dtype=np.uint8),
-        "smap": np.empty(SMAP_LEN, dtype=np.uint32),
+        "smap": np.zeros(SMAP_LEN, dtype=np.uint32),  # entries past N_STATES are never read: zeros, not garbage
         "t_match": np.zeros(2 * MATCH_LEVELS, dtype=np.uint32),
         "mix": np.empty(MIX_LEN, dtype=np.int32),
         "apm": np.empty(APM_LEN, dtype=np.int32),
