@@ -675,7 +675,12 @@ def fit_hybrid(files: Sequence[bytes], options: ModelOptions, config: TrainConfi
     in the bytes the network leaves."""
     from deepcompress.models import adaptive
     from deepcompress.models.hybrid import HybridModel
-    from deepcompress.models.prior import MIN_BUDGET, MODEL_FILE_SLACK, PRIOR_ENGINE2_PRESET, train_prior
+    from deepcompress.models.prior import (
+        MIN_BUDGET,
+        MODEL_FILE_SLACK,
+        PRIOR_ENGINE2_PRESET,
+        train_prior,
+    )
 
     if len(_hidden_widths(options)) != 1 or options.follower_orders:
         raise ValueError("a hybrid's network has one hidden layer and no follower inputs (--followers none)")
