@@ -122,7 +122,26 @@ def test_the_model_file_fits_its_budget_and_a_larger_budget_keeps_more_history(b
 
 def test_budget_too_small_for_the_tables_is_a_clear_error():
     with pytest.raises(ValueError, match="need more than 5000 bytes"):
-        prior.train_prior(TRAINING, 5, 5000)
+        prior.train_prior(TRAINING, 5, 5000, preset=prior.PRIOR_ENGINE2_PRESET)
+    with pytest.raises(ValueError, match="need more than 5000 bytes"):
+        prior.train_prior(TRAINING, 5, 5000, stored=prior.TABLE_CHOICES[0])  # engine 3, every table
+
+
+def _kept_tables(model: prior.PriorModel) -> list[str]:
+    fresh = prior._fresh3({**model.base.hyperparameters(), "preset": model.config()["preset"]})
+    return [name for name in fresh if not np.array_equal(model._initial[name], fresh[name])]
+
+
+def test_the_default_level_measures_which_engine3_tables_to_keep():
+    """`TABLE_CHOICES`, chosen on held-out training files: at 8 KB the tables of every choice but
+    the last leave no room for history; at 32 KB all of them fit and pay."""
+    small, large = prior.train_prior(TRAINING, 5, 8000), prior.train_prior(TRAINING, 5, 32_000)
+    assert small.config()["preset"] == large.config()["preset"] == 6
+    assert len(api.model_file_bytes(small, {})) <= 8000
+    assert _kept_tables(small) == list(prior.TABLE_CHOICES[-1])
+    assert _kept_tables(large) == list(prior.TABLE_CHOICES[0])
+    for model in (small, large):
+        assert deepcompress.decompress(deepcompress.compress(HELD_OUT[0], model), model=model) == HELD_OUT[0]
     with pytest.raises(ValueError, match="at least"):
         prior.train_prior(TRAINING, 5, 100)
 
@@ -265,9 +284,9 @@ def test_cli_train_compress_decompress(tmp_path):
                          catch_exceptions=False)
     assert done.exit_code == 0, done.output
     assert (tmp_path / "held.py").read_bytes() == HELD_OUT[0]
-    done = runner.invoke(main, ["train", "--model", "adaptive", "--size", "5000", "-o", str(tmp_path / "q.dcm"),
+    done = runner.invoke(main, ["train", "--model", "adaptive", "--size", "4096", "-o", str(tmp_path / "q.dcm"),
                                 *training], catch_exceptions=False)
-    assert done.exit_code == 1 and "need more than 5000 bytes" in done.output
+    assert done.exit_code == 1 and "need more than 4096 bytes" in done.output
     assert not (tmp_path / "q.dcm").exists()
     assert done.output.count("\n") == 1
 

@@ -110,10 +110,14 @@ def _fresh3(config: dict[str, int]) -> dict[str, np.ndarray]:
     return {name: state[name][:n] for name, n in K3.PRIOR_TABLES.items()}
 
 
-def encode_tables3(config: dict[str, int], state: dict[str, np.ndarray]) -> bytes:
-    """The tables section (uncompressed) of an engine-3 prior: `state` holds PRIOR_TABLES' arrays."""
+def encode_tables3(config: dict[str, int], state: dict[str, np.ndarray], stored: Sequence[str] | None = None) -> bytes:
+    """The tables section (uncompressed) of an engine-3 prior: `state` holds PRIOR_TABLES' arrays;
+    those not in `stored` (default: all) are written as fresh (no entries)."""
     parts = []
     for name, fresh in _fresh3(config).items():
+        if stored is not None and name not in stored:
+            parts += [_U32.pack(0)]
+            continue
         changed = state[name][: len(fresh)].view(np.uint32) ^ fresh.view(np.uint32)
         gaps, values = _sparse(changed)
         parts += [_U32.pack(len(gaps)), _planes(gaps), _planes(values)]
@@ -321,12 +325,32 @@ class CommonLines:
         return b"".join(sorted(chosen, key=self._first.__getitem__))
 
 
+# Engine 3's choices of stored tables, most first: on copyright files at 112 KB the tables' bytes
+# buy more as history (80,250 B stored as the last choice against 126,851 as the first), on
+# Python modules the reverse (591,564 against 606,232 without t_direct and apm): `train_prior`
+# measures on a quarter of its files held out.
+TABLE_CHOICES = (("t_direct", "smap", "t_match", "mix", "apm"), ("smap", "t_match", "mix"), ("smap", "t_match"))
+CHOICE_FILES = 8  # fewer training files: store every table, unmeasured
+CHOICE_BYTES = 1 << 20  # held-out bytes coded per choice, at most
+
+
+def _coded_bytes(model: PriorModel, files: Sequence[bytes]) -> int:
+    """Payload bytes of each file coded on its own with `model` (the binary coder's words)."""
+    total = 0
+    for data in files:
+        words, _ = model.sized_for(len(data)).session().encode_words(np.frombuffer(data, dtype=np.uint8), 1)
+        total += 4 * len(words)
+    return total
+
+
 def train_prior(files: Sequence[bytes], level: int = adaptive.DEFAULT_LEVEL, size: int = 112_000,
-                preset: int | None = None) -> PriorModel:
+                preset: int | None = None, stored: Sequence[str] | None = None) -> PriorModel:
     """Run the engine of `level` (or of `preset`, an engine-2 or engine-3 one) over `files` and keep
     a snapshot that leaves a model file within `size` bytes (MODEL_FILE_SLACK of them for its JSON
     header). A level whose engine takes no prior (4), or whose engine-3 tables do not fit `size`,
-    trains engine 2's default preset (its tables are smaller).
+    trains engine 2's default preset (its tables are smaller). stored (engine 3): the
+    PRIOR_TABLES kept, the rest left fresh; None: the best of TABLE_CHOICES on every fourth
+    file, held out from a prior trained on the others (with CHOICE_FILES files or more).
 
     What is kept, chosen by measurement on the small-file sets (benchmarks/small_files.py):
     - the order-0/1 and match-model counters, the mixer weights and the order-0 APM: dense and
@@ -356,6 +380,21 @@ def train_prior(files: Sequence[bytes], level: int = adaptive.DEFAULT_LEVEL, siz
     # Hashed tables as `sized_for` gives a 16 KiB input (they are not stored: they only size the session).
     hash_bits = HASH_BITS + (adaptive.SIZE_SLACK_BITS_3 - adaptive.SIZE_SLACK_BITS if engine == 3 else 0)
     config = {"preset": preset, "hash_bits": min(top["hash_bits"], hash_bits), "match_bits": match_bits}
+    if engine == 3 and stored is None and len(files) >= CHOICE_FILES:
+        fit = [data for i, data in enumerate(files) if i % 4 != 3]
+        held, budget = [], CHOICE_BYTES
+        for data in files[3::4]:
+            if budget >= len(data):
+                held.append(data)
+                budget -= len(data)
+
+        def held_out_bytes(choice: tuple[str, ...]) -> float:
+            try:
+                return _coded_bytes(train_prior(fit, level, size, preset, choice), held)
+            except ValueError:  # these tables do not fit the budget
+                return float("inf")
+
+        stored = min(TABLE_CHOICES, key=held_out_bytes)  # ties: the first, most tables
     model = AdaptiveModel.from_config(config)
     session = model.session()
     for data in files:
@@ -363,7 +402,7 @@ def train_prior(files: Sequence[bytes], level: int = adaptive.DEFAULT_LEVEL, siz
         session.encode_words(np.frombuffer(data, dtype=np.uint8), 1)
     full = model.hyperparameters()
     if engine == 3:
-        tables = _xz(encode_tables3(full, session.tables))
+        tables = _xz(encode_tables3(full, session.tables, stored))
         trained = session.buf[: session.size]
     else:
         state = session.state()
