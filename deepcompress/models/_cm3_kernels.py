@@ -52,6 +52,7 @@ import numpy as np
 
 from deepcompress._jit import njit
 from deepcompress.coding import binary
+from deepcompress.models import _cm_kernels
 from deepcompress.models._cm_kernels import (
     _RATE,
     _SQUASH_POINTS,
@@ -119,6 +120,10 @@ SMAP_LEN = N_HASHED * 256
 # limit_high is the state maps' count limit).
 CFG_KEYS = ("hash_bits", "match_bits", "limit_low", "limit_high", "mix_lr", "final_lr",
             "apm_rate", "match_min", "record_repeats", "final_ctx", "apm3_weight")
+if CFG_KEYS != _cm_kernels.CFG_KEYS:  # index_history reads engine 2's cfg indices
+    raise AssertionError("engine 3's cfg layout differs from engine 2's")
+# A prior's history is indexed as engine 2 indexes one: the same match key (`_match_key`) and cfg layout.
+index_history = _cm_kernels.index_history
 CFG_HBITS, CFG_MBITS, CFG_LIMIT_LO, CFG_LIMIT_HI, CFG_MIX_LR, CFG_FINAL_LR, CFG_APM_RATE, \
     CFG_MINLEN, CFG_REC_REPEATS, CFG_FINAL_CTX, CFG_APM3_W = range(len(CFG_KEYS))
 
@@ -160,20 +165,6 @@ def new_state(config: dict[str, int]) -> dict[str, np.ndarray]:
 # APM (by partial byte and expected bit); the hashed states and the hashed APMs start fresh.
 PRIOR_TABLES = {"t_direct": DIRECT_LEN, "smap": SMAP_LEN, "t_match": 2 * MATCH_LEVELS, "mix": MIX_LEN,
                 "apm": APM1_CTX * APM_POINTS}
-
-
-@njit
-def index_history(buf, n, mtab, cfg):
-    """Point the match table at buf[:n] as `_match_step` would have after coding those bytes
-    (positions from 1; a prior's history)."""
-    minmask = (np.int64(1) << (8 * (cfg[CFG_MINLEN] - 4))) - 1
-    mmask = (np.int64(1) << cfg[CFG_MBITS]) - 1
-    c4 = np.int64(0)
-    c8 = np.int64(0)
-    for pos in range(n):
-        c8 = ((c8 << 8) | (c4 >> 24)) & 0xFFFFFFFF
-        c4 = ((c4 << 8) | np.int64(buf[pos])) & 0xFFFFFFFF
-        mtab[_match_key(c4, c8, minmask, mmask)] = pos + 1
 
 
 def restart_stream(state: dict[str, np.ndarray]) -> None:
