@@ -86,11 +86,6 @@ def new_state(config: dict[str, int]) -> dict[str, np.ndarray]:
     return state
 
 
-def restart_stream(state: dict[str, np.ndarray]) -> None:
-    """The byte history and match state of `new_state`'s arrays as a new stream starts."""
-    state["regs"][:] = 0
-
-
 @njit
 def _init_state(mix, apm):
     mix[:] = 22000  # ~0.34 per input: six inputs start near a sum of 2

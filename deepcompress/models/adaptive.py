@@ -99,14 +99,14 @@ DEFAULT_LEVEL = 5
 SIZE_SLACK_BITS = 3
 SIZE_SLACK_BITS_3 = 5  # engines 3 and 4: two 16-slot buckets per table and byte
 MIN_SIZED_BITS = 12
-_ENCODE_PIECE = 1 << 20
+_ENCODE_PIECE = 1 << 20  # decisions per chunk yielded by encode_block (bounds table memory)
 # Bounds of every setting but the preset-relative ones (table sizes and lanes, see `AdaptiveModel`),
 # so that every shift, product and table index in the kernels stays well defined.
 _BOUNDS: dict[str, tuple[int, int]] = {
     "match_min": (5, 8), "limit_low": (0, 1023), "limit_high": (0, 1023), "mix_lr": (0, 64),
     "final_lr": (0, 64), "apm_rate": (1, 15), "record_repeats": (1, 255), "final_ctx": (0, 3),
     "apm3_weight": (0, 5),
-}  # decisions per chunk yielded by encode_block (bounds table memory)
+}
 
 
 def _check_bytes(symbols: np.ndarray) -> np.ndarray:
@@ -407,9 +407,9 @@ class BlockSession(Session):
         self.size = len(history)  # bytes of the stream so far, a prior's history included
 
     def restart(self, forget_hashed: bool = False) -> None:
-        """Start the next block as a new file would: the byte history, match and record state
-        fresh, the learned tables and the history kept (forget_hashed: but the hashed states fresh,
-        as a prior's sessions start)."""
+        """(Engine 3, for training a prior.) Start the next block as a new file would: the byte
+        history, match and record state fresh, the learned tables and the history kept
+        (forget_hashed: but the hashed states fresh, as a prior's sessions start)."""
         self._kernels.restart_stream(self.tables)
         if forget_hashed:
             self.tables["t_hash"][:] = 0
