@@ -669,18 +669,12 @@ HYBRID_NETWORK = {"context_size": 8, "hidden": (64,), "embed_dim": 16}
 
 
 def fit_hybrid(files: Sequence[bytes], options: ModelOptions, config: TrainConfig, level: int, size: int,
-               on_progress: Callable[[Progress], None] | None = None) -> Fitted:
+               on_progress: Callable[[Progress], None] | None = None, preset: int | None = None) -> Fitted:
     """Train a `hybrid` within a model file of `size` bytes: the byte MLP of `options` (one
-    hidden layer, no follower inputs) on `files`, then a prior (`train_prior`) on the same files
-    in the bytes the network leaves."""
-    from deepcompress.models import adaptive
+    hidden layer, no follower inputs) on `files`, then a prior (`train_prior` of `level`, or of
+    `preset`) on the same files in the bytes the network leaves."""
     from deepcompress.models.hybrid import HybridModel
-    from deepcompress.models.prior import (
-        MIN_BUDGET,
-        MODEL_FILE_SLACK,
-        PRIOR_ENGINE2_PRESET,
-        train_prior,
-    )
+    from deepcompress.models.prior import MIN_BUDGET, MODEL_FILE_SLACK, train_prior
 
     if len(_hidden_widths(options)) != 1 or options.follower_orders:
         raise ValueError("a hybrid's network has one hidden layer and no follower inputs (--followers none)")
@@ -690,9 +684,6 @@ def fit_hybrid(files: Sequence[bytes], options: ModelOptions, config: TrainConfi
     if size - network_bytes < MIN_BUDGET:
         raise ValueError(f"the hybrid's network takes {network_bytes} bytes: a budget of {size} leaves its "
                          f"prior less than {MIN_BUDGET}")
-    # the hybrid kernel extends engine 2: a level of another engine trains engine 2's default
-    preset = adaptive.LEVELS.get(level)
-    preset = preset if preset is not None and adaptive.ENGINES[preset] == 2 else PRIOR_ENGINE2_PRESET
     model = HybridModel(train_prior(files, level, size - network_bytes, preset=preset), fitted.model)
     return Fitted(model, fitted.result, fitted.integer_validation_bits, fitted.network)
 

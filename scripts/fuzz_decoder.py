@@ -155,8 +155,8 @@ def trained_prior_engine3() -> Any:
 
 
 def trained_hybrid() -> Any:
-    """The golden hybrid (a prior and a byte MLP, tests/golden/hybrid_tiny.dcm)."""
-    return api.load_model(ROOT / "tests" / "golden" / "hybrid_tiny.dcm")
+    """The golden engine-3 hybrid (a prior and a byte MLP, tests/golden/hybrid3_tiny.dcm), as `train` makes them."""
+    return api.load_model(ROOT / "tests" / "golden" / "hybrid3_tiny.dcm")
 
 
 TRAINED_MODELS = {TRAINED: trained_histogram, TRAINED_MLP: trained_mlp, TRAINED_HYBRID: trained_hybrid}
@@ -492,7 +492,7 @@ def npy_seed_files() -> dict[str, bytes]:
 
 def model_seed_files() -> dict[str, bytes]:
     """Valid .dcm files of every model family: trained histogram, MLP (with followers), record model, priors
-    of engines 2 and 3, hybrid."""
+    of engines 2 and 3, hybrids of engines 2 and 3."""
     from deepcompress import modelfile
 
     return {
@@ -503,6 +503,7 @@ def model_seed_files() -> dict[str, bytes]:
         "prior": (ROOT / "tests" / "golden" / "prior_tiny.dcm").read_bytes(),
         "prior-engine3": modelfile.model_to_bytes(trained_prior_engine3()),
         "hybrid": (ROOT / "tests" / "golden" / "hybrid_tiny.dcm").read_bytes(),
+        "hybrid-engine3": (ROOT / "tests" / "golden" / "hybrid3_tiny.dcm").read_bytes(),
     }
 
 

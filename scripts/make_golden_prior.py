@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""Regenerate tests/golden/{prior,prior3,hybrid}_tiny.{dcm,dcz}: tiny trained priors and a hybrid, and a stream coded with each.
+"""Regenerate tests/golden/{prior,prior3,hybrid,hybrid3}_tiny.{dcm,dcz}: tiny trained priors and hybrids, and a stream coded with each.
 
 The prior is trained (`train_prior`, preset 2, budget 16000 bytes) on TRAINING below, prior3 (the
-default level's engine 3, preset 6, budget 40000 bytes) on the same files; the hybrid
+default level's engine 3, preset 6, budget 40000 bytes) on the same files; the hybrids
 (`train.fit_hybrid`: a byte MLP of context 3, 8 hidden units, embeddings of 4, one epoch, seed 0,
-and a prior, within 40000 bytes) on the same files; each stream is SAMPLE (prior3's and the
-hybrid's: HYBRID_SAMPLE) compressed with its model. Only with DEEPCOMPRESS_REGEN=1 (`--prior`,
-`--prior3`, `--hybrid`: only those files): the files pin the models' stored forms and the
+and a prior, within 40000 bytes; hybrid: an engine-2 prior, preset 2, as hybrids were trained
+before engine 3 took them; hybrid3: the default level's) on the same files; each stream is
+SAMPLE (the others': HYBRID_SAMPLE) compressed with its model. Only with DEEPCOMPRESS_REGEN=1
+(`--prior`, `--prior3`, `--hybrid`, `--hybrid3`: only those files): the files pin the models' stored forms and the
 bitstreams they start; regenerate on purpose, then update the hashes in tests/test_prior.py and
 tests/test_hybrid.py, which this prints. The network's training runs in floating point, so a
 regenerated hybrid may differ from machine to machine; its stream never does.
@@ -31,12 +32,12 @@ SAMPLE = b"# Copyright (c) 2031 The Authors\n# SPDX-License-Identifier: MIT\nimp
 HYBRID_SAMPLE = SAMPLE + b"".join(b"def helper_%d(x):\n    return x * %d - %d\n" % (i, i * 7 % 13, i) for i in range(60))
 
 
-def hybrid_model():
+def hybrid_model(preset: int | None = None):
     from deepcompress import train
 
     options = train.ModelOptions("mlp", 3, (8,), 4, 0.0, 256, (), False)
     config = train.config_for("mlp", 1, None, seed=0, threads=1)
-    return train.fit_hybrid(TRAINING, options, config, 5, 40000).model
+    return train.fit_hybrid(TRAINING, options, config, 5, 40000, preset=preset).model
 
 
 def write(name: str, model, sample: bytes) -> None:
@@ -52,7 +53,7 @@ def write(name: str, model, sample: bytes) -> None:
 def main() -> None:
     if os.environ.get("DEEPCOMPRESS_REGEN") != "1":
         sys.exit("set DEEPCOMPRESS_REGEN=1 to overwrite the golden prior and hybrid")
-    chosen = [arg for arg in sys.argv[1:] if arg.startswith("--")] or ["--prior", "--prior3", "--hybrid"]
+    chosen = [arg for arg in sys.argv[1:] if arg.startswith("--")] or ["--prior", "--prior3", "--hybrid", "--hybrid3"]
     if "--prior" in chosen:
         write("prior_tiny", prior.train_prior(TRAINING, 5, 16000, preset=prior.PRIOR_ENGINE2_PRESET), SAMPLE)
     if "--prior3" in chosen:
@@ -61,7 +62,12 @@ def main() -> None:
             raise AssertionError("the engine-3 golden prior must run preset 6")
         write("prior3_tiny", model, HYBRID_SAMPLE)
     if "--hybrid" in chosen:
-        write("hybrid_tiny", hybrid_model(), HYBRID_SAMPLE)
+        write("hybrid_tiny", hybrid_model(prior.PRIOR_ENGINE2_PRESET), HYBRID_SAMPLE)
+    if "--hybrid3" in chosen:
+        model = hybrid_model()
+        if model.prior.config()["preset"] != 6:
+            raise AssertionError("the engine-3 golden hybrid's prior must run preset 6")
+        write("hybrid3_tiny", model, HYBRID_SAMPLE)
 
 
 if __name__ == "__main__":

@@ -17,10 +17,18 @@ from deepcompress.errors import ModelMismatchError
 ROOT = Path(__file__).resolve().parents[1]
 TEXT = (ROOT / "README.md").read_bytes()
 GOLDEN = ROOT / "tests" / "golden"
-# tests/golden/hybrid_tiny.{dcm,dcz}, written by scripts/make_golden_prior.py --hybrid.
-GOLDEN_FINGERPRINT = "74d2e08179341ee7fb77a2050902b038"
-GOLDEN_DCM_SHA256 = "964d3f6b078b9dd1dc5bc0447a432158084bd74a060d33b17b1a8ead6d16f752"
-GOLDEN_DCZ_SHA256 = "51ada122cebb38e4a7bad8892f851f81c714ef638591a507b7c168aef7f39cec"
+# tests/golden/{name}.{dcm,dcz}, written by scripts/make_golden_prior.py --hybrid / --hybrid3:
+# name -> (model fingerprint, dcm sha256, dcz sha256). hybrid_tiny's prior runs engine 2 (preset 2),
+# as hybrids did before engine 3 took priors; hybrid3_tiny's the default level's engine 3.
+GOLDEN_HYBRIDS = {
+    "hybrid_tiny": ("74d2e08179341ee7fb77a2050902b038",
+                    "964d3f6b078b9dd1dc5bc0447a432158084bd74a060d33b17b1a8ead6d16f752",
+                    "51ada122cebb38e4a7bad8892f851f81c714ef638591a507b7c168aef7f39cec"),
+    "hybrid3_tiny": ("750fe90812f80c6faf0200b6e9753833",
+                     "01ebeb8943325123befa544ce3dc39e26d1afa06f1462b8cd96b8f0246a6647d",
+                     "ed40504ae9c3c21d166b56f38cd55ef16f8257d5e26058e1f5c9364c6de4413a"),
+}
+GOLDEN_PRESETS = {"hybrid_tiny": 2, "hybrid3_tiny": 6}
 
 
 def _golden_script():
@@ -30,14 +38,17 @@ def _golden_script():
     return module
 
 
-def test_golden_hybrid_decodes_its_stream_and_recompresses_identically():
-    """The hybrid's stored form and bitstream, pinned: a later release must decode this file."""
-    dcm = (GOLDEN / "hybrid_tiny.dcm").read_bytes()
-    dcz = (GOLDEN / "hybrid_tiny.dcz").read_bytes()
-    assert hashlib.sha256(dcm).hexdigest() == GOLDEN_DCM_SHA256, "golden hybrid changed on disk"
-    assert hashlib.sha256(dcz).hexdigest() == GOLDEN_DCZ_SHA256, "golden stream changed on disk"
-    model = api.load_model(GOLDEN / "hybrid_tiny.dcm")
-    assert model.name == "hybrid" and model.fingerprint() == GOLDEN_FINGERPRINT
+@pytest.mark.parametrize("name", sorted(GOLDEN_HYBRIDS))
+def test_golden_hybrid_decodes_its_stream_and_recompresses_identically(name):
+    """The hybrids' stored forms and bitstreams, pinned: a later release must decode these files."""
+    fingerprint, dcm_sha256, dcz_sha256 = GOLDEN_HYBRIDS[name]
+    dcm = (GOLDEN / f"{name}.dcm").read_bytes()
+    dcz = (GOLDEN / f"{name}.dcz").read_bytes()
+    assert hashlib.sha256(dcm).hexdigest() == dcm_sha256, "golden hybrid changed on disk"
+    assert hashlib.sha256(dcz).hexdigest() == dcz_sha256, "golden stream changed on disk"
+    model = api.load_model(GOLDEN / f"{name}.dcm")
+    assert model.name == "hybrid" and model.fingerprint() == fingerprint
+    assert model.prior.config()["preset"] == GOLDEN_PRESETS[name]
     sample = _golden_script().HYBRID_SAMPLE
     assert api.decompress(dcz, model=model) == sample
     assert api.compress(sample, model) == dcz
@@ -60,10 +71,19 @@ def test_model_file_keeps_its_budget(hybrid_file):
     assert hybrid_file.stat().st_size <= 60_000
     model = api.load_model(hybrid_file)
     assert model.name == "hybrid" and model.network.net_config.context_size == 3
+    assert model.prior.config()["preset"] == 6  # the default level's engine 3 runs the network stage
+
+
+def test_engine3_refuses_a_mixer_it_would_index_out_of_bounds(hybrid_file):
+    model = api.load_model(hybrid_file)
+    session = model.prior.session()
+    for mixer in (np.zeros(95, dtype=np.int32), np.zeros(96, dtype=np.int64)):
+        with pytest.raises(ValueError, match="final mixer"):
+            session.mix_network(model._kernel_network, mixer, 12)
 
 
 def test_network_rows_in_the_kernel_are_the_exact_tables(hybrid_file):
-    from deepcompress.models import _hybrid_kernels as H
+    from deepcompress.models import _network_kernels as N
     from deepcompress.models.context import context_windows
 
     model = api.load_model(hybrid_file)
@@ -72,7 +92,7 @@ def test_network_rows_in_the_kernel_are_the_exact_tables(hybrid_file):
     buf = np.concatenate([np.full(7, 65, dtype=np.uint8), data])  # 7 bytes of history before the stream
     pre, cum = np.empty(8, dtype=np.int64), np.empty(257, dtype=np.int64)
     for i in (0, 1, 2, 3, 500, len(data) - 1):
-        H.network_row(buf, 7 + i, 7, *model._kernel_network, pre, cum)
+        N.network_row(buf, 7 + i, 7, *model._kernel_network, pre, cum)
         assert np.array_equal(np.diff(cum), expected[i]), i
 
 

@@ -29,9 +29,9 @@ SAMPLE = (ROOT / "samples" / "sample.txt").read_bytes()
 DATA = SAMPLE * 20 + bytes(range(256)) * 40 + SAMPLE[::-1] * 3
 GOLDEN = ROOT / "tests" / "golden"
 # Models that call torch, as (name, model file, what it codes): the toy MLP, an MLP with
-# follower features (numba tables too), a record model on an int16 array, and the golden hybrid
-# (a prior and a byte MLP, mixed in one compiled loop).
-TORCH_MODELS = ("mlp", "mlp-followers", "record-mlp", "hybrid")
+# follower features (numba tables too), a record model on an int16 array, and the golden hybrids
+# (a prior and a byte MLP, mixed in one compiled loop: engine 2's hybrid kernel, engine 3's own).
+TORCH_MODELS = ("mlp", "mlp-followers", "record-mlp", "hybrid", "hybrid3")
 # Every compression level's preset, as "level-N" with N the lowest level of that preset.
 LEVEL_MODELS = tuple(f"level-{min(n for n in LEVELS if LEVELS[n] == p)}" for p in sorted(set(LEVELS.values())))
 ALL_MODELS = (*sorted(models.BUILTIN_MODELS), *LEVEL_MODELS, *TORCH_MODELS)
@@ -43,7 +43,7 @@ import sys
 threads, work, out_dir, ref_dir, *names = sys.argv[1:]
 from pathlib import Path
 import numpy as np
-if set(names) & {"mlp", "mlp-followers", "record-mlp", "hybrid"}:
+if set(names) & {"mlp", "mlp-followers", "record-mlp", "hybrid", "hybrid3"}:
     import torch
     torch.set_num_threads(int(threads))
 import deepcompress
@@ -111,6 +111,7 @@ def reference(tmp_path_factory) -> Path:
     (work / "mlp.dcm").write_bytes((GOLDEN / "mlp_toy_k1.dcm").read_bytes())
     (work / "record-mlp.dcm").write_bytes((GOLDEN / "records_k5_d3.dcm").read_bytes())
     (work / "hybrid.dcm").write_bytes((GOLDEN / "hybrid_tiny.dcm").read_bytes())
+    (work / "hybrid3.dcm").write_bytes((GOLDEN / "hybrid3_tiny.dcm").read_bytes())
     modelfile.save_model(fuzz_decoder.trained_mlp(), work / "mlp-followers.dcm")
     _run(REFERENCE, work, work / "reference", work / "reference")
     return work

@@ -8,6 +8,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 HEAVY = ("numba", "torch", "matplotlib", "deepcompress.cli")
 
 _PROBE = """
@@ -65,12 +67,13 @@ assert deepcompress.decompress(deepcompress.compress(b"a") + deepcompress.compre
     assert heavy_modules_after(root, body) == []
 
 
-def test_a_hybrid_codes_without_importing_torch(root):
+@pytest.mark.parametrize("name", ["hybrid_tiny", "hybrid3_tiny"])
+def test_a_hybrid_codes_without_importing_torch(root, name):
     """A hybrid's network feeds a compiled kernel only: loading the model file and coding with it
     build no torch tensors (a process per small file would spend ~1.5 s importing torch)."""
-    body = """
-model = api.load_model("tests/golden/hybrid_tiny.dcm")
-blob = open("tests/golden/hybrid_tiny.dcz", "rb").read()
+    body = f"""
+model = api.load_model("tests/golden/{name}.dcm")
+blob = open("tests/golden/{name}.dcz", "rb").read()
 data = deepcompress.decompress(blob, model=model)
 assert deepcompress.compress(data, model) == blob
 """

@@ -53,6 +53,7 @@ import numpy as np
 from deepcompress._jit import njit
 from deepcompress.coding import binary
 from deepcompress.models import _cm_kernels
+from deepcompress.models import _network_kernels as N
 from deepcompress.models._cm_kernels import (
     _RATE,
     _SQUASH_POINTS,
@@ -282,14 +283,20 @@ def _match_step(buf, mtab, pos, c4, c8, mlen, mptr, minlen, minmask, mmask):
 
 @njit
 def code_block(decode, buf, start, n, data, out, t_direct, t_hash, smap, t_match, mix, apm, mtab,
-               rec, regs, cfg, counts, probs):
+               rec, regs, cfg, counts, probs, net, offsets, table, first_bias, weight, bias, multiplier,
+               exp_table, hmix):
     """Encode buf[start:start + n] into out (decode=False), or decode data into it (decode=True).
 
     out: uint8[capacity], grown as needed (returned); counts: int64[2, 4096] += how often each
     (bit, p1) was coded (encoding only); probs: int16[8n] receives every p1 in coding order, or
     int16[0] for none. Returns (out, bytes written; 0 when decoding).
+    net .. hmix: a hybrid's network and final mixer (`_network_kernels.network_arguments`; hmix
+    empty: none), whose output is then what is coded; the engine's own state never sees it.
     """
     keep = probs.shape[0] > 0
+    hybrid = hmix.shape[0] > 0
+    pre = np.empty(table.shape[1], dtype=np.int64)
+    cum = np.empty(weight.shape[0] + 1, dtype=np.int64)
     hbits = cfg[CFG_HBITS]
     mbits = cfg[CFG_MBITS]
     lim_lo = cfg[CFG_LIMIT_LO]
@@ -329,6 +336,9 @@ def code_block(decode, buf, start, n, data, out, t_direct, t_hash, smap, t_match
         if not decode:
             out = binary.reserve(out, st, 8 * binary.MAX_BYTES_PER_DECISION + 1)
             byte = np.int64(buf[pos])
+        if hybrid:
+            N.network_row(buf, pos, net[N.NET_START], offsets, table, first_bias, net[N.NET_FIRST_SHIFT], weight,
+                          bias, multiplier, net[N.NET_SHIFT], exp_table, pre, cum)
         # ---- byte contexts (all reads of buf are at positions < pos, decoded already) ----
         c1 = c4 & 255
         r = rlen
@@ -413,6 +423,15 @@ def code_block(decode, buf, start, n, data, out, t_direct, t_hash, smap, t_match
             p3 = (apm[a3] * (128 - aw) + apm[a3 + 1] * aw) >> 11
             p = (p1 + (7 - w3) * p2 + w3 * p3 + 4) >> 3
             p = max(1, min(4095, p))
+            s_engine = np.int64(0)
+            s_net = np.int64(0)
+            hsel = np.int64(0)
+            if hybrid:
+                s_engine = STRETCH[p]
+                p_net = N.network_p1(cum, c0, b)
+                s_net = STRETCH[p_net]
+                hsel = N.selector(p_net, b)
+                p = N.mix(hmix, hsel, s_engine, s_net)
             # ---- code ----
             if decode:
                 y = np.int64(binary.decode_bit(st, data, p))
@@ -423,6 +442,8 @@ def code_block(decode, buf, start, n, data, out, t_direct, t_hash, smap, t_match
             if keep:
                 probs[8 * t + b] = p
             # ---- update ----
+            if hybrid:
+                N.learn(hmix, hsel, s_engine, s_net, p, y, net[N.NET_LR])
             _counter_update(t_direct, i0, y, lim_lo, CM_BIAS)
             _counter_update(t_direct, i1, y, lim_lo, CM_BIAS)
             for k in range(N_HASHED):

@@ -30,6 +30,7 @@ from deepcompress.models.base import Chunk, DecodeSteps, Model, Session
 K = LazyModule("deepcompress.models._cm_kernels")
 K3 = LazyModule("deepcompress.models._cm3_kernels")
 K4 = LazyModule("deepcompress.models._cm4_kernels")
+N = LazyModule("deepcompress.models._network_kernels")
 binary = LazyModule("deepcompress.coding.binary")
 
 # Presets are frozen once released: a stream names its preset (plus any overrides), so its
@@ -405,6 +406,17 @@ class BlockSession(Session):
         if len(history):
             kernels.index_history(self.buf, len(history), self.tables["mtab"], self._cfg)
         self.size = len(history)  # bytes of the stream so far, a prior's history included
+        self._network = N.network_arguments(None, 0, None, 0) if kernels is K3 else ()
+
+    def mix_network(self, network: tuple, mixer: np.ndarray, lr: int) -> None:
+        """(Engine 3.) Code the engine's probabilities mixed with a network's from here on (a hybrid,
+        `models.hybrid`): network as `_network_kernels.network_arguments` takes it, the stream's
+        first byte at the current size; mixer: int32[MIXER_LEN], learned in place; lr: its rate."""
+        if self._kernels is not K3:
+            raise ValueError("only engine 3 mixes a network in")
+        if mixer.dtype != np.int32 or mixer.shape != (N.MIXER_LEN,):  # the kernel indexes it unchecked
+            raise ValueError(f"a network's final mixer is int32[{N.MIXER_LEN}]")
+        self._network = N.network_arguments(network, self.size, mixer, lr)
 
     def restart(self, forget_hashed: bool = False) -> None:
         """(Engine 3, for training a prior.) Start the next block as a new file would: the byte
@@ -426,7 +438,7 @@ class BlockSession(Session):
         counts = np.zeros((2, 4096), dtype=np.int64)
         out = np.empty(0 if decode else n + 64, dtype=np.uint8)
         out, n_bytes = self._kernels.code_block(decode, self.buf, self.size, n, data, out, *self.tables.values(),
-                                                self._cfg, counts, probs)
+                                                self._cfg, counts, probs, *self._network)
         self.size += n
         return out[:n_bytes], n_bytes, counts
 

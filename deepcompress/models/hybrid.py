@@ -6,8 +6,10 @@ one hidden layer, no follower inputs) generalises from the training data in a wa
 cannot: bytes it has never seen in this context still get the probability their embedding
 suggests. Per bit, a final mixer in the stretch domain combines the engine's probability with
 the network's (its frequency row summed over the two halves of the partial byte's range) and
-learns online how far to trust each, by bit position and the network's confidence. Kernels and
-their exactness premises: `_hybrid_kernels`.
+learns online how far to trust each, by bit position and the network's confidence. The stage
+and its exactness premises: `_network_kernels`; a prior of engine 3 (the default level's) runs it
+inside engine 3's kernel, one of engine 2 (hybrids trained before engine 3 took priors) in
+`_hybrid_kernels`.
 
 Stored form (a `.dcm` model file): config {"prior": the prior's config, "network": the MLP's,
 "mixer_lr": the final mixer's learning rate}; arrays "snapshot" (the prior's), "mixer"
@@ -26,7 +28,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from deepcompress._lazy import LazyModule
-from deepcompress.models.adaptive import ENGINES, AdaptiveSession, _check_bytes
+from deepcompress.models.adaptive import ENGINES, AdaptiveSession, BlockSession, _check_bytes
 from deepcompress.models.base import Chunk, Model, Session
 from deepcompress.models.prior import PriorModel
 
@@ -34,7 +36,7 @@ H = LazyModule("deepcompress.models._hybrid_kernels")
 binary = LazyModule("deepcompress.coding.binary")
 
 NETWORK_PREFIX = "network_"
-MIXER_LEN = 96  # `_hybrid_kernels.MIXER_LEN` (checked there at first use): 32 weight sets of 3
+MIXER_LEN = 96  # `_network_kernels.MIXER_LEN` (checked at first use): 32 weight sets of 3
 DEFAULT_MIXER_LR = 12  # by the small-file sets: -1.4% (copyright), -2.0% (stdlib) against its prior; 2: -0.6%, 24: -1.9%
 _ENCODE_PIECE = 1 << 20  # decisions per chunk yielded by encode_block
 
@@ -56,8 +58,8 @@ class HybridModel(Model):
 
         if not isinstance(prior, PriorModel) or not isinstance(network, MLPModel):
             raise TypeError("a hybrid is an adaptive-prior model and an mlp model")
-        if ENGINES[prior.config()["preset"]] != 2:
-            raise ValueError("a hybrid's prior runs an engine-2 preset (its kernel extends engine 2)")
+        if ENGINES[prior.config()["preset"]] not in (2, 3):
+            raise ValueError("a hybrid's prior runs an engine-2 or engine-3 preset (the engines with a hybrid kernel)")
         net = network.network
         if network.net_config.follower_orders or len(net.layers) != 1 or network.alphabet_size != 256:
             raise ValueError("a hybrid's network is a byte mlp with one hidden layer and no follower inputs")
@@ -123,18 +125,22 @@ class HybridModel(Model):
     def sampleable(self) -> bool:
         return False
 
-    def session(self) -> HybridSession:
-        return HybridSession(self.prior.session(), self._kernel_network, self.mixer.copy(), self.mixer_lr)
+    def session(self) -> HybridSession | BlockSession:
+        engine = self.prior.session()
+        if isinstance(engine, BlockSession):  # engine 3 runs the network stage in its own kernel
+            engine.mix_network(self._kernel_network, self.mixer.copy(), self.mixer_lr)
+            return engine
+        return HybridSession(engine, self._kernel_network, self.mixer.copy(), self.mixer_lr)
 
 
 class HybridSession(Session):
-    """The engine's session (started from the prior), the network and the final mixer's weights."""
+    """Engine 2's session (started from the prior), the network and the final mixer's weights."""
 
     decisions_per_symbol = 8  # MSB first, one lane
 
     def __init__(self, engine: AdaptiveSession, network: tuple, mixer: np.ndarray, mixer_lr: int) -> None:
         if len(mixer) != H.MIXER_LEN:
-            raise AssertionError("hybrid.MIXER_LEN differs from the kernel's")
+            raise AssertionError("hybrid.MIXER_LEN differs from the kernels'")
         self._engine, self._network, self._mixer, self._lr = engine, network, mixer, mixer_lr
         self._start = engine.size  # the stream's first byte, after the prior's history
 

@@ -195,6 +195,11 @@ def _positions(gaps: np.ndarray, size: int, what: str) -> np.ndarray:
     return positions
 
 
+def _snapshot_bytes(tables: bytes, history: bytes) -> bytes:
+    """The stored snapshot of two compressed sections (the inverse of `_unpack`)."""
+    return _U32.pack(2) + _U32.pack(len(tables)) + tables + _U32.pack(len(history)) + history
+
+
 def _unpack(snapshot: bytes) -> list[bytes]:
     if len(snapshot) < 4 or _U32.unpack_from(snapshot)[0] != 2:
         raise ValueError("prior snapshot must hold 2 sections")
@@ -350,7 +355,8 @@ def train_prior(files: Sequence[bytes], level: int = adaptive.DEFAULT_LEVEL, siz
     header). A level whose engine takes no prior (4), or whose engine-3 tables do not fit `size`,
     trains engine 2's default preset (its tables are smaller). stored (engine 3): the
     PRIOR_TABLES kept, the rest left fresh; None: the best of TABLE_CHOICES on every fourth
-    file, held out from a prior trained on the others (with CHOICE_FILES files or more).
+    file, held out from a prior trained on the others (with CHOICE_FILES files or more; with
+    fewer, the first of them that fits).
 
     What is kept, chosen by measurement on the small-file sets (benchmarks/small_files.py):
     - the order-0/1 and match-model counters, the mixer weights and the order-0 APM: dense and
@@ -401,8 +407,13 @@ def train_prior(files: Sequence[bytes], level: int = adaptive.DEFAULT_LEVEL, siz
         session.restart(forget_hashed=True)
         session.encode_words(np.frombuffer(data, dtype=np.uint8), 1)
     full = model.hyperparameters()
+    room = size - MODEL_FILE_SLACK  # bytes for the snapshot
     if engine == 3:
-        tables = _xz(encode_tables3(full, session.tables, stored))
+        # unmeasured (few files): the first choice whose tables fit, most tables first
+        for choice in [stored] if stored is not None else TABLE_CHOICES:
+            tables = _xz(encode_tables3(full, session.tables, choice))
+            if len(_snapshot_bytes(tables, _xz(b""))) <= room:
+                break
         trained = session.buf[: session.size]
     else:
         state = session.state()
@@ -420,10 +431,8 @@ def train_prior(files: Sequence[bytes], level: int = adaptive.DEFAULT_LEVEL, siz
         return trained[len(trained) - (n - common.total):].tobytes() + common.text(common.total)
 
     def snapshot(n: int) -> bytes:
-        text = _xz(history(n))
-        return _U32.pack(2) + _U32.pack(len(tables)) + tables + _U32.pack(len(text)) + text
+        return _snapshot_bytes(tables, _xz(history(n)))
 
-    room = size - MODEL_FILE_SLACK  # bytes for the snapshot
     empty = len(snapshot(0))
     if empty > room and engine == 3 and chosen_by_level:  # engine 2's tables are smaller
         return train_prior(files, level, size, PRIOR_ENGINE2_PRESET)
