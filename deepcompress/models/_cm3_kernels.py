@@ -290,8 +290,8 @@ def code_block(decode, buf, start, n, data, out, t_direct, t_hash, smap, t_match
     out: uint8[capacity], grown as needed (returned); counts: int64[2, 4096] += how often each
     (bit, p1) was coded (encoding only); probs: int16[8n] receives every p1 in coding order, or
     int16[0] for none. Returns (out, bytes written; 0 when decoding).
-    net .. hmix: a hybrid's network and final mixer (`_network_kernels.network_arguments`; hmix
-    empty: none), whose output is then what is coded; the engine's own state never sees it.
+    net .. hmix: a hybrid's network and final mixer (`_network_kernels.network_arguments`, or
+    `no_network`: hmix empty), whose output is then what is coded; the engine's own state never sees it.
     """
     keep = probs.shape[0] > 0
     hybrid = hmix.shape[0] > 0

@@ -40,22 +40,25 @@ MIXER_LEN = MIXER_SETS * N_INPUTS
 NET_START, NET_FIRST_SHIFT, NET_SHIFT, NET_LR = range(4)  # the scalars of `network_arguments`
 
 
-def network_arguments(network: tuple | None, start: int, mixer: np.ndarray | None, lr: int) -> tuple:
+def network_arguments(network: tuple, start: int, mixer: np.ndarray, lr: int) -> tuple:
     """What engine 3's `code_block` takes after its tables: (int64[4] scalars, offsets, table,
     first_bias, weight, bias, multiplier, exp_table, mixer).
 
     network: `HybridModel`'s kernel network (offsets, table, first_bias, first_shift, weight,
-    bias, multiplier, shift, exp_table), or None for no network (empty arrays of the same types,
-    so that one compiled kernel serves both); start: the stream's first position (window bytes
-    before it read as the pad symbol); mixer: int32[MIXER_LEN], learned in place.
+    bias, multiplier, shift, exp_table); start: the stream's first position (window bytes before
+    it read as the pad symbol); mixer: int32[MIXER_LEN], learned in place.
     """
-    if network is None:
-        empty = np.zeros(0, dtype=np.int64)
-        return (np.zeros(4, dtype=np.int64), empty, np.zeros((0, 0), dtype=np.int16), empty,
-                np.zeros((0, 0), dtype=np.int64), empty, empty, empty, np.zeros(0, dtype=np.int32))
     offsets, table, first_bias, first_shift, weight, bias, multiplier, shift, exp_table = network
     scalars = np.array([start, first_shift, shift, lr], dtype=np.int64)
     return (scalars, offsets, table, first_bias, weight, bias, multiplier, exp_table, mixer)
+
+
+def no_network() -> tuple:
+    """`network_arguments` for no network: empty arrays of the same types (so that one compiled
+    kernel serves both), the mixer empty."""
+    empty = np.zeros(0, dtype=np.int64)
+    return (np.zeros(4, dtype=np.int64), empty, np.zeros((0, 0), dtype=np.int16), empty,
+            np.zeros((0, 0), dtype=np.int64), empty, empty, empty, np.zeros(0, dtype=np.int32))
 
 
 @njit

@@ -406,7 +406,7 @@ class BlockSession(Session):
         if len(history):
             kernels.index_history(self.buf, len(history), self.tables["mtab"], self._cfg)
         self.size = len(history)  # bytes of the stream so far, a prior's history included
-        self._network = N.network_arguments(None, 0, None, 0) if kernels is K3 else ()
+        self._network = N.no_network() if kernels is K3 else ()
 
     def mix_network(self, network: tuple, mixer: np.ndarray, lr: int) -> None:
         """(Engine 3.) Code the engine's probabilities mixed with a network's from here on (a hybrid,
