@@ -43,8 +43,14 @@ def start(device: str) -> str:
 
 
 def stop() -> None:
-    """Leave the process group (if any)."""
+    """Leave the process group (if any), once every rank has come to leave it.
+
+    The barrier matters: a rank that tears its gloo connections down while a peer still
+    holds them open aborts now and then ("terminate called without an active exception").
+    Call it only where every rank gets to it; after an error, leave the group to process exit.
+    """
     if dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
 
 

@@ -240,10 +240,8 @@ def train_command(ctx, kind, output, context_size, hidden, embed_dim, dropout, a
                        f"{fitted.result.best_validation_bits:.4f} bits/symbol (float), "
                        f"{fitted.integer_validation_bits:.4f} (exact integer)", err=True)
 
-    try:
-        status = each((output,), fit)
-    finally:
-        distributed.stop()
+    status = each((output,), fit)
+    distributed.stop()
     ctx.exit(status)
 
 
