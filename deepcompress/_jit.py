@@ -1,10 +1,21 @@
-"""`njit`: numba's compiler with an on-disk cache when one can be written, without one otherwise.
+"""`njit`: the compiled kernels, from an ahead-of-time build when there is one, else numba's JIT.
 
-numba refuses to decorate a `cache=True` function when neither the package folder nor the
-user's cache folder ($NUMBA_CACHE_DIR, $XDG_CACHE_HOME or ~/.cache) is writable ("cannot cache
-function ...: no locator available"). The models must still work there (read-only installs,
-sandboxes), so every kernel is decorated through this helper: it tries the cache and falls back
-to compiling in memory (slower start, same machine code, same results).
+JIT: `numba.njit(cache=True)`, with an on-disk cache when one can be written, without one
+otherwise. numba refuses to decorate a `cache=True` function when neither the package folder nor
+the user's cache folder ($NUMBA_CACHE_DIR, $XDG_CACHE_HOME or ~/.cache) is writable ("cannot cache
+function ...: no locator available"); the models must still work there (read-only installs,
+sandboxes), so they then compile in memory (slower start, same machine code, same results).
+
+Ahead of time: importing numba and initialising its CPU target costs ~0.4 s and ~100 MB in every
+process, most of a small file's compress time. `deepcompress build-kernels` (`aot.build`) compiles
+the kernels the CLI and API call, for the argument types they call them with, into one extension
+module in `kernel_dir()`, named by `kernel_key()` (a hash of every source the kernels are compiled
+from, numpy's version and the interpreter). When that build exists, `njit` returns a `Kernel`: a
+call from Python runs the built function whose argument types match exactly, and falls back to
+the JIT (importing numba then) for any other types. Inside another kernel numba sees a `Kernel` as
+its JIT dispatcher (`_numba_type_`), so kernels call kernels either way. Both are the same numba
+compilation of the same integer code, so they give the same results. $DEEPCOMPRESS_KERNELS=jit
+ignores any build (the test suite sets it; `aot` uses "record" while it builds).
 
 error_model="numpy": integer division and modulo skip Python's divide-by-zero check (~10%
 faster kernels). No kernel divides by a value that can be zero (divisors are lane lengths >= 1
@@ -16,41 +27,243 @@ segments coded in worker threads (`api.SegmentWriter`) run in parallel. Results 
 
 from __future__ import annotations
 
+import hashlib
+import importlib.machinery
+import importlib.util
+import json
+import os
+import platform
+import sys
+import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-import numba
-from llvmlite import ir
-from numba import types
-from numba.core import cgutils
-from numba.extending import intrinsic
+import numpy as np
+
+PACKAGE = Path(__file__).resolve().parent
+# Every source a kernel is compiled from (kernels and the constants they read), relative to the
+# package. tests/test_aot.py checks that this covers each module that imports `njit` and the
+# package modules those import.
+KERNEL_SOURCES = (
+    "_jit.py",
+    "coding/binary.py",
+    "models/_cm_kernels.py",
+    "models/_cm3_kernels.py",
+    "models/_cm4_kernels.py",
+    "models/_network_kernels.py",
+    "models/_hybrid_kernels.py",
+    "models/followers.py",
+    "models/exp_table.py",
+)
+MODE = os.environ.get("DEEPCOMPRESS_KERNELS", "auto")
+if MODE not in ("auto", "jit", "record"):
+    raise ImportError(f"DEEPCOMPRESS_KERNELS={MODE!r}: expected 'auto' or 'jit'")
+
+_JIT_OPTIONS = {"error_model": "numpy", "nogil": True}
 
 
-def njit(function: Callable[..., Any]) -> Callable[..., Any]:
-    """`numba.njit(cache=True, nogil=True)`, or without the cache where no cache location is usable."""
+def kernel_dir() -> Path:
+    """Where `aot.build` writes and `njit` looks for the build: $DEEPCOMPRESS_KERNEL_DIR, else
+    deepcompress/kernels under $XDG_CACHE_HOME or ~/.cache."""
+    if os.environ.get("DEEPCOMPRESS_KERNEL_DIR"):
+        return Path(os.environ["DEEPCOMPRESS_KERNEL_DIR"])
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(cache) / "deepcompress" / "kernels"
+
+
+def kernel_key() -> str:
+    """16 hex digits naming a build: any change to a kernel source, numpy or the interpreter gives another."""
+    digest = hashlib.sha256()
+    for name in KERNEL_SOURCES:
+        digest.update(name.encode() + b"\0" + (PACKAGE / name).read_bytes() + b"\0")
+    digest.update(f"{np.__version__} {sys.version} {platform.machine()}".encode())
+    return digest.hexdigest()[:16]
+
+
+def build_paths(directory: Path, key: str) -> tuple[Path, Path]:
+    """The build's extension module and its manifest (written last: a build without one is unfinished)."""
+    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
+    return directory / f"_kernels_{key}{suffix}", directory / f"_kernels_{key}.json"
+
+
+def type_key(value: Any) -> str | None:
+    """What selects a built variant: numba's type of `value` as a string (the same for two values
+    exactly when numba types them alike), or None for a value no build is made for."""
+    if isinstance(value, np.ndarray):
+        flags = value.flags
+        layout = "C" if flags.c_contiguous else "F" if flags.f_contiguous else "A"
+        return (f"{value.dtype.str}/{value.ndim}{layout}"
+                f"{'' if flags.writeable else 'r'}{'' if flags.aligned else 'u'}")
+    if isinstance(value, (bool, np.bool_)):
+        return "|b1"
+    if isinstance(value, int):
+        return "<i8" if -(1 << 63) <= value < 1 << 63 else None
+    if isinstance(value, float):
+        return "<f8"
+    if isinstance(value, np.generic) and value.dtype.kind in "iuf":
+        return value.dtype.str
+    return None
+
+
+def _jit(function: Callable[..., Any]) -> Any:
+    import numba
+
     try:
-        return numba.njit(cache=True, error_model="numpy", nogil=True)(function)
+        return numba.njit(cache=True, **_JIT_OPTIONS)(function)
     except RuntimeError as error:
         if "no locator available" not in str(error):
             raise
-        return numba.njit(error_model="numpy", nogil=True)(function)
+        return numba.njit(**_JIT_OPTIONS)(function)
 
 
-@intrinsic
-def prefetch(typingctx: Any, array: Any, index: Any) -> Any:
-    """`prefetch(array, index)` in a kernel: hint the CPU to load the cache line of array[index]
-    (LLVM's prefetch: read, high locality). A hint only: it changes no value, so it cannot change
-    a result; index must lie inside the array (no wraparound)."""
-    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        array_type = signature.args[0]
-        ary = context.make_array(array_type)(context, builder, args[0])
-        pointer = cgutils.get_item_pointer(context, builder, array_type, ary, [args[1]], wraparound=False)
-        byte_pointer = ir.IntType(8).as_pointer()
-        i32 = ir.IntType(32)
-        hint = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(ir.VoidType(), [byte_pointer, i32, i32, i32]), "llvm.prefetch.p0i8")
-        builder.call(hint, [builder.bitcast(pointer, byte_pointer), ir.Constant(i32, 0), ir.Constant(i32, 3),
-                            ir.Constant(i32, 1)])
-        return context.get_dummy_value()
+class _Build:
+    """The extension module `aot.build` made (imported on first use) and its manifest:
+    {qualified kernel name: [[exported name, [type_key of each argument]], ...]}."""
 
-    return types.void(array, index), codegen
+    def __init__(self, module_path: Path, manifest: dict[str, list[list[Any]]]) -> None:
+        self._path = module_path
+        self._manifest = manifest
+        self._module: Any = None
+
+    def variants(self, name: str) -> dict[tuple[str, ...], Callable[..., Any]]:
+        entries = self._manifest.get(name, [])
+        if not entries:
+            return {}
+        if self._module is None:
+            spec = importlib.util.spec_from_file_location(self._path.name.split(".")[0], self._path)
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            self._module = module
+        return {tuple(keys): getattr(self._module, exported) for exported, keys in entries}
+
+
+def _find_build() -> _Build | None:
+    if MODE != "auto":
+        return None
+    try:
+        module_path, manifest_path = build_paths(kernel_dir(), kernel_key())
+        manifest = json.loads(manifest_path.read_text())
+    except (OSError, ValueError):
+        return None
+    return _Build(module_path, manifest["kernels"]) if module_path.is_file() else None
+
+
+_BUILD = _find_build()
+_LOCK = threading.RLock()
+
+
+class Kernel:
+    """A kernel that runs its ahead-of-time build where the argument types match one, else
+    numba's JIT. `calls` (in "record" mode only): (type keys, arguments' numba types) of each
+    distinct call from Python, for `aot.build`."""
+
+    def __init__(self, function: Callable[..., Any]) -> None:
+        self.py_func = function
+        self.name = f"{function.__module__}.{function.__qualname__}"
+        self.__name__ = function.__name__
+        self.__qualname__ = function.__qualname__
+        self.__module__ = function.__module__
+        self.__doc__ = function.__doc__
+        self._dispatcher: Any = None
+        self._variants: dict[tuple[str, ...], Callable[..., Any]] | None = None
+        self.calls: dict[tuple[str, ...], tuple[Any, ...]] = {}
+
+    @property
+    def dispatcher(self) -> Any:
+        """numba's JIT dispatcher of the function (made, importing numba, on first use)."""
+        if self._dispatcher is None:
+            with _LOCK:
+                if self._dispatcher is None:
+                    self._dispatcher = _jit(self.py_func)
+        return self._dispatcher
+
+    @property
+    def _numba_type_(self) -> Any:  # how numba types a Kernel called from another kernel
+        from numba import types
+
+        return types.Dispatcher(self.dispatcher)
+
+    def __call__(self, *args: Any) -> Any:
+        if MODE == "record":
+            return self._record(args)
+        variants = self._variants
+        if variants is None:
+            with _LOCK:
+                if self._variants is None:
+                    self._variants = _BUILD.variants(self.name) if _BUILD is not None else {}
+            variants = self._variants
+        native = variants.get(tuple(map(type_key, args))) if variants else None
+        if native is None:
+            return self.dispatcher(*args)
+        return native(*args)
+
+    def _record(self, args: tuple[Any, ...]) -> Any:
+        keys = tuple(map(type_key, args))
+        if None not in keys and keys not in self.calls:
+            import numba
+
+            self.calls[keys] = tuple(numba.typeof(value) for value in args)
+        return self.dispatcher(*args)
+
+
+KERNELS: list[Kernel] = []
+
+
+def njit(function: Callable[..., Any]) -> Any:
+    """The kernel of `function`: numba's JIT dispatcher, or a `Kernel` when a build exists (or
+    while `aot` records the calls to build)."""
+    if _BUILD is None and MODE != "record":
+        return _jit(function)
+    kernel = Kernel(function)
+    KERNELS.append(kernel)
+    return kernel
+
+
+def _prefetch_intrinsic() -> Any:
+    from llvmlite import ir
+    from numba import types
+    from numba.core import cgutils
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def prefetch(typingctx: Any, array: Any, index: Any) -> Any:
+        def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+            array_type = signature.args[0]
+            ary = context.make_array(array_type)(context, builder, args[0])
+            pointer = cgutils.get_item_pointer(context, builder, array_type, ary, [args[1]], wraparound=False)
+            byte_pointer = ir.IntType(8).as_pointer()
+            i32 = ir.IntType(32)
+            hint = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(ir.VoidType(), [byte_pointer, i32, i32, i32]), "llvm.prefetch.p0i8")
+            builder.call(hint, [builder.bitcast(pointer, byte_pointer), ir.Constant(i32, 0), ir.Constant(i32, 3),
+                                ir.Constant(i32, 1)])
+            return context.get_dummy_value()
+
+        return types.void(array, index), codegen
+
+    return prefetch
+
+
+class _LazyIntrinsic:
+    """`prefetch` where numba may never be imported: numba types it as the intrinsic, made on first use."""
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self._make = make
+        self._intrinsic: Any = None
+
+    @property
+    def _numba_type_(self) -> Any:
+        from numba.core.registry import cpu_target
+
+        with _LOCK:
+            if self._intrinsic is None:
+                self._intrinsic = self._make()
+        return cpu_target.typing_context.resolve_value_type(self._intrinsic)
+
+
+# `prefetch(array, index)` in a kernel: hint the CPU to load the cache line of array[index]
+# (LLVM's prefetch: read, high locality). A hint only: it changes no value, so it cannot change
+# a result; index must lie inside the array (no wraparound).
+prefetch: Any = _prefetch_intrinsic() if _BUILD is None and MODE != "record" else _LazyIntrinsic(_prefetch_intrinsic)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# The tests (and the processes they start) run numba's JIT even where `deepcompress build-kernels`
+# has built the kernels; tests/test_aot.py builds them into a temporary folder and tests that.
+os.environ["DEEPCOMPRESS_KERNELS"] = "jit"
 # The package may also be installed (editable) from another checkout: test this one.
 sys.path.insert(0, str(ROOT))
 for _name in [name for name in sys.modules if name == "deepcompress" or name.startswith("deepcompress.")]:
@@ -32,3 +36,13 @@ def corpus() -> Path:
     if not (CORPUS / "canterbury").is_dir() or not (CORPUS / "calgary").is_dir():
         pytest.skip(f"benchmark corpus not found at {CORPUS} (expected calgary/ and canterbury/)")
     return CORPUS
+
+
+@pytest.fixture(scope="session")
+def built_kernels(tmp_path_factory) -> Path:
+    """A folder holding this checkout's kernels built ahead of time (`aot.build`, ~15 s)."""
+    from deepcompress import aot
+
+    directory = tmp_path_factory.mktemp("kernels")
+    aot.build(directory)
+    return directory

@@ -134,6 +134,13 @@ def test_same_stream_and_cross_decoding(reference, environment):
     _check(reference, environment, ENVIRONMENTS[environment])
 
 
+def test_kernels_built_ahead_of_time(reference, built_kernels):
+    """`deepcompress build-kernels`: the built kernels (and the JIT, for what was not built) write
+    the reference's streams and decode them."""
+    settings = ({"DEEPCOMPRESS_KERNELS": "auto", "DEEPCOMPRESS_KERNEL_DIR": str(built_kernels)}, 1, ALL_MODELS)
+    _check(reference, "built kernels", settings)
+
+
 @pytest.mark.slow
 def test_every_setting_flipped_at_once(reference):
     settings = ({k: v for k, v in ALL_FLIPPED[0].items() if v is not None}, *ALL_FLIPPED[1:])

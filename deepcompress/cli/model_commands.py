@@ -5,11 +5,22 @@ from __future__ import annotations
 import json
 import os
 import stat
+from pathlib import Path
 
 import click
 
 from deepcompress import api, fileio
-from deepcompress.cli.common import display, each, escape, model_option, resolved_model, say
+from deepcompress.cli.common import (
+    ERRORS,
+    display,
+    each,
+    escape,
+    model_option,
+    reason,
+    report,
+    resolved_model,
+    say,
+)
 
 
 @click.command(name="nll")
@@ -291,4 +302,26 @@ def sample_command(ctx, model, n_symbols, seed, output, force) -> None:
     ctx.exit(each((model,), draw))
 
 
-COMMANDS = (nll_command, bench_command, surprisal_command, train_command, sample_command)
+@click.command(name="build-kernels")
+@click.option("--dir", "directory", type=click.Path(file_okay=False), default=None,
+              help="where to write the build  [default: $DEEPCOMPRESS_KERNEL_DIR or ~/.cache/deepcompress/kernels]")
+@click.option("-q", "--quiet", is_flag=True, help="print nothing on success")
+@click.pass_context
+def build_kernels_command(ctx, directory, quiet) -> None:
+    """Compile the kernels ahead of time (once per install; needs a C compiler).
+
+    Later runs then code without starting numba's compiler: a small file in ~0.2 s instead
+    of ~0.8 s, ~100 MB less memory. The output is the same either way.
+    """
+    from deepcompress import aot
+
+    try:
+        built = aot.build(None if directory is None else Path(directory))
+    except ERRORS as error:
+        report("build-kernels", reason(error))
+        ctx.exit(1)
+    if not quiet:
+        click.echo(f"{escape(str(built))}: kernels built", err=True)
+
+
+COMMANDS = (nll_command, bench_command, surprisal_command, train_command, sample_command, build_kernels_command)
