@@ -8,6 +8,8 @@ its own (start-up included), timed from here (wall seconds) with peak RSS from `
 every output is decompressed and compared byte for byte. Speeds are the median over `--repeat`
 runs, per file, and MB/s over a set are total bytes / total seconds. A peer that is not installed
 is skipped with a note (`apt-get install zpaq brotli` provides the two Debian lacks by default).
+Whether our kernels were built ahead of time (`deepcompress build-kernels`, the set-up's) or run on
+numba's JIT is noted; DEEPCOMPRESS_KERNELS=jit measures the JIT.
 
 Ours default to the CLI's default, plus `--level 1`, `--level 3` and `--level 9` (one level of each
 other preset) when the CLI has levels; add others with `--ours "label=-m histogram-adaptive"`. Writes STEM.json, STEM.md and STEM.png
@@ -146,6 +148,13 @@ def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
 
 
+def our_kernels() -> str:
+    """How our processes get their kernels: built ahead of time (`deepcompress build-kernels`) or numba's JIT."""
+    probe = "from deepcompress import _jit; print('built ahead of time' if _jit._BUILD else 'numba JIT')"
+    return subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=_env(),
+                          check=True).stdout.strip()
+
+
 @dataclass(frozen=True)
 class Result:
     """One file under one tool. Times in seconds (medians), RSS in MB."""
@@ -240,8 +249,10 @@ def summarise(results: list[Result]) -> list[dict]:
     return rows
 
 
-def markdown(results: list[Result], summary: list[dict], skipped: list[str]) -> str:
+def markdown(results: list[Result], summary: list[dict], skipped: list[str], kernels: str) -> str:
     lines = [
+        f"Our kernels: {kernels}.",
+        "",
         "| tool | set | total bytes | bpb | compress MB/s | decompress MB/s | peak RSS MB |",
         "|---|---|---:|---:|---:|---:|---:|",
     ]
@@ -321,7 +332,7 @@ def main() -> int:
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "frontier")
     options = parser.parse_args()
-    tools, skipped = our_tools(options.ours), []
+    tools, skipped, kernels = our_tools(options.ours), [], our_kernels()
     if options.peers != "none":
         wanted = None if options.peers == "all" else set(options.peers.split(","))
         for tool in peer_tools():
@@ -360,12 +371,13 @@ def main() -> int:
     options.out.parent.mkdir(parents=True, exist_ok=True)
     Path(f"{options.out}.json").write_text(
         json.dumps(
-            {"results": [asdict(r) for r in results], "summary": summary, "skipped": skipped},
+            {"results": [asdict(r) for r in results], "summary": summary, "skipped": skipped,
+             "kernels": kernels},
             indent=1,
         )
         + "\n"
     )
-    report = markdown(results, summary, skipped)
+    report = markdown(results, summary, skipped, kernels)
     Path(f"{options.out}.md").write_text(report)
     if not plot(summary, Path(f"{options.out}.png")):
         print("matplotlib not installed: no plot", file=sys.stderr)

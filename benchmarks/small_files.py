@@ -17,7 +17,7 @@ files; `--hybrid-budget`), `zstd -19 -D dict` with a dictionary trained on the s
 decoded and compared; the totals also leave out our stream header (`Stats.header_bytes`), which
 the container's next format shrinks. Per-file times (start-up included) are the medians over
 `--cli-sample` held-out files run one process per file through each command line, as users run
-it. Writes STEM.json, STEM.md and STEM.png (bar chart, needs matplotlib), by default under
+it (with the kernels built ahead of time when `deepcompress build-kernels` has run: `meta.kernels`). Writes STEM.json, STEM.md and STEM.png (bar chart, needs matplotlib), by default under
 benchmarks/results/.
 """
 
@@ -39,7 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from deepcompress import api
+from deepcompress import _jit, api
 from deepcompress.models import prior
 
 LIMIT = 16 * 1024
@@ -221,7 +221,8 @@ def main() -> int:
         results = [measure_set(name, budgets, args.hybrid_budget, args.cli_sample, Path(folder)) for name in args.sets.split(",")]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "limit_bytes": LIMIT,
-            "prior_module": prior.__name__}
+            "prior_module": prior.__name__,
+            "kernels": "built ahead of time" if _jit._BUILD is not None else "numba JIT"}
     args.out.with_suffix(".json").write_text(json.dumps({"meta": meta, "sets": results}, indent=1) + "\n")
     table = markdown(results)
     args.out.with_suffix(".md").write_text(table)
