@@ -260,6 +260,8 @@ class _LazyIntrinsic:
         with _LOCK:
             if self._intrinsic is None:
                 self._intrinsic = self._make()
+                # the intrinsic registers its typing template globally; the context sees it once refreshed
+                cpu_target.typing_context.refresh()
         return cpu_target.typing_context.resolve_value_type(self._intrinsic)
 
 
