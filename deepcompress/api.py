@@ -460,15 +460,13 @@ def read_member_header(source: BinaryIO) -> container.StreamHeader:
 
 
 def _sized_variants(model: Model) -> Iterator[Model]:
-    """`model`, then what `Model.sized_for` makes of it for inputs of 0, 1, 2, 4 ... 2**31 symbols.
+    """`model`, then what `Model.sized_for` may have made of it (`Model.sized_variants`).
 
     The encoder may have sized the model for its input before writing the header, so the
-    model a caller names matches the stream in one of these. Premise: a model sizes itself
-    by ceil(log2(n)) (as `adaptive` does), so powers of two reach every variant.
+    model a caller names matches the stream in one of these.
     """
     yield model
-    for n_symbols in (0, *(1 << k for k in range(32))):
-        yield model.sized_for(n_symbols)
+    yield from model.sized_variants()
 
 
 def read_layout(header: container.StreamHeader) -> Layout:

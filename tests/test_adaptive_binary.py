@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 import deepcompress
-from deepcompress import api, codec, container
+from deepcompress import api, codec, container, models
+from deepcompress.models import adaptive
 from deepcompress.models.adaptive import DEFAULT_PRESET, AdaptiveModel
 
 SMALL = {"hash_bits": 16, "match_bits": 16}
@@ -117,16 +118,32 @@ def test_sized_for_shrinks_tables_and_travels_in_the_header():
     tiny = model.sized_for(1).hyperparameters()
     assert tiny["hash_bits"] == 12 and tiny["match_bits"] == 12
     mid = model.sized_for(65536).hyperparameters()
-    assert mid["hash_bits"] == 21 and mid["match_bits"] == 17  # engine 3: 12 * 2 MiB of states
+    assert mid["hash_bits"] == 20 and mid["match_bits"] == 17  # engine 3: 12 * 1 MiB of states
     assert AdaptiveModel(preset=2).sized_for(65536).hyperparameters()["hash_bits"] == 19
+    assert AdaptiveModel(preset=8).sized_for(65536).hyperparameters()["hash_bits"] == 21  # engine 4
     assert AdaptiveModel(hash_bits=14).sized_for(65536).hyperparameters()["hash_bits"] == 14
     data = bytes(_text(65536).astype(np.uint8))
     blob = deepcompress.compress(data)
     header = api.read_info(io.BytesIO(blob)).header
-    assert header.config == {"preset": 6, "hash_bits": 21, "match_bits": 17}
+    assert header.config == {"preset": 6, "hash_bits": 20, "match_bits": 17}
     assert header.fingerprint is None  # the config is the whole model: the decoder rebuilds it
     assert api.StreamReader(io.BytesIO(blob)).model.fingerprint() == model.sized_for(65536).fingerprint()
     assert deepcompress.decompress(blob) == data
+
+
+def test_streams_sized_by_an_earlier_slack_decode_with_the_model_named(monkeypatch):
+    """Engine 3 sized its tables with 2**5 slots per byte before 2**4: such a stream records its
+    sizes (and decodes from them), and a decoder handed the model finds it among its variants."""
+    data = bytes(_text(40000).astype(np.uint8))
+    monkeypatch.setitem(adaptive.SIZE_SLACK_BITS, 3, 5)
+    blob = deepcompress.compress(data)
+    assert api.read_info(io.BytesIO(blob)).header.config["hash_bits"] == 21
+    monkeypatch.undo()
+    assert deepcompress.compress(data) != blob
+    for model in (None, "adaptive", AdaptiveModel(), models.level_model(5)):
+        assert deepcompress.decompress(blob, model=model) == data
+    with pytest.raises(deepcompress.ModelMismatchError):
+        deepcompress.decompress(blob, model=models.level_model(9))
 
 
 @pytest.mark.skipif(not (CORPUS / "paper1").exists(), reason="corpus not available")
@@ -179,3 +196,20 @@ def test_kernel_configuration_keys_are_the_presets():
         keys = {2: K, 3: K3, 4: K4}[ENGINES[number]].CFG_KEYS
         assert set(keys) | {"lane_bytes", "max_lanes"} == set(preset)
     assert len(set(K.CFG_KEYS)) == K.CFG_LEN
+
+
+@pytest.mark.parametrize("rate", [1, 2, 6, 7, 15])
+def test_apm_entries_stay_16_bit(rate):
+    """Engines 3 and 4 hold APM entries as uint16: from every 16-bit value, at every weight,
+    `_apm_update` (its Python source, vectorised) stays within [0, 2**16) for either bit."""
+    from deepcompress.models import _cm3_kernels, _cm4_kernels
+
+    update = getattr(_cm3_kernels._apm_update, "py_func", _cm3_kernels._apm_update)
+    t = np.repeat(np.arange(1 << 16, dtype=np.int64), 128)
+    w = np.tile(np.arange(128, dtype=np.int64), 1 << 16)
+    for y in (0, 1):
+        apm = np.stack([t, t])  # rows: the points i and i + 1, moved with weights 128 - w and w
+        update(apm, 0, w, y, rate)
+        assert 0 <= apm.min() and apm.max() < 1 << 16
+    for kernels in (_cm3_kernels, _cm4_kernels):
+        assert kernels.new_state({"hash_bits": 8, "match_bits": 8})["apm"].dtype == np.uint16

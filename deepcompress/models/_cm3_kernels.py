@@ -36,7 +36,7 @@ State (`new_state` and buf, the session's arrays; all of a stream's learned stat
   smap     uint32[N_HASHED * 256] state maps, (22-bit p << 10 | count), not biased
   t_match  uint32[2 * MATCH_LEVELS] match-model counters, as t_direct
   mix      int32[MIX_LEN]         mixer weights, 16.16 fixed point
-  apm      int32[APM_LEN]         APMs, 16-bit probabilities, 33 interpolation points per context
+  apm      uint16[APM_LEN]        APMs, 16-bit probabilities, 33 interpolation points per context
   mtab     int32[2**mbits]        hash of the last `match_min` bytes -> position after them
   rec      int64[768]             record detector: last position, distance, repeats by byte value
   regs     int64[REGS_LEN]        byte histories and match state between blocks (REG_*)
@@ -153,7 +153,7 @@ def new_state(config: dict[str, int]) -> dict[str, np.ndarray]:
         "smap": np.zeros(SMAP_LEN, dtype=np.uint32),  # entries past N_STATES are never read: zeros, not garbage
         "t_match": np.zeros(2 * MATCH_LEVELS, dtype=np.uint32),
         "mix": np.empty(MIX_LEN, dtype=np.int32),
-        "apm": np.empty(APM_LEN, dtype=np.int32),
+        "apm": np.empty(APM_LEN, dtype=np.uint16),  # values in [0, 2**16): see _apm_update
         "mtab": np.zeros(1 << config["match_bits"], dtype=np.int32),
         "rec": np.empty(REC_LEN, dtype=np.int64),
         "regs": np.zeros(REGS_LEN, dtype=np.int64),
@@ -242,6 +242,14 @@ def _counter_update(table, i, y, limit, bias):
 
 @njit
 def _apm_update(apm, i, w, y, rate):
+    """Move the two interpolation points i, i + 1 (weights 128 - w, w; 0 <= w < 128) toward bit y.
+
+    Entries stay in [0, 2**16), so uint16 arrays hold them exactly (as lpaq's APM). With
+    k = 128 - w or w (<= 128) and s = rate + 7, a point t moves by floor((g - t) * k / 2**s):
+    y = 0 (g = 0): by at least -t, so t stays >= 0; y = 1 (g = 2**16 - 2 + 2**rate): by at most
+    floor((g - t) / 2**rate), which is 0 at t = 2**16 - 1 and leaves t <= 2**16 - 1 from any
+    t < 2**16 - 1. Fresh entries are squash(.) * 16 <= 65520.
+    """
     g = (y << 16) + (y << rate) - y - y
     # both interpolation points move, by their weights: |g - apm| < 2**17, times 128: < 2**24
     apm[i] += ((g - apm[i]) * (128 - w)) >> (rate + 7)

@@ -32,7 +32,7 @@ State (`new_state` and buf, the session's arrays; all of a stream's learned stat
   t_hash   uint16[N_HASHED << hbits]  hashed buckets of 16 words (word 0: check, 1-15: counters)
   t_match  uint32[2 * MATCH_LEVELS]   match-model counters
   mix      int32[MIX_LEN]             mixer weights, 16.16 fixed point
-  apm      int32[APM_LEN]             APM, 16-bit probabilities, 33 interpolation points per context
+  apm      uint16[APM_LEN]            APM, 16-bit probabilities, 33 interpolation points per context
   mtab     int32[2**mbits]            hash of the last `match_min` bytes -> position after them
   regs     int64[REGS_LEN]            byte history and match state between blocks (REG_*)
 
@@ -78,7 +78,7 @@ def new_state(config: dict[str, int]) -> dict[str, np.ndarray]:
         "t_hash": np.zeros(N_HASHED << config["hash_bits"], dtype=np.uint16),
         "t_match": np.zeros(2 * MATCH_LEVELS, dtype=np.uint32),
         "mix": np.empty(MIX_LEN, dtype=np.int32),
-        "apm": np.empty(APM_LEN, dtype=np.int32),
+        "apm": np.empty(APM_LEN, dtype=np.uint16),  # values in [0, 2**16): see _cm3_kernels._apm_update
         "mtab": np.zeros(1 << config["match_bits"], dtype=np.int32),
         "regs": np.zeros(REGS_LEN, dtype=np.int64),
     }

@@ -95,10 +95,16 @@ SELF_CODERS: dict[int, str | None] = {1: None, 2: "binary", 3: "binary", 4: "bin
 # Compression level (1 fastest .. 9 strongest) -> preset; a stream header records the preset.
 LEVELS: dict[int, int] = {1: 8, 2: 8, 3: 9, 4: 9, 5: 6, 6: 6, 7: 7, 8: 7, 9: 7}
 DEFAULT_LEVEL = 5
-# sized_for: hashed tables get about 2**SIZE_SLACK_BITS counters per input byte (each byte touches
-# two 16-counter groups per table), never fewer than 2**MIN_SIZED_BITS nor more than the preset's.
-SIZE_SLACK_BITS = 3
-SIZE_SLACK_BITS_3 = 5  # engines 3 and 4: two 16-slot buckets per table and byte
+# sized_for, by engine: hashed tables get about 2**slack counters (engine 2) or slots (3, 4) per
+# input byte (each byte touches two 16-entry groups per table), never fewer than 2**MIN_SIZED_BITS
+# nor more than the preset's. Engine 3 at 4 rather than 5 halves its tables on small inputs (a
+# 64 KiB input: 12 MiB of states, not 24) for +0.013% on Calgary-14, +0.09% and +0.18% on the
+# stdlib and copyright sets; engine 4 (levels 1-2, small already) keeps 5 (4: +0.19% on copyright).
+# The sizes are recorded in each stream's header, so a change here leaves old streams decoding.
+SIZE_SLACK_BITS: dict[int, int] = {2: 3, 3: 4, 4: 5}
+# Slacks an engine sized by before (engine 3: 5, until its small-input tables were halved), so a
+# decoder handed the model itself (not the stream's config) still finds those streams.
+EARLIER_SIZE_SLACK_BITS: dict[int, tuple[int, ...]] = {3: (5,)}
 MIN_SIZED_BITS = 12
 _ENCODE_PIECE = 1 << 20  # decisions per chunk yielded by encode_block (bounds table memory)
 # Bounds of every setting but the preset-relative ones (table sizes and lanes, see `AdaptiveModel`),
@@ -181,14 +187,24 @@ class AdaptiveModel(Model):
     def sized_for(self, n_symbols: int | None) -> AdaptiveModel:
         """A copy whose tables fit an input of n_symbols bytes (self if unknown or large).
 
-        Only shrinks: hash_bits ~ log2(n) + SIZE_SLACK_BITS, match_bits ~ log2(n) + 1; the
+        Only shrinks: hash_bits ~ log2(n) + SIZE_SLACK_BITS[engine], match_bits ~ log2(n) + 1; the
         smaller sizes are overrides in `config()`, so the decoder rebuilds the same model.
         """
+        return self._sized(n_symbols, SIZE_SLACK_BITS[ENGINES[self.preset]])
+
+    def sized_variants(self) -> Iterator[AdaptiveModel]:
+        """`Model.sized_variants`, and for engine 3 also as sized by EARLIER_SIZE_SLACK_BITS (the
+        streams of a named adaptive model that earlier releases wrote)."""
+        yield from super().sized_variants()
+        for slack in EARLIER_SIZE_SLACK_BITS.get(ENGINES[self.preset], ()):
+            for n_symbols in (0, *(1 << k for k in range(32))):
+                yield self._sized(n_symbols, slack)
+
+    def _sized(self, n_symbols: int | None, slack: int) -> AdaptiveModel:
         if n_symbols is None or self.preset == 1:  # preset 1 is frozen with its full tables
             return self
         log_n = max(0, int(n_symbols) - 1).bit_length()  # ceil(log2(n))
         c = self._config
-        slack = SIZE_SLACK_BITS if ENGINES[self.preset] == 2 else SIZE_SLACK_BITS_3
         hash_bits = min(c["hash_bits"], max(MIN_SIZED_BITS, log_n + slack))
         match_bits = min(c["match_bits"], max(MIN_SIZED_BITS, log_n + 1))
         if (hash_bits, match_bits) == (c["hash_bits"], c["match_bits"]):
@@ -390,7 +406,7 @@ class BlockSession(Session):
 
     def __init__(self, config: dict[str, int], kernels: Any, initial: dict[str, np.ndarray] | None = None) -> None:
         """A fresh state, or (engine 3) one started from `initial`, a trained prior (`models.prior`):
-        the arrays of `kernels.PRIOR_TABLES` (apm: its first entries) with their dtypes, and
+        the arrays of `kernels.PRIOR_TABLES` (apm: its first entries, int32 in [0, 2**16)), and
         "history" uint8[h], h < 2**30, the bytes the stream continues (the match and record
         models see them; the match table indexes them)."""
         self._kernels = kernels

@@ -278,6 +278,14 @@ class Model:
         header is written; a model may shrink its tables for small inputs. Default: itself."""
         return self
 
+    def sized_variants(self) -> Iterator[Self]:
+        """Every model `sized_for` may have made of this one, which a decoder given this model
+        tries against a stream's fingerprint: by default its variants for inputs of 0, 1, 2,
+        4 ... 2**31 symbols. Premise: a model sizes itself by ceil(log2(n)), so powers of two
+        reach every variant."""
+        for n_symbols in (0, *(1 << k for k in range(32))):
+            yield self.sized_for(n_symbols)
+
     @property
     def sampleable(self) -> bool:
         """Whether `sample` can draw from the model (False: its tables depend on side info)."""

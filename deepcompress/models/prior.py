@@ -50,6 +50,10 @@ MIN_BUDGET = 4096  # smallest --size accepted: a file holds its JSON header besi
 # Hashed tables of a prior's sessions (not stored, so they only size the session): 2**17, what
 # `sized_for` gives a 16 KiB input (-1.6% on the stdlib set against 2**15).
 HASH_BITS = 17
+# A prior's sessions size their hashed tables by this slack, as engine 3's own sized_for did when
+# priors came (5; engine 2: 3), frozen: a stream coded with a prior records only the prior's
+# fingerprint, and the decoder finds its sized variant by input size (`api._sized_variants`).
+PRIOR_SIZE_SLACK_BITS = {2: 3, 3: 5}
 MODEL_FILE_SLACK = 1024  # bytes kept for the model file's JSON header and metadata
 _U32 = struct.Struct("<I")
 # The preset a prior runs when its level's engine takes no prior (engine 4), and a hybrid's.
@@ -105,9 +109,11 @@ def _engine(config: dict[str, int]) -> int:
 
 
 def _fresh3(config: dict[str, int]) -> dict[str, np.ndarray]:
-    """A fresh engine-3 session's PRIOR_TABLES arrays (apm: its first entries)."""
+    """A fresh engine-3 session's PRIOR_TABLES arrays (apm: its first entries), as 32-bit words:
+    the file stores every table as words (apm as int32, as sessions held it before uint16)."""
     state = K3.new_state({**config, "hash_bits": 8, "match_bits": 8})
-    return {name: state[name][:n] for name, n in K3.PRIOR_TABLES.items()}
+    return {name: state[name][:n].astype(np.int32 if state[name].itemsize < 4 else state[name].dtype)
+            for name, n in K3.PRIOR_TABLES.items()}
 
 
 def encode_tables3(config: dict[str, int], state: dict[str, np.ndarray], stored: Sequence[str] | None = None) -> bytes:
@@ -118,7 +124,7 @@ def encode_tables3(config: dict[str, int], state: dict[str, np.ndarray], stored:
         if stored is not None and name not in stored:
             parts += [_U32.pack(0)]
             continue
-        changed = state[name][: len(fresh)].view(np.uint32) ^ fresh.view(np.uint32)
+        changed = state[name][: len(fresh)].astype(fresh.dtype).view(np.uint32) ^ fresh.view(np.uint32)
         gaps, values = _sparse(changed)
         parts += [_U32.pack(len(gaps)), _planes(gaps), _planes(values)]
     return b"".join(parts)
@@ -140,6 +146,8 @@ def decode_tables3(config: dict[str, int], raw: bytes) -> dict[str, np.ndarray]:
         bits = fresh.view(np.uint32).copy()
         bits[_positions(gaps, len(fresh), name)] ^= values
         tables[name] = bits.view(fresh.dtype)
+    if tables["apm"].min() < 0 or tables["apm"].max() >= 1 << 16:  # sessions hold them as uint16
+        raise ValueError("prior APM entries out of range")
     if offset != len(raw):
         raise ValueError("prior tables section has the wrong length")
     return tables
@@ -277,7 +285,7 @@ class PriorModel(Model):
             return self
         origin, top = self._origin, adaptive.PRESETS[self._origin["preset"]]
         log_n = max(0, int(n_symbols) - 1).bit_length()
-        slack = adaptive.SIZE_SLACK_BITS_3 if _engine(origin) == 3 else adaptive.SIZE_SLACK_BITS
+        slack = PRIOR_SIZE_SLACK_BITS[_engine(origin)]
         hash_bits = min(top["hash_bits"], max(origin["hash_bits"], log_n + slack))
         # by ceil(log2(n)) like the hashed tables, so that a decoder finds the variant by trying
         # powers of two (`api._sized_variants`)
@@ -384,7 +392,7 @@ def train_prior(files: Sequence[bytes], level: int = adaptive.DEFAULT_LEVEL, siz
     # The match table indexes the history and a file after it.
     match_bits = min(top["match_bits"], max(adaptive.MIN_SIZED_BITS, (min(total, MAX_HISTORY) + (1 << 16)).bit_length() + 1))
     # Hashed tables as `sized_for` gives a 16 KiB input (they are not stored: they only size the session).
-    hash_bits = HASH_BITS + (adaptive.SIZE_SLACK_BITS_3 - adaptive.SIZE_SLACK_BITS if engine == 3 else 0)
+    hash_bits = HASH_BITS + PRIOR_SIZE_SLACK_BITS[engine] - PRIOR_SIZE_SLACK_BITS[2]
     config = {"preset": preset, "hash_bits": min(top["hash_bits"], hash_bits), "match_bits": match_bits}
     if engine == 3 and stored is None and len(files) >= CHOICE_FILES:
         fit = [data for i, data in enumerate(files) if i % 4 != 3]
