@@ -150,7 +150,7 @@ def _env() -> dict[str, str]:
 
 def our_kernels() -> str:
     """How our processes get their kernels: built ahead of time (`deepcompress build-kernels`) or numba's JIT."""
-    probe = "from deepcompress import _jit; print('built ahead of time' if _jit._BUILD else 'numba JIT')"
+    probe = "from deepcompress import _jit; print(_jit.kernel_origin())"
     return subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=_env(),
                           check=True).stdout.strip()
 

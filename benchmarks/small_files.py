@@ -222,7 +222,7 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "limit_bytes": LIMIT,
             "prior_module": prior.__name__,
-            "kernels": "built ahead of time" if _jit._BUILD is not None else "numba JIT"}
+            "kernels": _jit.kernel_origin()}
     args.out.with_suffix(".json").write_text(json.dumps({"meta": meta, "sets": results}, indent=1) + "\n")
     table = markdown(results)
     args.out.with_suffix(".md").write_text(table)

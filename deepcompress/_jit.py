@@ -151,6 +151,8 @@ def _find_build() -> _Build | None:
 
 
 _BUILD = _find_build()
+# Kernels are `Kernel` objects (and numba is imported only when needed) where a build is used or recorded.
+_KERNEL_OBJECTS = _BUILD is not None or MODE == "record"
 _LOCK = threading.RLock()
 
 
@@ -211,10 +213,15 @@ class Kernel:
 KERNELS: list[Kernel] = []
 
 
+def kernel_origin() -> str:
+    """Where this process's kernels come from, for benchmark reports."""
+    return "built ahead of time" if _BUILD is not None else "numba JIT"
+
+
 def njit(function: Callable[..., Any]) -> Any:
     """The kernel of `function`: numba's JIT dispatcher, or a `Kernel` when a build exists (or
     while `aot` records the calls to build)."""
-    if _BUILD is None and MODE != "record":
+    if not _KERNEL_OBJECTS:
         return _jit(function)
     kernel = Kernel(function)
     KERNELS.append(kernel)
@@ -268,4 +275,4 @@ class _LazyIntrinsic:
 # `prefetch(array, index)` in a kernel: hint the CPU to load the cache line of array[index]
 # (LLVM's prefetch: read, high locality). A hint only: it changes no value, so it cannot change
 # a result; index must lie inside the array (no wraparound).
-prefetch: Any = _prefetch_intrinsic() if _BUILD is None and MODE != "record" else _LazyIntrinsic(_prefetch_intrinsic)
+prefetch: Any = _LazyIntrinsic(_prefetch_intrinsic) if _KERNEL_OBJECTS else _prefetch_intrinsic()

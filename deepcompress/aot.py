@@ -61,7 +61,8 @@ def _warm_up() -> None:
     text = b"".join(path.read_bytes() for path in sources)[:SAMPLE_BYTES]
     noise = np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes()
     for data in (text + noise, b"x"):
-        for level in sorted({min(levels) for levels in _levels_by_preset(adaptive.LEVELS).values()}):
+        # the lowest level of each preset (a later, lower level overwrites its preset's entry)
+        for level in sorted({preset: level for level, preset in sorted(adaptive.LEVELS.items(), reverse=True)}.values()):
             blob = api.compress(data, level=level)
             assert api.decompress(blob) == data
     files = [text[i: i + 2000] for i in range(0, len(text), 2000)]
@@ -69,13 +70,6 @@ def _warm_up() -> None:
     assert api.decompress(api.compress(files[-1], trained), trained) == files[-1]
     array = np.arange(-3000, 3000, 3, dtype=np.int16).reshape(-1, 4)
     assert np.array_equal(api.decompress_array(api.compress_array(array)), array)
-
-
-def _levels_by_preset(levels: dict[int, int]) -> dict[int, list[int]]:
-    grouped: dict[int, list[int]] = {}
-    for level, preset in levels.items():
-        grouped.setdefault(preset, []).append(level)
-    return grouped
 
 
 def _use_nogil_flags() -> None:

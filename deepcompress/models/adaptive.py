@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from deepcompress._lazy import LazyModule
-from deepcompress.models.base import Chunk, DecodeSteps, Model, Session
+from deepcompress.models.base import SIZE_PROBES, Chunk, DecodeSteps, Model, Session
 
 # Imported when a session is first made (numba and the cached kernels): naming, configuring and
 # fingerprinting the model, as headers and `info` do, stays instant.
@@ -197,7 +197,7 @@ class AdaptiveModel(Model):
         streams of a named adaptive model that earlier releases wrote)."""
         yield from super().sized_variants()
         for slack in EARLIER_SIZE_SLACK_BITS.get(ENGINES[self.preset], ()):
-            for n_symbols in (0, *(1 << k for k in range(32))):
+            for n_symbols in SIZE_PROBES:
                 yield self._sized(n_symbols, slack)
 
     def _sized(self, n_symbols: int | None, slack: int) -> AdaptiveModel:

@@ -52,6 +52,9 @@ import numpy as np
 if TYPE_CHECKING:
     from typing import Self  # Python 3.11+; annotations only
 
+# Input sizes whose `sized_for` variants a decoder tries (`Model.sized_variants`): 0, 1, 2, 4 ... 2**31.
+SIZE_PROBES = (0, *(1 << k for k in range(32)))
+
 
 @dataclass(frozen=True)
 class Chunk:
@@ -280,10 +283,10 @@ class Model:
 
     def sized_variants(self) -> Iterator[Self]:
         """Every model `sized_for` may have made of this one, which a decoder given this model
-        tries against a stream's fingerprint: by default its variants for inputs of 0, 1, 2,
-        4 ... 2**31 symbols. Premise: a model sizes itself by ceil(log2(n)), so powers of two
+        tries against a stream's fingerprint: by default its variants for the SIZE_PROBES
+        input sizes. Premise: a model sizes itself by ceil(log2(n)), so powers of two
         reach every variant."""
-        for n_symbols in (0, *(1 << k for k in range(32))):
+        for n_symbols in SIZE_PROBES:
             yield self.sized_for(n_symbols)
 
     @property
