@@ -106,15 +106,16 @@ def type_key(value: Any) -> str | None:
     return None
 
 
-def _jit(function: Callable[..., Any]) -> Any:
+def _jit(function: Callable[..., Any], inline: bool = False) -> Any:
     import numba
 
+    options = {**_JIT_OPTIONS, "inline": "always" if inline else "never"}
     try:
-        return numba.njit(cache=True, **_JIT_OPTIONS)(function)
+        return numba.njit(cache=True, **options)(function)
     except RuntimeError as error:
         if "no locator available" not in str(error):
             raise
-        return numba.njit(**_JIT_OPTIONS)(function)
+        return numba.njit(**options)(function)
 
 
 class _Build:
@@ -161,8 +162,9 @@ class Kernel:
     numba's JIT. `calls` (in "record" mode only): (type keys, arguments' numba types) of each
     distinct call from Python, for `aot.build`."""
 
-    def __init__(self, function: Callable[..., Any]) -> None:
+    def __init__(self, function: Callable[..., Any], inline: bool = False) -> None:
         self.py_func = function
+        self.inline = inline
         self.name = f"{function.__module__}.{function.__qualname__}"
         self.__name__ = function.__name__
         self.__qualname__ = function.__qualname__
@@ -178,7 +180,7 @@ class Kernel:
         if self._dispatcher is None:
             with _LOCK:
                 if self._dispatcher is None:
-                    self._dispatcher = _jit(self.py_func)
+                    self._dispatcher = _jit(self.py_func, self.inline)
         return self._dispatcher
 
     @property
@@ -218,12 +220,16 @@ def kernel_origin() -> str:
     return "built ahead of time" if _BUILD is not None else "numba JIT"
 
 
-def njit(function: Callable[..., Any]) -> Any:
+def njit(function: Callable[..., Any] | None = None, *, inline: bool = False) -> Any:
     """The kernel of `function`: numba's JIT dispatcher, or a `Kernel` when a build exists (or
-    while `aot` records the calls to build)."""
+    while `aot` records the calls to build). `@njit(inline=True)`: numba inlines the kernel into
+    every kernel that calls it, so arguments the caller passes as constants specialise its code
+    (loops of constant length unrolled, branches on them removed); it is not called from Python."""
+    if function is None:
+        return lambda undecorated: njit(undecorated, inline=inline)
     if not _KERNEL_OBJECTS:
-        return _jit(function)
-    kernel = Kernel(function)
+        return _jit(function, inline)
+    kernel = Kernel(function, inline)
     KERNELS.append(kernel)
     return kernel
 

@@ -63,6 +63,7 @@ VALID = {
     "sample_cm7": (SAMPLE_X12, AdaptiveModel(preset=7), "binary", DEFAULT),
     "sample_cm8": (SAMPLE_X12, AdaptiveModel(preset=8), "binary", DEFAULT),
     "sample_cm9": (SAMPLE_X12, AdaptiveModel(preset=9), "binary", DEFAULT),
+    "sample_cm10": (SAMPLE_X12, AdaptiveModel(preset=10), "binary", DEFAULT),
     "noise_then_text": (NOISE_THEN_TEXT, "adaptive", "binary", 1000),
 }
 # The record model's golden array, coded with its model file: a header naming the model by fingerprint.

@@ -1,5 +1,5 @@
-"""The self-coding presets of `adaptive` (2-5: engine 2; 6 and up, the default: engine 3): a block
-coded in one compiled call by the binary coder."""
+"""The self-coding presets of `adaptive` (2-5: engine 2; 6, 7 and 9, the default 6: engine 3; 8 and
+10: engine 4): a block coded in one compiled call by the binary coder."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def test_default_is_the_self_coding_preset():
         AdaptiveModel(preset=2, max_lanes=4)
 
 
-@pytest.mark.parametrize("preset", [2, 6, 7])
+@pytest.mark.parametrize("preset", [2, 6, 7, 8, 10])
 @pytest.mark.parametrize("name", sorted(BLOCKS))
 def test_round_trip_and_same_probabilities_as_tables(name, preset):
     model = AdaptiveModel(preset, **SMALL)
@@ -69,7 +69,7 @@ def test_round_trip_and_same_probabilities_as_tables(name, preset):
         assert coded.payload_bits - coded.nll_bits <= 1e-4 * coded.nll_bits + 64
 
 
-@pytest.mark.parametrize("preset", [2, 6])
+@pytest.mark.parametrize("preset", [2, 6, 10])
 def test_state_carries_across_blocks(preset):
     model = AdaptiveModel(preset, **SMALL)
     data = _text(6000)
@@ -78,6 +78,18 @@ def test_state_carries_across_blocks(preset):
     carried = codec.encode_block(model, session, data[3000:])
     fresh = codec.encode_block(model, model.session(), data[3000:])
     assert carried.payload_bits < fresh.payload_bits
+
+
+def test_engine_4_variants_size_their_tables():
+    from deepcompress.models import _cm4_kernels as K4
+    from deepcompress.models.adaptive import PRESETS
+
+    two_orders, one_order = K4.new_state(PRESETS[8]), K4.new_state(PRESETS[10])
+    assert len(one_order["t_hash"]) * 2 == len(two_orders["t_hash"]) == 2 << PRESETS[8]["hash_bits"]
+    assert len(one_order["apm"]) == 0 and len(two_orders["apm"]) == K4.APM_LEN
+    data = _text(5000)
+    sizes = [codec.encode_block(AdaptiveModel(p), AdaptiveModel(p).session(), data).payload_bits for p in (8, 10)]
+    assert sizes[0] != sizes[1]  # two models, not one under two names
 
 
 def test_wrong_coder_is_refused():
@@ -212,4 +224,4 @@ def test_apm_entries_stay_16_bit(rate):
         update(apm, 0, w, y, rate)
         assert 0 <= apm.min() and apm.max() < 1 << 16
     for kernels in (_cm3_kernels, _cm4_kernels):
-        assert kernels.new_state({"hash_bits": 8, "match_bits": 8})["apm"].dtype == np.uint16
+        assert kernels.new_state({"hash_bits": 8, "match_bits": 8, "variant": 0})["apm"].dtype == np.uint16

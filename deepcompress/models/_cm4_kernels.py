@@ -1,7 +1,8 @@
-"""Engine 4: the fast single-lane context-mixing kernel of the `adaptive` levels 1-2 (numba, integers only).
+"""Engine 4: the fast single-lane context-mixing kernels of the `adaptive` levels 1-2 (numba, integers only).
 
 Engine 3 spends ~350 ns a decision on fourteen contexts, four mixers and three APMs. Engine 4 keeps
-what pays most per nanosecond (chosen by the Calgary-14 total against the kernel's speed on book1):
+what pays most per nanosecond (chosen by the Calgary-14 total against the kernel's speed on book1).
+Variant 0 (preset 8, level 2):
 
 - order 1 as direct adaptive counters (`t_direct`, (22-bit p << 10 | count) ^ CM_BIAS, 256 KiB);
 - orders 2 and 4 hashed: a context and nibble own one 32-byte bucket of `t_hash` (a 16-bit check
@@ -12,10 +13,19 @@ what pays most per nanosecond (chosen by the Calgary-14 total against the kernel
   decision, half the memory traffic of 32-bit counters);
 - the match model of engine 3 (two inputs: its counter by length, the length signed by the
   expected bit);
-- one mixer of the six inputs, its weight set selected by the partial byte, then an APM by the
+- one mixer of the six inputs (five in variant 1), its weight set selected by the partial byte, then an APM by the
   partial byte and the previous byte; the output is (mixer + 3 * APM) / 4;
 - the buckets' cache lines are requested (`_jit.prefetch`) one decision before they are needed,
-  for both values of that decision: +15% speed on book1, no change to any value.
+  for both values of that decision: +15% speed on book1, no change to any value; so is the
+  match table's entry for the next byte (+5% in variant 0, +9% in variant 1).
+
+Variant 1 (preset 10, level 1): one hashed order, 3, and no APM (the output is the mixer's):
+Calgary-14 2.032 bpb against variant 0's 1.928, kernel ~0.20 s on book1 against ~0.33 s (one
+2-core machine, medians of 5). Dropping only the APM or only a hashed order gains little speed
+(orders 2 and 4 without the APM: ~0.31 s; order 3 with the APM: ~0.31 s, with an APM by the
+partial byte alone: ~0.29 s), so both go. The variant is a constant of the compiled code
+(`_code` is inlined into `code_block` once per variant), not a branch taken per decision: the
+same loops with the variant read from cfg ran 10-15% slower.
 
 Measured against the alternatives (Calgary-14 total, kernel MB/s on book1, one 2-core machine):
 adding order 3 or orders 3 and 6 gains 1.3% or 2.0% and costs 13% or 36% of the speed; an order-0
@@ -29,10 +39,11 @@ Each byte is 8 binary decisions, most significant bit first, p1 a 12-bit probabi
 State (`new_state` and buf, the session's arrays; all of a stream's learned state):
   buf      uint8[capacity]            the stream so far
   t_direct uint32[65536]              order-1 counters, by previous byte and partial byte
-  t_hash   uint16[N_HASHED << hbits]  hashed buckets of 16 words (word 0: check, 1-15: counters)
+  t_hash   uint16[n_hashed << hbits]  hashed buckets of 16 words (word 0: check, 1-15: counters)
   t_match  uint32[2 * MATCH_LEVELS]   match-model counters
-  mix      int32[MIX_LEN]             mixer weights, 16.16 fixed point
+  mix      int32[MIX_LEN]             mixer weights, 16.16 fixed point (variant 1: 256 * 5 used)
   apm      uint16[APM_LEN]            APM, 16-bit probabilities, 33 interpolation points per context
+                                      (variant 1: uint16[0], no APM)
   mtab     int32[2**mbits]            hash of the last `match_min` bytes -> position after them
   regs     int64[REGS_LEN]            byte history and match state between blocks (REG_*)
 
@@ -47,11 +58,17 @@ import numpy as np
 
 from deepcompress._jit import njit, prefetch
 from deepcompress.coding import binary
-from deepcompress.models._cm3_kernels import _apm_update, _counter_update, _match_step, _squash
+from deepcompress.models._cm3_kernels import (
+    _apm_update,
+    _counter_update,
+    _match_key,
+    _match_step,
+    _squash,
+)
 from deepcompress.models._cm_kernels import _RATE, APM_POINTS, CM_BIAS, STRETCH, _hmix, _match_level
 
-N_HASHED = 2  # orders 2 and 4
-N_IN = 1 + N_HASHED + 3  # order 1, the hashed orders, match counter, bias, match length
+N_HASHED = (2, 1)  # by variant: orders 2 and 4, or order 3
+N_IN = 1 + max(N_HASHED) + 3  # order 1, the hashed orders, match counter, bias, match length
 MATCH_LEVELS = 32
 DIRECT_LEN = 65536
 MIX_SETS = 256  # by the partial byte
@@ -60,8 +77,9 @@ APM_CTX = 65536  # partial byte and previous byte
 APM_LEN = APM_CTX * APM_POINTS
 
 # cfg: the hyper-parameters the kernel reads, by index (the keys of the engine-4 presets of `adaptive`).
-CFG_KEYS = ("hash_bits", "match_bits", "limit_low", "limit_high", "mix_lr", "apm_rate", "match_min")
-CFG_HBITS, CFG_MBITS, CFG_LIMIT_LO, CFG_LIMIT_HI, CFG_MIX_LR, CFG_APM_RATE, CFG_MINLEN = range(len(CFG_KEYS))
+CFG_KEYS = ("hash_bits", "match_bits", "limit_low", "limit_high", "mix_lr", "apm_rate", "match_min", "variant")
+CFG_HBITS, CFG_MBITS, CFG_LIMIT_LO, CFG_LIMIT_HI, CFG_MIX_LR, CFG_APM_RATE, CFG_MINLEN, CFG_VARIANT = \
+    range(len(CFG_KEYS))
 
 # Hashed counters are 16 bits: (12-bit p << 4 | count) ^ C16_BIAS, so a zero word is p = 1/2, count 0.
 C16_BIAS = 1 << 15
@@ -73,12 +91,13 @@ REGS_LEN = 4
 def new_state(config: dict[str, int]) -> dict[str, np.ndarray]:
     """A fresh session's arrays but buf, by name, in `code_block`'s order (zeros: fresh counters,
     empty buckets; their pages cost memory only once touched)."""
+    variant = config["variant"]
     state = {
         "t_direct": np.zeros(DIRECT_LEN, dtype=np.uint32),
-        "t_hash": np.zeros(N_HASHED << config["hash_bits"], dtype=np.uint16),
+        "t_hash": np.zeros(N_HASHED[variant] << config["hash_bits"], dtype=np.uint16),
         "t_match": np.zeros(2 * MATCH_LEVELS, dtype=np.uint32),
         "mix": np.empty(MIX_LEN, dtype=np.int32),
-        "apm": np.empty(APM_LEN, dtype=np.uint16),  # values in [0, 2**16): see _cm3_kernels._apm_update
+        "apm": np.empty(APM_LEN if variant == 0 else 0, dtype=np.uint16),  # in [0, 2**16): _cm3_kernels._apm_update
         "mtab": np.zeros(1 << config["match_bits"], dtype=np.int32),
         "regs": np.zeros(REGS_LEN, dtype=np.int64),
     }
@@ -89,7 +108,7 @@ def new_state(config: dict[str, int]) -> dict[str, np.ndarray]:
 @njit
 def _init_state(mix, apm):
     mix[:] = 22000  # ~0.34 per input: six inputs start near a sum of 2
-    for c in range(APM_CTX):
+    for c in range(apm.shape[0] // APM_POINTS):  # APM_CTX contexts, none in variant 1
         for j in range(APM_POINTS):
             apm[c * APM_POINTS + j] = _squash((j - 16) * 128) * 16
 
@@ -106,10 +125,13 @@ def _counter16_update(table, i, y, limit):
 
 
 @njit
-def _hash_orders(c4, h):
-    """h[k] = the hash of hashed context k (orders 2 and 4) after the bytes c4 (the last 4)."""
-    h[0] = _hmix(2, c4 & 0xFFFF)
-    h[1] = _hmix(4, c4)
+def _hash_orders(c4, h, variant):
+    """h[k] = the hash of hashed context k (orders 2 and 4, or 3) after the bytes c4 (the last 4)."""
+    if variant == 0:
+        h[0] = _hmix(2, c4 & 0xFFFF)
+        h[1] = _hmix(4, c4)
+    else:
+        h[0] = _hmix(3, c4 & 0xFFFFFF)
 
 
 @njit
@@ -121,7 +143,7 @@ def _bucket_at(table, hk, hbits):
 @njit
 def _prefetch_buckets(t_hash, h, x, hbits):
     """Request the cache lines of the buckets of every h[k] extended by x (`_bucket` follows)."""
-    for k in range(N_HASHED):
+    for k in range(h.shape[0]):
         prefetch(t_hash, _bucket_at(np.int64(k) << hbits, _hmix(h[k], x), hbits))
 
 
@@ -153,9 +175,23 @@ def code_block(decode, buf, start, n, data, out, t_direct, t_hash, t_match, mix,
 
     out: uint8[capacity], grown as needed (returned); counts: int64[2, 4096] += how often each
     (bit, p1) was coded (encoding only); probs: int16[8n] receives every p1 in coding order, or
-    int16[0] for none. Returns (out, bytes written; 0 when decoding).
+    int16[0] for none. Returns (out, bytes written; 0 when decoding). The tables are `new_state`'s
+    for this cfg's variant (their sizes follow from it).
     """
+    if cfg[CFG_VARIANT] == 0:
+        return _code(decode, buf, start, n, data, out, t_direct, t_hash, t_match, mix, apm, mtab, regs,
+                     cfg, counts, probs, 0)
+    return _code(decode, buf, start, n, data, out, t_direct, t_hash, t_match, mix, apm, mtab, regs,
+                 cfg, counts, probs, 1)
+
+
+@njit(inline=True)
+def _code(decode, buf, start, n, data, out, t_direct, t_hash, t_match, mix, apm, mtab, regs,
+          cfg, counts, probs, variant):
+    """`code_block` for one variant, a constant where `code_block` inlines it."""
     keep = probs.shape[0] > 0
+    n_hashed = N_HASHED[variant]
+    n_in = 1 + n_hashed + 3
     hbits = cfg[CFG_HBITS]
     mbits = cfg[CFG_MBITS]
     lim_lo = cfg[CFG_LIMIT_LO]
@@ -169,12 +205,12 @@ def code_block(decode, buf, start, n, data, out, t_direct, t_hash, t_match, mix,
     c8 = regs[REG_C8]
     mptr = regs[REG_MPTR]
     mlen = regs[REG_MLEN]
-    h = np.empty(N_HASHED, dtype=np.int64)
-    hnext = np.empty(N_HASHED, dtype=np.int64)  # a candidate next byte's
-    base = np.empty(N_HASHED, dtype=np.int64)
-    slot = np.empty(N_HASHED, dtype=np.int64)
-    inp = np.empty(N_IN, dtype=np.int64)
-    inp[N_IN - 2] = 256
+    h = np.empty(n_hashed, dtype=np.int64)
+    hnext = np.empty(n_hashed, dtype=np.int64)  # a candidate next byte's
+    base = np.empty(n_hashed, dtype=np.int64)
+    slot = np.empty(n_hashed, dtype=np.int64)
+    inp = np.empty(n_in, dtype=np.int64)
+    inp[n_in - 2] = 256
     if decode:
         st = binary.decoder_state(data)
     else:
@@ -186,8 +222,8 @@ def code_block(decode, buf, start, n, data, out, t_direct, t_hash, t_match, mix,
             out = binary.reserve(out, st, 8 * binary.MAX_BYTES_PER_DECISION + 1)
             byte = np.int64(buf[pos])
         c1 = c4 & 255
-        _hash_orders(c4, h)
-        for k in range(N_HASHED):
+        _hash_orders(c4, h, variant)
+        for k in range(n_hashed):
             base[k] = _bucket(t_hash, np.int64(k) << hbits, _hmix(h[k], 0), hbits)
         c0 = np.int64(1)
         nib = np.int64(1)
@@ -197,15 +233,17 @@ def code_block(decode, buf, start, n, data, out, t_direct, t_hash, t_match, mix,
             if b == 3:
                 _prefetch_buckets(t_hash, h, 2 * c0, hbits)
                 _prefetch_buckets(t_hash, h, 2 * c0 + 1, hbits)
-            elif b == 7:
-                _hash_orders(((c4 << 8) | ((2 * c0) & 255)) & 0xFFFFFFFF, hnext)
-                _prefetch_buckets(t_hash, hnext, 0, hbits)
-                _hash_orders(((c4 << 8) | ((2 * c0 + 1) & 255)) & 0xFFFFFFFF, hnext)
-                _prefetch_buckets(t_hash, hnext, 0, hbits)
+            elif b == 7:  # and the match table's entry `_match_step` reads after this byte
+                c8_next = ((c8 << 8) | (c4 >> 24)) & 0xFFFFFFFF
+                for c in (2 * c0, 2 * c0 + 1):
+                    c4_next = ((c4 << 8) | (c & 255)) & 0xFFFFFFFF
+                    _hash_orders(c4_next, hnext, variant)
+                    _prefetch_buckets(t_hash, hnext, 0, hbits)
+                    prefetch(mtab, _match_key(c4_next, c8_next, minmask, mmask))
             # ---- predict ----
             i1 = (c1 << 8) + c0  # < 65536: inside t_direct
             inp[0] = STRETCH[(np.int64(t_direct[i1]) ^ CM_BIAS) >> 20]
-            for k in range(N_HASHED):
+            for k in range(n_hashed):
                 sl = base[k] + nib
                 slot[k] = sl
                 inp[1 + k] = STRETCH[(np.int64(t_hash[sl]) ^ C16_BIAS) >> 4]
@@ -217,25 +255,28 @@ def code_block(decode, buf, start, n, data, out, t_direct, t_hash, t_match, mix,
                     expbit = e & 1
                     midx = _match_level(mlen) * 2 + expbit
             if midx >= 0:
-                inp[N_IN - 3] = STRETCH[(np.int64(t_match[midx]) ^ CM_BIAS) >> 20]
+                inp[n_in - 3] = STRETCH[(np.int64(t_match[midx]) ^ CM_BIAS) >> 20]
                 ln = min(mlen, 32) * 64
-                inp[N_IN - 1] = ln if expbit == 1 else -ln
+                inp[n_in - 1] = ln if expbit == 1 else -ln
             else:
-                inp[N_IN - 3] = 0
-                inp[N_IN - 1] = 0
-            off = c0 * N_IN  # c0 < 256: inside mix
-            # |input| <= 2047 and |weight| < 2**31: products < 2**42, N_IN of them: no overflow.
+                inp[n_in - 3] = 0
+                inp[n_in - 1] = 0
+            off = c0 * n_in  # c0 < 256, n_in <= N_IN: inside mix
+            # |input| <= 2047 and |weight| < 2**31: products < 2**42, n_in of them: no overflow.
             s = np.int64(0)
-            for i in range(N_IN):
+            for i in range(n_in):
                 s += inp[i] * mix[off + i]
             s = max(-2047, min(2047, s >> 16))
-            pm = _squash(s)
-            x = STRETCH[pm] + 2048
-            aw = x & 127
-            a = ((c1 << 8) + c0) * APM_POINTS + (x >> 7)  # < 65536 * 33: inside apm
-            # APM entries < 2**16 times weights <= 128: products < 2**23.
-            pa = (apm[a] * (128 - aw) + apm[a + 1] * aw) >> 11
-            p = max(1, min(4095, (pm + 3 * pa + 2) >> 2))
+            pm = _squash(s)  # in [1, 4095]
+            p = pm
+            a = aw = np.int64(0)
+            if variant == 0:
+                x = STRETCH[pm] + 2048
+                aw = x & 127
+                a = ((c1 << 8) + c0) * APM_POINTS + (x >> 7)  # < 65536 * 33: inside apm
+                # APM entries < 2**16 times weights <= 128: products < 2**23.
+                pa = (apm[a] * (128 - aw) + apm[a + 1] * aw) >> 11
+                p = max(1, min(4095, (pm + 3 * pa + 2) >> 2))
             # ---- code ----
             if decode:
                 y = np.int64(binary.decode_bit(st, data, p))
@@ -247,7 +288,7 @@ def code_block(decode, buf, start, n, data, out, t_direct, t_hash, t_match, mix,
                 probs[8 * t + b] = p
             # ---- update ----
             _counter_update(t_direct, i1, y, lim_lo, CM_BIAS)
-            for k in range(N_HASHED):
+            for k in range(n_hashed):
                 _counter16_update(t_hash, slot[k], y, lim_hi)
             if midx >= 0:
                 _counter_update(t_match, midx, y, 1023, CM_BIAS)
@@ -255,14 +296,15 @@ def code_block(decode, buf, start, n, data, out, t_direct, t_hash, t_match, mix,
                     mlen = 0
             # |err| < 2**18 (lr <= 64), |input| <= 2047: products < 2**29.
             err = ((y << 12) - pm) * lr
-            for i in range(N_IN):
+            for i in range(n_in):
                 mix[off + i] += (inp[i] * err) >> 14
-            _apm_update(apm, a, aw, y, arate)
+            if variant == 0:
+                _apm_update(apm, a, aw, y, arate)
             c0 = c0 * 2 + y
             nib = nib * 2 + y
             if nib >= 16 and c0 < 256:  # second nibble: buckets keyed by the first one
                 nib = 1
-                for k in range(N_HASHED):
+                for k in range(n_hashed):
                     base[k] = _bucket(t_hash, np.int64(k) << hbits, _hmix(h[k], c0), hbits)
         # ---- byte end ----
         c = c0 & 255

@@ -10,8 +10,8 @@ lanes (see `_cm_kernels` and `choose_lanes`). Presets 2-5 code their own decisio
 in one compiled call with `coding.binary`, one lane (`self_coder = "binary"`); their
 `encode_block` still yields the very same probabilities as tables, for nll and surprisal.
 Presets 6, 7 and 9 (the default, 6) run engine 3 (`_cm3_kernels`), a kernel with bit-history
-states; preset 8 (levels 1-2) runs engine 4 (`_cm4_kernels`), a lean kernel of few contexts at
-several times the speed. Both code a block in one compiled call (`BlockSession`); presets 1-5
+states; presets 8 (level 2) and 10 (level 1) run engine 4 (`_cm4_kernels`), a lean kernel of
+few contexts at several times the speed. Both code a block in one compiled call (`BlockSession`); presets 1-5
 keep engine 2 so their streams decode as written.
 """
 
@@ -78,22 +78,27 @@ PRESETS[6] = {**PRESETS[2], "limit_high": 1023, "mix_lr": 6, "final_lr": 3, "fin
 PRESETS[7] = {**PRESETS[6], "hash_bits": 26, "match_bits": 24}  # levels 7-9: 768 MiB of states
 # Preset 8 runs engine 4 (`_cm4_kernels`: orders 1, 2 and 4 and the match model, one mixer, one
 # APM), its own keys; limit_high is the 16-bit hashed counters' count limit (at most 15), hash_bits
-# sizes tables of 2-byte counters (N_HASHED * 2**(hash_bits + 1) bytes). Chosen by the Calgary-14
+# sizes tables of 2-byte counters (2**(hash_bits + 1) bytes per hashed order), variant picks the
+# kernel's variant (0: orders 2 and 4 with the APM, 1: order 3 alone). Chosen by the Calgary-14
 # total (1.928 bpb, against 1.835 for preset 3) at ~4x preset 3's speed; its settings are flat
 # within 0.05% (mix_lr 8-16, apm_rate 6-7, match_min 5-7, limit_high 10-15).
 PRESETS[8] = {"hash_bits": 22, "match_bits": 20, "limit_low": 1023, "limit_high": 15, "mix_lr": 12,
-              "apm_rate": 6, "match_min": 6, "lane_bytes": 32768, "max_lanes": 1}  # 16 MiB of counters
+              "apm_rate": 6, "match_min": 6, "variant": 0, "lane_bytes": 32768, "max_lanes": 1}  # 16 MiB of counters
 # Preset 9 (levels 3-4): preset 6 with 2**20-entry tables, 12 MiB of states. Calgary-14 1.708 bpb
 # (preset 4, the engine-2 preset levels 3-4 had before: 1.774) at ~5-10% more speed than preset 6;
 # 2**21 gives 1.699.
 PRESETS[9] = {**PRESETS[6], "hash_bits": 20, "match_bits": 20}
+# Preset 10 (level 1): engine 4's variant 1, order 1, hashed order 3 and the match model, no APM
+# (8 MiB of counters). Calgary-14 2.032 bpb (preset 8: 1.928) at ~1.6x preset 8's kernel speed
+# on book1, so that level 1 passes 2 MB/s for a whole process (`_cm4_kernels`).
+PRESETS[10] = {**PRESETS[8], "variant": 1}
 # The engine of each preset (2: `_cm_kernels`, 3: `_cm3_kernels`, 4: `_cm4_kernels`).
-ENGINES: dict[int, int] = {1: 2, 2: 2, 3: 2, 4: 2, 5: 2, 6: 3, 7: 3, 8: 4, 9: 3}
+ENGINES: dict[int, int] = {1: 2, 2: 2, 3: 2, 4: 2, 5: 2, 6: 3, 7: 3, 8: 4, 9: 3, 10: 4}
 # The coder each preset runs itself (None: the codec codes its tables with constriction).
 SELF_CODERS: dict[int, str | None] = {1: None, 2: "binary", 3: "binary", 4: "binary", 5: "binary",
-                                      6: "binary", 7: "binary", 8: "binary", 9: "binary"}
+                                      6: "binary", 7: "binary", 8: "binary", 9: "binary", 10: "binary"}
 # Compression level (1 fastest .. 9 strongest) -> preset; a stream header records the preset.
-LEVELS: dict[int, int] = {1: 8, 2: 8, 3: 9, 4: 9, 5: 6, 6: 6, 7: 7, 8: 7, 9: 7}
+LEVELS: dict[int, int] = {1: 10, 2: 8, 3: 9, 4: 9, 5: 6, 6: 6, 7: 7, 8: 7, 9: 7}
 DEFAULT_LEVEL = 5
 # sized_for, by engine: hashed tables get about 2**slack counters (engine 2) or slots (3, 4) per
 # input byte (each byte touches two 16-entry groups per table), never fewer than 2**MIN_SIZED_BITS
@@ -112,7 +117,7 @@ _ENCODE_PIECE = 1 << 20  # decisions per chunk yielded by encode_block (bounds t
 _BOUNDS: dict[str, tuple[int, int]] = {
     "match_min": (5, 8), "limit_low": (0, 1023), "limit_high": (0, 1023), "mix_lr": (0, 64),
     "final_lr": (0, 64), "apm_rate": (1, 15), "record_repeats": (1, 255), "final_ctx": (0, 3),
-    "apm3_weight": (0, 5),
+    "apm3_weight": (0, 5), "variant": (0, 1),
 }
 
 
