@@ -9,7 +9,8 @@ every output is decompressed and compared byte for byte. Speeds are the median o
 runs, per file, and MB/s over a set are total bytes / total seconds. A peer that is not installed
 is skipped with a note (`apt-get install zpaq brotli` provides the two Debian lacks by default).
 Whether our kernels were built ahead of time (`deepcompress build-kernels`, the set-up's) or run on
-numba's JIT is noted; DEEPCOMPRESS_KERNELS=jit measures the JIT.
+numba's JIT is noted; DEEPCOMPRESS_KERNELS=jit measures the JIT. The package's .pyc files are
+written first (`bench.compile_bytecode`), so our start-up is an installed package's.
 
 Ours default to the CLI's default, plus `--level 1`, `--level 3` and `--level 9` (one level of each
 other preset) when the CLI has levels; add others with `--ours "label=-m histogram-adaptive"`. Writes STEM.json, STEM.md and STEM.png
@@ -33,6 +34,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from deepcompress import bench
+
 DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus"
 SETS = {
     "calgary14": (
@@ -127,7 +132,7 @@ def our_tools(specs: list[str] | None) -> list[Tool]:
     ours = " ".join(shlex.quote(part) for part in OURS)
     if specs is None:
         specs = ["deepcompress default="]
-        helptext = subprocess.run([*OURS, "--help"], capture_output=True, text=True, env=_env()).stdout
+        helptext = subprocess.run([*OURS, "--help"], check=False, capture_output=True, text=True, env=_env()).stdout
         if "--level" in helptext:
             specs = ["deepcompress -1=--level 1", "deepcompress -3=--level 3", *specs, "deepcompress -9=--level 9"]
     tools = []
@@ -178,6 +183,7 @@ def _timed(command: str) -> tuple[float, float]:
         )  # /usr/bin/time's own clock has 10 ms steps: too coarse for small files
         done = subprocess.run(
             ["/usr/bin/time", "-f", "%M", "-o", report.name, "sh", "-c", command],
+            check=False,  # a failure is reported below, with its stderr
             capture_output=True,
             env=_env(),
         )
@@ -332,6 +338,7 @@ def main() -> int:
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "frontier")
     options = parser.parse_args()
+    bench.compile_bytecode()  # start-up as an installed package's
     tools, skipped, kernels = our_tools(options.ours), [], our_kernels()
     if options.peers != "none":
         wanted = None if options.peers == "all" else set(options.peers.split(","))
