@@ -12,8 +12,8 @@ Whether our kernels were built ahead of time (`deepcompress build-kernels`, the 
 numba's JIT is noted; DEEPCOMPRESS_KERNELS=jit measures the JIT. The package's .pyc files are
 written first (`bench.compile_bytecode`), so our start-up is an installed package's.
 
-Ours default to the CLI's default, plus `--level 1`, `--level 3` and `--level 9` (one level of each
-other preset) when the CLI has levels; add others with `--ours "label=-m histogram-adaptive"`. Writes STEM.json, STEM.md and STEM.png
+Ours default to the CLI's default, plus `--level 1`, `--level 2`, `--level 3` and `--level 9` (one level
+of each other preset) when the CLI has levels; add others with `--ours "label=-m histogram-adaptive"`. Writes STEM.json, STEM.md and STEM.png
 (compress speed, log axis, against bits/byte; needs matplotlib), by default under
 benchmarks/results/.
 """
@@ -134,7 +134,8 @@ def our_tools(specs: list[str] | None) -> list[Tool]:
         specs = ["deepcompress default="]
         helptext = subprocess.run([*OURS, "--help"], check=False, capture_output=True, text=True, env=_env()).stdout
         if "--level" in helptext:
-            specs = ["deepcompress -1=--level 1", "deepcompress -3=--level 3", *specs, "deepcompress -9=--level 9"]
+            specs = ["deepcompress -1=--level 1", "deepcompress -2=--level 2", "deepcompress -3=--level 3",
+                     *specs, "deepcompress -9=--level 9"]
     tools = []
     for spec in specs:
         label, _, arguments = spec.partition("=")

@@ -1,8 +1,9 @@
 """Multi-core coding (`threads=`, CLI -T): speed-up of -T2 over -T1 both ways, and what segments cost.
 
 An input of 8,000,000 bytes is made of distinct files one after another: Calgary, Canterbury,
-then this Python's standard library sources (*.py, sorted) to fill it up, so no segment repeats
-another (`--copies-of-book1` uses book1 ×10 with one byte changed per copy instead: there a
+then this Python's standard library sources (*.py, sorted) to fill it up, each file once (a file
+whose bytes equal an earlier one's is left out: Canterbury's ptt5 is Calgary's pic), so no segment
+repeats another (`--copies-of-book1` uses book1 ×10 with one byte changed per copy instead: there a
 segment loses the copies in the segment before it, which one member would match). It is compressed and decompressed through the API with 1 and 2 threads (wall and
 CPU time, best of --repeat), the outputs are checked to be identical, and its size is set
 beside one member of the whole input (`SEGMENT_BYTES` raised: what segmenting costs).
@@ -46,7 +47,8 @@ def corpus_input(copies_of_book1: bool) -> bytes:
         return b"".join(copies)
     files = sorted((CORPUS / "calgary").iterdir()) + sorted((CORPUS / "canterbury").iterdir())
     files += sorted(Path(os.__file__).parent.glob("*.py"))
-    return b"".join(path.read_bytes() for path in files if path.name != "SHA256SUMS")[:INPUT_BYTES]
+    contents = (path.read_bytes() for path in files if path.name != "SHA256SUMS")
+    return b"".join(dict.fromkeys(contents))[:INPUT_BYTES]  # each distinct content once, in order
 
 
 def timed(function, repeat: int) -> tuple[float, float, object]:
@@ -100,7 +102,7 @@ def main() -> int:
     single = len(compress(data, 1))
     api.SEGMENT_BYTES = segment_bytes
     result = {
-        "input": "book1 x10, small edits" if args.copies_of_book1 else "Calgary + Canterbury + Python's *.py",
+        "input": "book1 x10, small edits" if args.copies_of_book1 else "Calgary + Canterbury + Python's *.py, each distinct file once",
         "input_bytes": len(data),
         "segments": len(api.read_info(io.BytesIO(blobs[1])).members),
         "segment_bytes": segment_bytes,
