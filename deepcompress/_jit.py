@@ -184,6 +184,12 @@ class Kernel:
         return self._dispatcher
 
     @property
+    def targetoptions(self) -> dict[str, Any]:
+        """The dispatcher's jit options: numba's inlining pass reads `inline` here (and calls
+        `py_func`), so a Kernel called from a kernel is inlined as its dispatcher would be."""
+        return self.dispatcher.targetoptions
+
+    @property
     def _numba_type_(self) -> Any:  # how numba types a Kernel called from another kernel
         from numba import types
 

@@ -68,6 +68,28 @@ def test_type_key_is_equal_exactly_when_numba_types_alike():
     assert _jit.type_key(1 << 64) is None and _jit.type_key("text") is None and _jit.type_key(None) is None
 
 
+
+# Compiled from a string: numba caches nothing of it, so each run compiles afresh.
+INLINED = """
+def scaled(x, factor):
+    return x * factor
+
+def caller(x):
+    return callee(x, 3)
+"""
+
+
+def test_a_kernel_object_marked_inline_is_inlined_into_its_caller():
+    """Where kernels are `Kernel` objects (a build used or recorded), `inline=True` still inlines
+    (engine 4's variants rely on it): the callee is never compiled on its own; without it, it is."""
+    for inline in (True, False):
+        namespace: dict = {}
+        exec(compile(INLINED, "<kernels>", "exec"), namespace)  # noqa: S102
+        callee = namespace["callee"] = _jit.Kernel(namespace["scaled"], inline=inline)
+        assert _jit.Kernel(namespace["caller"]).dispatcher(7) == 21
+        assert bool(callee.dispatcher.signatures) is not inline, inline
+
+
 # In a process with the build: code every level and the golden prior, decode the golden streams
 # of each level's preset; numba must stay unimported. Then an engine-2 stream (not built) falls back.
 WORKER = """
@@ -90,7 +112,7 @@ assert "numba" in sys.modules
 for name, data in decoded.items():
     (out / ("decoded-" + name)).write_bytes(data)
 """
-BUILT_GOLDENS = ("sample_cm6.dcz", "sample_cm7.dcz", "sample_cm8.dcz", "sample_cm9.dcz")
+BUILT_GOLDENS = ("sample_cm6.dcz", "sample_cm7.dcz", "sample_cm8.dcz", "sample_cm9.dcz", "sample_cm10.dcz")
 
 
 def test_built_kernels_give_the_jits_streams_without_numba(built_kernels, tmp_path):

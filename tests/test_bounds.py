@@ -61,6 +61,9 @@ def _adaptive_header_with(preset: int, **settings) -> bytes:
         (6, {"match_bits": 23}),
         (6, {"max_lanes": 2}),
         (7, {"hash_bits": 27, "match_bits": 25}),
+        (10, {"variant": 0}),  # preset 8's tables: twice the hashed counters and an APM
+        (8, {"variant": 1}),  # preset 10 under another name
+        (10, {"hash_bits": 23}),
     ],
 )
 def test_header_cannot_ask_for_more_than_the_preset(preset, settings):

@@ -1,4 +1,4 @@
-"""Engine 4: the fast single-lane context-mixing kernels of the `adaptive` levels 1-2 (numba, integers only).
+"""Engine 4: the fast single-lane context-mixing kernels of `adaptive` levels 1-2 (numba, integers only).
 
 Engine 3 spends ~350 ns a decision on fourteen contexts, four mixers and three APMs. Engine 4 keeps
 what pays most per nanosecond (chosen by the Calgary-14 total against the kernel's speed on book1).
@@ -13,8 +13,8 @@ Variant 0 (preset 8, level 2):
   decision, half the memory traffic of 32-bit counters);
 - the match model of engine 3 (two inputs: its counter by length, the length signed by the
   expected bit);
-- one mixer of the six inputs (five in variant 1), its weight set selected by the partial byte, then an APM by the
-  partial byte and the previous byte; the output is (mixer + 3 * APM) / 4;
+- one mixer of the six inputs (five in variant 1), its weight set selected by the partial byte,
+  then an APM by the partial byte and the previous byte; the output is (mixer + 3 * APM) / 4;
 - the buckets' cache lines are requested (`_jit.prefetch`) one decision before they are needed,
   for both values of that decision: +15% speed on book1, no change to any value; so is the
   match table's entry for the next byte (+5% in variant 0, +9% in variant 1).
@@ -30,7 +30,8 @@ same loops with the variant read from cfg ran 10-15% slower.
 Measured against the alternatives (Calgary-14 total, kernel MB/s on book1, one 2-core machine):
 adding order 3 or orders 3 and 6 gains 1.3% or 2.0% and costs 13% or 36% of the speed; an order-0
 input gains 0.4% for 5%; 32-bit hashed counters (count limit 255) were 0.2% larger than these
-16-bit ones, and slower; without the APM, book1 is 1.7% larger for 17% more speed.
+16-bit ones, and slower; without the APM, book1 is 1.7% larger (before the buckets were
+prefetched, that was 17% more speed; with them, ~6%, above).
 
 Each byte is 8 binary decisions, most significant bit first, p1 a 12-bit probability in
 [1, 4095], coded by `coding.binary` inside the loop. Encoder and decoder run the same function
@@ -107,7 +108,7 @@ def new_state(config: dict[str, int]) -> dict[str, np.ndarray]:
 
 @njit
 def _init_state(mix, apm):
-    mix[:] = 22000  # ~0.34 per input: six inputs start near a sum of 2
+    mix[:] = 22000  # ~0.34 per input: six inputs (five in variant 1) start near a sum of 2 (1.7)
     for c in range(apm.shape[0] // APM_POINTS):  # APM_CTX contexts, none in variant 1
         for j in range(APM_POINTS):
             apm[c * APM_POINTS + j] = _squash((j - 16) * 128) * 16
@@ -126,7 +127,8 @@ def _counter16_update(table, i, y, limit):
 
 @njit
 def _hash_orders(c4, h, variant):
-    """h[k] = the hash of hashed context k (orders 2 and 4, or 3) after the bytes c4 (the last 4)."""
+    """h: int64[N_HASHED[variant]], set to h[k] = the hash of hashed context k (orders 2 and 4, or 3)
+    after the bytes c4 (the last 4)."""
     if variant == 0:
         h[0] = _hmix(2, c4 & 0xFFFF)
         h[1] = _hmix(4, c4)
@@ -142,7 +144,8 @@ def _bucket_at(table, hk, hbits):
 
 @njit
 def _prefetch_buckets(t_hash, h, x, hbits):
-    """Request the cache lines of the buckets of every h[k] extended by x (`_bucket` follows)."""
+    """Request the cache lines of the buckets of every h[k] (h: int64[n_hashed]) extended by x
+    (`_bucket` follows)."""
     for k in range(h.shape[0]):
         prefetch(t_hash, _bucket_at(np.int64(k) << hbits, _hmix(h[k], x), hbits))
 

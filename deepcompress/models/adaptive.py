@@ -63,7 +63,7 @@ PRESETS[2] = {**_ONE_LANE, "apm3_weight": 4}
 # pay on inputs over a few MiB (`sized_for` shrinks every preset's tables to small inputs).
 # Final-mixer weights by partial byte (final_ctx 1) gain 0.17% on Calgary-14 but cost 0.2% on
 # random bytes (256 weight sets to learn), so only the strongest levels have them.
-PRESETS[3] = {**_ONE_LANE, "hash_bits": 18, "match_bits": 18}  # levels 1-2: 10 MiB of counters
+PRESETS[3] = {**_ONE_LANE, "hash_bits": 18, "match_bits": 18}  # formerly levels 1-2: 10 MiB of counters
 PRESETS[4] = {**PRESETS[2], "hash_bits": 20, "match_bits": 20}  # levels 3-4: 40 MiB
 PRESETS[5] = {**PRESETS[2], "hash_bits": 24, "match_bits": 24, "final_ctx": 1}  # 7-9: 640 MiB
 # Presets 6 and up run engine 3 (`_cm3_kernels`: bit-history states and state maps for the
@@ -117,7 +117,7 @@ _ENCODE_PIECE = 1 << 20  # decisions per chunk yielded by encode_block (bounds t
 _BOUNDS: dict[str, tuple[int, int]] = {
     "match_min": (5, 8), "limit_low": (0, 1023), "limit_high": (0, 1023), "mix_lr": (0, 64),
     "final_lr": (0, 64), "apm_rate": (1, 15), "record_repeats": (1, 255), "final_ctx": (0, 3),
-    "apm3_weight": (0, 5), "variant": (0, 1),
+    "apm3_weight": (0, 5),
 }
 
 
@@ -153,6 +153,9 @@ class AdaptiveModel(Model):
                   "lane_bytes": (1, top["lane_bytes"]), "max_lanes": (top["max_lanes"], 4096)}
         if ENGINES[preset] == 4:
             bounds["limit_high"] = (0, 15)  # the count field of a 16-bit counter
+            # The preset picks the variant: variant 0 has the larger tables (two hashed orders, the
+            # APM), and one model has one name.
+            bounds["variant"] = (top["variant"], top["variant"])
         for key, value in c.items():
             low, high = bounds[key]
             if not low <= value <= high:
