@@ -20,7 +20,7 @@ Variant 0 (preset 8, level 2):
   match table's entry for the next byte (+5% in variant 0, +9% in variant 1).
 
 Variant 1 (preset 10, level 1): one hashed order, 3, and no APM (the output is the mixer's):
-Calgary-14 2.032 bpb against variant 0's 1.928, kernel ~0.20 s on book1 against ~0.33 s (one
+Calgary-14 2.033 bpb against variant 0's 1.928, kernel ~0.20 s on book1 against ~0.33 s (one
 2-core machine, medians of 5). Dropping only the APM or only a hashed order gains little speed
 (orders 2 and 4 without the APM: ~0.31 s; order 3 with the APM: ~0.31 s, with an APM by the
 partial byte alone: ~0.29 s), so both go. The variant is a constant of the compiled code

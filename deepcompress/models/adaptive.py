@@ -89,7 +89,7 @@ PRESETS[8] = {"hash_bits": 22, "match_bits": 20, "limit_low": 1023, "limit_high"
 # 2**21 gives 1.699.
 PRESETS[9] = {**PRESETS[6], "hash_bits": 20, "match_bits": 20}
 # Preset 10 (level 1): engine 4's variant 1, order 1, hashed order 3 and the match model, no APM
-# (8 MiB of counters). Calgary-14 2.032 bpb (preset 8: 1.928) at ~1.6x preset 8's kernel speed
+# (8 MiB of counters). Calgary-14 2.033 bpb (preset 8: 1.928) at ~1.6x preset 8's kernel speed
 # on book1, so that level 1 passes 2 MB/s for a whole process (`_cm4_kernels`).
 PRESETS[10] = {**PRESETS[8], "variant": 1}
 # The engine of each preset (2: `_cm_kernels`, 3: `_cm3_kernels`, 4: `_cm4_kernels`).
