@@ -10,7 +10,8 @@ import sys
 
 import pytest
 
-HEAVY = ("numba", "torch", "matplotlib", "deepcompress.cli")
+# concurrent.futures: ~8 ms, only for threads > 1.
+HEAVY = ("numba", "torch", "matplotlib", "deepcompress.cli", "concurrent.futures")
 
 _PROBE = """
 import io, json, sys
