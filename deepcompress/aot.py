@@ -103,6 +103,7 @@ def _record_and_compile(directory: str) -> None:
         cc = CC(name)
         cc.output_dir = scratch
         cc.verbose = False
+        cc.target_cpu = _jit.build_cpu()  # "": numba's generic CPU
         for kernel in _jit.KERNELS:
             for keys, argument_types in kernel.calls.items():
                 signature = kernel.dispatcher.overloads[argument_types].signature

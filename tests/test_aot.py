@@ -9,6 +9,7 @@ import ast
 import itertools
 import json
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -47,6 +48,31 @@ def test_kernel_sources_cover_every_kernel_and_what_it_imports():
     assert kernel_modules <= set(_jit.KERNEL_SOURCES)
     for source in kernel_modules:
         assert _package_imports(ROOT / "deepcompress" / source) <= set(_jit.KERNEL_SOURCES), source
+
+
+
+def test_x86_level_is_the_highest_whose_flags_and_all_below_are_present():
+    v2, v3, v4 = (added for _, added in _jit.X86_LEVELS)
+    assert _jit.x86_level(set()) == ""
+    assert _jit.x86_level(v2 - {"popcnt"}) == ""
+    assert _jit.x86_level(v2 | {"sse2"}) == "x86-64-v2"
+    assert _jit.x86_level(v2 | v3 - {"fma"}) == "x86-64-v2"
+    assert _jit.x86_level(v2 | v3) == "x86-64-v3"
+    assert _jit.x86_level(v2 | v3 | v4) == "x86-64-v4"
+    assert _jit.x86_level(v3 | v4) == ""  # a level needs every lower one
+
+
+def test_a_build_is_named_by_the_cpu_it_targets(monkeypatch):
+    """A build made for x86-64-v4 is never found on a machine that only has v3 (a shared cache)."""
+    keys = set()
+    for level in ("", "x86-64-v3", "x86-64-v4"):
+        monkeypatch.setattr(_jit, "build_cpu", lambda level=level: level)
+        keys.add(_jit.kernel_key())
+    assert len(keys) == 3
+    with open("/proc/cpuinfo") if Path("/proc/cpuinfo").is_file() else open(os.devnull) as cpuinfo:
+        flags = next((line.split(":")[1].split() for line in cpuinfo if line.startswith("flags")), [])
+    monkeypatch.undo()
+    assert _jit.build_cpu() == (_jit.x86_level(frozenset(flags)) if platform.machine() == "x86_64" else "")
 
 
 def _values() -> list[object]:
