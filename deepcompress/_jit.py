@@ -85,7 +85,7 @@ def kernel_key() -> str:
 
 # The x86-64 micro-architecture levels (the psABI's), each with the /proc/cpuinfo flags it adds to
 # the one before. A generic x86-64 build left the hybrid's network ~20% slower than the JIT, which
-# compiles for this CPU; x86-64-v4 here (AVX-512) matched the JIT, v3 gained a third of that.
+# compiles for this CPU; x86-64-v4 here (AVX-512) matched the JIT, v3 gained under half of that.
 X86_LEVELS = (
     ("x86-64-v2", frozenset({"cx16", "lahf_lm", "popcnt", "sse4_1", "sse4_2", "ssse3"})),
     ("x86-64-v3", frozenset({"avx", "avx2", "bmi1", "bmi2", "f16c", "fma", "abm", "movbe", "xsave"})),
