@@ -69,7 +69,9 @@ from deepcompress.models._cm3_kernels import (
 from deepcompress.models._cm_kernels import _RATE, APM_POINTS, CM_BIAS, STRETCH, _hmix, _match_level
 
 N_HASHED = (2, 1)  # by variant: orders 2 and 4, or order 3
-N_IN = 1 + max(N_HASHED) + 3  # order 1, the hashed orders, match counter, bias, match length
+# Mixer inputs by variant: order 1, the hashed orders, match counter, bias, match length.
+N_INPUTS = tuple(1 + n_hashed + 3 for n_hashed in N_HASHED)
+N_IN = max(N_INPUTS)  # `mix` holds MIX_SETS weight sets of this many (variant 1: sets of 5, packed)
 MATCH_LEVELS = 32
 DIRECT_LEN = 65536
 MIX_SETS = 256  # by the partial byte
@@ -194,7 +196,7 @@ def _code(decode, buf, start, n, data, out, t_direct, t_hash, t_match, mix, apm,
     """`code_block` for one variant, a constant where `code_block` inlines it."""
     keep = probs.shape[0] > 0
     n_hashed = N_HASHED[variant]
-    n_in = 1 + n_hashed + 3
+    n_in = N_INPUTS[variant]
     hbits = cfg[CFG_HBITS]
     mbits = cfg[CFG_MBITS]
     lim_lo = cfg[CFG_LIMIT_LO]
