@@ -48,6 +48,7 @@ PACKAGE = Path(__file__).resolve().parent
 # package modules those import.
 KERNEL_SOURCES = (
     "_jit.py",
+    "_longrange_kernels.py",
     "coding/binary.py",
     "models/_cm_kernels.py",
     "models/_cm3_kernels.py",

@@ -54,7 +54,7 @@ def _warm_up() -> None:
     """Code a sample the ways the CLI and API do, so that every kernel they call records its types."""
     import numpy as np
 
-    from deepcompress import api
+    from deepcompress import api, longrange
     from deepcompress.models import adaptive, prior
 
     sources = sorted(_jit.PACKAGE.rglob("*.py"))
@@ -68,6 +68,9 @@ def _warm_up() -> None:
     files = [text[i: i + 2000] for i in range(0, len(text), 2000)]
     trained = prior.train_prior(files[:-1], size=prior.MIN_BUDGET + 40_000)
     assert api.decompress(api.compress(files[-1], trained), trained) == files[-1]
+    sample = text[:20_000]
+    copies, _ = longrange.find_copies(sample, sample[5_000:] + noise)  # as a segment after the first calls it
+    assert copies
     array = np.arange(-3000, 3000, 3, dtype=np.int16).reshape(-1, 4)
     assert np.array_equal(api.decompress_array(api.compress_array(array)), array)
 

@@ -14,13 +14,13 @@ import io
 import itertools
 import os
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, Union
 
 import numpy as np
 
-from deepcompress import codec, container, inputs, modelfile, models
+from deepcompress import codec, container, inputs, longrange, modelfile, models
 from deepcompress import symbols as symbols_module
 from deepcompress.arguments import check
 from deepcompress.errors import (
@@ -162,12 +162,13 @@ class StreamWriter:
     its input (`Model.sized_for`) can be built once the input's length is known: when the
     caller passes `n_symbols`, or the first block is the last. A block that coding would
     not make smaller than storing it is stored raw.
-    model: a resolved model; layout: what the data is (default: bytes).
+    model: a resolved model; layout: what the data is (default: bytes). copies: the header
+    extra of a member whose pushed bytes are the literals among copies (`container.copies_extra`).
     """
 
     def __init__(self, sink: BinaryIO, model: Model, coder: str = DEFAULT_CODER,
                  block_size: int = DEFAULT_BLOCK_SIZE, layout: Layout | None = None,
-                 n_symbols: int | None = None) -> None:
+                 n_symbols: int | None = None, copies: dict[str, Any] | None = None) -> None:
         self.layout = layout or Layout()
         if not _fits(model.alphabet_size, self.layout.alphabet_size):
             raise ValueError(f"the data needs a model over {self.layout.alphabet_size} symbols, got {model.alphabet_size}")
@@ -178,6 +179,7 @@ class StreamWriter:
         self._sink = sink
         self._model = model
         self._n_symbols = n_symbols
+        self._copies = copies
         self._session: Session | None = None
         self._header_written = False
         self._totals = container.StreamTotals.starting_with(self.layout.npy_header)
@@ -199,7 +201,10 @@ class StreamWriter:
 
     def _write_header(self, n_symbols: int | None) -> None:
         self._model = self._model.sized_for(n_symbols)
-        self._write(container.encode_header(stream_header(self._model, self.coder, self.block_size, self.layout)))
+        header = stream_header(self._model, self.coder, self.block_size, self.layout)
+        if self._copies is not None:
+            header = dataclasses.replace(header, kind=container.COPIES_KIND, extra=self._copies)
+        self._write(container.encode_header(header))
         self._header_written = True
 
     def push(self, raw: bytes, last: bool = False) -> container.BlockRecord:
@@ -253,10 +258,13 @@ class SegmentWriter:
     """Writes a stream as segments: `push` blocks of raw bytes, then `finish` -> Stats (totals).
 
     Bytes are written as members of SEGMENT_BYTES each (an array, whose end record must
-    match its shape, as one member). threads > 1: up to that many segments are coded at
-    a time, each in a worker thread (the numba kernels release the GIL), and written once all
-    before it are; the bytes are the same for every thread count. Memory: one block with
-    threads = 1, else about threads + 1 segments of input and their output.
+    match its shape, as one member); a segment after the first is coded without what it
+    repeats of the input before it (`longrange`: a member of kind "copies"). threads > 1: up
+    to that many segments are coded at a time, each in a worker thread (the numba kernels
+    release the GIL), and written once all before it are; the bytes are the same for every
+    thread count. Memory: one block in the first segment with threads = 1, else a segment
+    (threads + 1 with threads > 1) of input and its output, and up to MAX_COPY_DISTANCE of
+    the input before it.
     """
 
     def __init__(self, sink: BinaryIO, model: Model, coder: str = DEFAULT_CODER,
@@ -274,8 +282,10 @@ class SegmentWriter:
             from concurrent.futures import ThreadPoolExecutor
 
             self._pool = ThreadPoolExecutor(threads)
-        self._writer: StreamWriter | None = None  # the member being written (no pool)
-        self._segment: list[tuple[bytes, bool]] = []  # the segment being gathered (pool)
+        self._writer: StreamWriter | None = None  # the first member, written block by block (no pool)
+        self._segment: list[tuple[bytes, bool]] = []  # the segment being gathered (pool, or after the first)
+        self._history = bytearray()  # the input before that segment: what it may copy
+        self._segments = 0  # segments ended so far
         self._in_segment = 0
         self._pending: collections.deque[Future] = collections.deque()
         self._members: list[Stats] = []
@@ -291,9 +301,11 @@ class SegmentWriter:
         if self._in_segment == self._per_member:
             self._end_segment()
         self._in_segment += 1
-        if self._pool is not None:
+        if self._pool is not None or self._segments:
             self._segment.append((bytes(raw), last))
             return
+        if self._per_member:
+            self._history += raw
         if self._writer is None:
             self._writer = StreamWriter(self._sink, *self._args)
         self._writer.push(raw, last)
@@ -303,10 +315,21 @@ class SegmentWriter:
         if self._writer is not None:
             self._add(self._writer.finish())
             self._writer = None
+            self._segments += 1
         if self._segment:
-            if len(self._pending) == self._threads:  # at most `threads` segments in flight
-                self._write_oldest()
-            self._pending.append(self._pool.submit(_compress_segment, self._segment, *self._args))
+            history = bytes(self._history)
+            for raw, _ in self._segment:
+                self._history += raw
+            del self._history[:-container.MAX_COPY_DISTANCE]
+            self._segments += 1
+            if self._pool is None:
+                data, stats = _compress_segment(self._segment, history, *self._args)
+                self._sink.write(data)
+                self._add(stats)
+            else:
+                if len(self._pending) == self._threads:  # at most `threads` segments in flight
+                    self._write_oldest()
+                self._pending.append(self._pool.submit(_compress_segment, self._segment, history, *self._args))
             self._segment = []
 
     def _add(self, stats: Stats) -> None:
@@ -336,14 +359,28 @@ class SegmentWriter:
             self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _compress_segment(blocks: list[tuple[bytes, bool]], model: Model, coder: str, block_size: int,
+def _compress_segment(blocks: list[tuple[bytes, bool]], history: bytes, model: Model, coder: str, block_size: int,
                       layout: Layout) -> tuple[bytes, Stats]:
-    """One segment (its (raw, last) blocks) as a member, coded as a lone stream of it: (bytes, Stats)."""
+    """One segment (its (raw, last) blocks) as a member, coded as a lone stream of it: (bytes, Stats).
+
+    history: the input before it (bytes only). Where the segment repeats it (`longrange.find_copies`),
+    the member is of kind "copies": its blocks hold the other bytes, re-cut into blocks of block_size.
+    """
     sink = io.BytesIO()
-    writer = StreamWriter(sink, model, coder, block_size, layout)
-    for raw, last in blocks:
-        writer.push(raw, last)
-    stats = writer.finish()
+    original = b"".join(raw for raw, _ in blocks) if history else b""
+    copies, literals = longrange.find_copies(history, original) if history else ([], b"")
+    if not copies:
+        writer = StreamWriter(sink, model, coder, block_size, layout)
+        for raw, last in blocks:
+            writer.push(raw, last)
+        stats = writer.finish()
+        return sink.getvalue(), stats
+    writer = StreamWriter(sink, model, coder, block_size, layout,
+                          copies=container.copies_extra(copies, zlib.crc32(original)))
+    step = block_size * layout.item_size
+    for start in range(0, len(literals), step):
+        writer.push(literals[start:start + step], last=blocks[-1][1] and start + step >= len(literals))
+    stats = dataclasses.replace(writer.finish(), original_bytes=len(original))
     return sink.getvalue(), stats
 
 
@@ -477,7 +514,10 @@ def _sized_variants(model: Model) -> Iterator[Model]:
 
 
 def read_layout(header: container.StreamHeader) -> Layout:
-    """The data layout a stream declares; CorruptStreamError if malformed."""
+    """The data layout a stream declares; CorruptStreamError if malformed. A member of kind
+    "copies" holds bytes (its copies are `StreamReader.copies`)."""
+    if header.kind == container.COPIES_KIND:
+        return Layout()
     try:
         return Layout.from_header(header.kind, header.extra)
     except ValueError as error:
@@ -493,7 +533,9 @@ class StreamReader:
     later member's prefix is yielded by `blocks()` in its place); `header`, `layout` and
     `model` are those of the member being read; `stats` (totals over the members read) and
     `members` (one Stats each) grow as each end record is checked. Every block is checked
-    (its CRC before decoding, its data CRC after) before it is returned.
+    (its CRC before decoding, its data CRC after) before it is returned. `copies`: the
+    member's copies and output CRC-32 (`container.decode_copies`; None for most members):
+    `read_block` returns its literals, `blocks()` the output with the copies put back.
     """
 
     def __init__(self, source: BinaryIO, model: ModelSpec | None = None) -> None:
@@ -508,6 +550,7 @@ class StreamReader:
         self._start = self._source.bytes_read
         self.header = read_member_header(self._source)
         self.layout = read_layout(self.header)
+        self.copies = container.decode_copies(self.header)
         self.model = _model_for(self.header, self._model_spec, self.layout.alphabet_size)
         try:
             codec.check_coder(self.model, self.header.coder)
@@ -530,7 +573,8 @@ class StreamReader:
             _check_totals(record, totals.n_symbols, self.layout)
             if not totals.matches(record):
                 raise CorruptStreamError("stream length or checksum does not match its end record")
-            self.members.append(_stats(header.model, totals, self._source.bytes_read - self._start))
+            stats = _stats(header.model, totals, self._source.bytes_read - self._start)
+            self.members.append(dataclasses.replace(stats, original_bytes=stats.original_bytes + _copied_bytes(self.copies)))
             self.stats = _sum_stats(self.members)
             return None
         at = totals.n_symbols
@@ -586,16 +630,26 @@ class StreamReader:
         return record.raw
 
     def blocks(self) -> Iterator[bytes]:
-        """The original bytes of each block in order, member after member (a later member's
-        .npy header in its place); after the last end record only another member may follow."""
+        """The original bytes of each block in order (with the copies among them), member after
+        member (a later member's .npy header in its place); after the last end record only
+        another member may follow."""
+        resolver = longrange.CopyResolver()
         while True:
+            resolver.begin(*(self.copies or (None,)))
             while (raw := self.read_block()) is not None:
-                yield raw
+                yield resolver.feed(raw)
+            if rest := resolver.end():
+                yield rest
             if not container.next_member(self._source):
                 return
             self._open_member()
             if self.layout.npy_header:
                 yield self.layout.npy_header
+
+
+def _copied_bytes(copies: tuple[container.CopyList, int] | None) -> int:
+    """The bytes a member's copies add to its literals."""
+    return sum(length for _, _, length in copies[0]) if copies else 0
 
 
 def _sum_stats(members: list[Stats]) -> Stats:
@@ -778,18 +832,15 @@ class _Chained:
         return data + self._source.read(size - len(data)) if len(data) < size else data
 
 
-def _decode_member(source: BinaryIO, model: ModelSpec | None,
-                   emit: Callable[[bytes], None] | None = None) -> tuple[list[bytes], Stats]:
-    """One member's decoded pieces (its .npy header first) and Stats; reads nothing past it.
-    With `emit`, each piece goes there as it is decoded instead (the list stays empty)."""
+def _decode_member(source: BinaryIO, model: ModelSpec | None
+                   ) -> tuple[bytes, list[bytes], Stats, tuple[container.CopyList, int] | None]:
+    """One member's .npy header, decoded blocks (its literals, where it has copies), Stats and
+    copies (`StreamReader.copies`); reads nothing past it."""
     reader = StreamReader(source, model)
     pieces: list[bytes] = []
-    emit = emit or pieces.append
-    if reader.prefix:
-        emit(reader.prefix)
     while (raw := reader.read_block()) is not None:
-        emit(raw)
-    return pieces, reader.stats
+        pieces.append(raw)
+    return reader.prefix, pieces, reader.stats, reader.copies
 
 
 def _decompress_parallel(source: BinaryIO, sink: BinaryIO | None, model: ModelSpec | None, progress: Progress | None,
@@ -797,23 +848,39 @@ def _decompress_parallel(source: BinaryIO, sink: BinaryIO | None, model: ModelSp
     """`decompress_stream` with up to `threads` members decoded at a time, each in a worker.
 
     The main thread reads each member's records (no decoding) and hands them to a worker;
-    results are written in order. A member too long to hold (`_read_member`) is decoded in
-    order by the main thread, block by block, once the members before it are written.
+    results are written in order, their copies put back (`longrange.CopyResolver`). A member
+    too long to hold (`_read_member`) is decoded in order by the main thread, block by
+    block, once the members before it are written.
     """
     source = container.MemberSource(source)
     members: list[Stats] = []
     pending: collections.deque[Future] = collections.deque()
+    resolver = longrange.CopyResolver()
     written = 0
 
-    def write(pieces: list[bytes], stats: Stats) -> None:
+    def write(prefix: bytes, pieces: Iterable[bytes], copies: tuple[container.CopyList, int] | None,
+              stats: Callable[[], Stats]) -> None:
+        """A member's output; stats: its Stats, once its pieces are consumed."""
         nonlocal written
+        out = sink.write if sink is not None else lambda piece: None
+        resolver.begin(*(copies or (None,)))
+        out(prefix)
         for piece in pieces:
-            if sink is not None:
-                sink.write(piece)
-        members.append(stats)
-        written += stats.original_bytes
+            out(resolver.feed(piece))
+        out(resolver.end())
+        members.append(stats())
+        written += members[-1].original_bytes
         if progress is not None:
             progress(source.bytes_read, written)
+
+    def write_result(prefix: bytes, pieces: list[bytes], stats: Stats,
+                     copies: tuple[container.CopyList, int] | None) -> None:
+        write(prefix, pieces, copies, lambda: stats)
+
+    def decode_in_order(member: BinaryIO) -> None:
+        """A member decoded here, each block written as it is decoded."""
+        reader = StreamReader(member, model)
+        write(reader.prefix, iter(reader.read_block, None), reader.copies, lambda: reader.stats)
 
     from concurrent.futures import ThreadPoolExecutor
 
@@ -827,12 +894,11 @@ def _decompress_parallel(source: BinaryIO, sink: BinaryIO | None, model: ModelSp
                         pending.append(pool.submit(_decode_member, io.BytesIO(blob), model))
                     else:
                         while pending:
-                            write(*pending.popleft().result())
-                        write(*_decode_member(_Chained(blob, source), model,
-                                               sink.write if sink is not None else lambda piece: None))
+                            write_result(*pending.popleft().result())
+                        decode_in_order(_Chained(blob, source))
                     more = container.next_member(source)
                 if pending:
-                    write(*pending.popleft().result())
+                    write_result(*pending.popleft().result())
         except BaseException:
             pool.shutdown(wait=False, cancel_futures=True)
             raise
@@ -879,7 +945,8 @@ def read_info(source: BinaryIO) -> StreamInfo:
             lanes.append(record.lanes)
             totals.add_record(record)
         _check_totals(record, totals.n_symbols, layout)
-        members.append(Stats(header.model, len(layout.npy_header) + totals.n_symbols * layout.item_size,
+        copied = _copied_bytes(container.decode_copies(header))
+        members.append(Stats(header.model, len(layout.npy_header) + totals.n_symbols * layout.item_size + copied,
                              source.bytes_read - start, totals.n_symbols, totals.nll_bits, totals.payload_bits))
         if not container.next_member(source):
             break

@@ -47,6 +47,12 @@ MAX_HEADER_BYTES = 1 << 20
 # plus its words (<= 32 bytes per symbol) twice, ours and the coder's copy; ~0.5 GB in all.
 MAX_BLOCK_SYMBOLS = 1 << 22
 MAX_SIDE_BYTES = 1 << 24
+# A member of kind COPIES_KIND copies bytes of the output before it (`longrange`): the decoder
+# keeps this much output, and a member's copies add at most this many bytes to it.
+MAX_COPY_DISTANCE = 1 << 24
+COPIES_KIND = "copies"
+# A member's copies: (literals before the copy since the previous one, distance, length) each.
+CopyList = list[tuple[int, int, int]]
 MAX_ITEM_BYTES = 8  # a stored block holds n_symbols elements of at most this many bytes
 MAX_NAME_BYTES = 256  # a model name or coder string
 # v2 records store a block's NLL rounded to 1/8 bit: it is only reported (`info`, a reader's
@@ -397,6 +403,34 @@ def _decode_name(source: Any, what: str) -> str:
     if not name.isprintable():  # names are printed in error messages
         raise CorruptStreamError(f"malformed header: {what} holds control characters")
     return name
+
+
+# ---------------------------------------------------------------- copies (kind "copies")
+
+
+def copies_extra(copies: CopyList, crc32: int) -> dict[str, Any]:
+    """The header extra of a member of kind COPIES_KIND: its copies, (literals before the copy
+    since the previous copy, distance back from the copy's output position, length) each,
+    flattened, and the CRC-32 of its whole output (literals and copies)."""
+    return {"copies": [value for copy in copies for value in copy], "crc32": crc32}
+
+
+def decode_copies(header: StreamHeader) -> tuple[CopyList, int] | None:
+    """A member's copies and output CRC-32 (`copies_extra`), checked; None for a member of
+    another kind. A copy's source lies before it (length <= distance <= MAX_COPY_DISTANCE), and
+    the copies add at most MAX_COPY_DISTANCE bytes, so a forged header cannot make the decoder
+    keep or produce more than that."""
+    if header.kind != COPIES_KIND:
+        return None
+    flat, crc32 = header.extra.get("copies"), header.extra.get("crc32")
+    if not (isinstance(flat, list) and len(flat) % 3 == 0 and all(_is_int(value) and value >= 0 for value in flat)
+            and _is_int(crc32) and 0 <= crc32 < 1 << 32 and set(header.extra) == {"copies", "crc32"}):
+        raise CorruptStreamError("malformed header: bad copy list")
+    copies = list(zip(flat[0::3], flat[1::3], flat[2::3]))
+    if not all(1 <= length <= distance <= MAX_COPY_DISTANCE for _, distance, length in copies) or \
+            sum(length for _, _, length in copies) > MAX_COPY_DISTANCE:
+        raise CorruptStreamError("malformed header: a copy out of range")
+    return copies, crc32
 
 
 # ---------------------------------------------------------------- v2 writing

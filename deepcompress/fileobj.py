@@ -9,7 +9,9 @@
 
 `Compressor` is built on `api.StreamWriter`, `Decompressor` on `api.PushStreamReader`; the
 file object on those two. Memory stays bounded by about one block (`api.DEFAULT_BLOCK_SIZE`)
-of data plus one coded block, whatever the length of the stream.
+of data plus one coded block, whatever the length of the stream, plus for a stream longer than
+a segment (`api.SEGMENT_BYTES`) up to twice `container.MAX_COPY_DISTANCE` of output kept as the
+source of its copies (`longrange`), and a segment when writing.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import io
 import os
 from typing import Any, BinaryIO, Union
 
-from deepcompress import api
+from deepcompress import api, longrange
 from deepcompress.api import DEFAULT_BLOCK_SIZE, DEFAULT_CODER, ModelSpec
 from deepcompress.errors import TruncatedStreamError
 
@@ -89,11 +91,13 @@ class Decompressor:
     negative). `eof` is true once the end of the stream has been reached and all its data
     returned; what followed it (say the next member of a concatenation) is `unused_data`.
     `needs_input` is false when output is pending that a call with no new data would
-    return. model: needed only for streams made with a model file.
+    return. model: needed only for streams made with a model file. A member that copies from
+    the members before it (`longrange`) decodes only in its stream (`open`, `decompress`).
     """
 
     def __init__(self, model: ModelSpec | None = None) -> None:
         self._reader = api.PushStreamReader(model)
+        self._resolver = longrange.CopyResolver()  # a file object's next Decompressor takes it over
         self._pending = bytearray()  # decoded bytes not yet returned
         self._started = False  # the stream's prefix (an array's .npy header) is out
         self._needs_input = True
@@ -128,10 +132,13 @@ class Decompressor:
             if not self._started and self._reader.reader is not None:
                 self._started = True
                 out += self._reader.reader.prefix
+                self._resolver.begin(*(self._reader.reader.copies or (None,)))
             if raw is None:
                 starved = not self._reader.eof
+                if not starved:
+                    out += self._resolver.end()
                 break
-            out += raw
+            out += self._resolver.feed(raw)
         if 0 <= max_length < len(out):
             self._pending = out[max_length:]
             del out[max_length:]
@@ -191,6 +198,7 @@ class _MembersReader(io.RawIOBase):
                 if not rest:
                     break
                 self._decompressor = Decompressor(self._model)
+                self._decompressor._resolver = decompressor._resolver  # later members copy from earlier ones
                 data = self._decompressor.decompress(rest, size)
             elif decompressor.needs_input:
                 compressed = self._fp.read(_READ_SIZE)

@@ -68,6 +68,11 @@ VALID = {
 }
 # The record model's golden array, coded with its model file: a header naming the model by fingerprint.
 RECORDS_MODEL = GOLDEN / "records_k5_d3.dcm"
+# Three copies of the sample, a byte changed in each, in segments of 4 KiB (blocks of 1 KiB):
+# members of kind "copies" after the first (`longrange`).
+COPIES_SEGMENT_BYTES = 4096
+COPIES_INPUT = b"".join(bytes(byte ^ (0x20 if i == 1000 * copy else 0) for i, byte in enumerate(SAMPLE_X12[:3654]))
+                        for copy in range(1, 4))
 
 
 def compress(name: str) -> bytes:
@@ -85,6 +90,17 @@ def records_stream() -> tuple[bytes, bytes]:
     sink = io.BytesIO()
     api.compress_stream(io.BytesIO(storage_order_bytes(array)), sink, model, "range", 50, array_layout(array, (0, 5)))
     return npy, sink.getvalue()
+
+
+def copies_stream() -> bytes:
+    """COPIES_INPUT at level 1 in segments of COPIES_SEGMENT_BYTES."""
+    segment_bytes, api.SEGMENT_BYTES = api.SEGMENT_BYTES, COPIES_SEGMENT_BYTES
+    try:
+        sink = io.BytesIO()
+        api.compress_stream(io.BytesIO(COPIES_INPUT), sink, AdaptiveModel(preset=10), "binary", 1024)
+    finally:
+        api.SEGMENT_BYTES = segment_bytes
+    return sink.getvalue()
 
 
 def sha256(data: bytes) -> str:
@@ -234,6 +250,9 @@ def build() -> dict[Path, bytes]:
     npy, blob = records_stream()
     files[V2 / "records_k5_d3.dcz"] = blob
     expected["records_k5_d3"] = {"file": "records_k5_d3.dcz", "output_sha256": sha256(npy), "dcz_sha256": sha256(blob)}
+    blob = copies_stream()
+    files[V2 / "copies.dcz"] = blob
+    expected["copies"] = {"file": "copies.dcz", "output_sha256": sha256(COPIES_INPUT), "dcz_sha256": sha256(blob)}
     for name, (blob, error, description) in corrupt_streams().items():
         files[CORRUPT / f"{name}.dcz"] = blob
         expected["corrupt"][name] = {

@@ -93,6 +93,19 @@ def test_corrupt_golden_raises_its_specific_error(name):
         pass
 
 
+def test_golden_stream_with_copies_decodes_to_its_hash():
+    """Pins the members of kind "copies" (`longrange`): their header, and the copies found."""
+    entry = EXPECTED["copies"]
+    blob = (V2 / entry["file"]).read_bytes()
+    assert sha256(blob) == entry["dcz_sha256"], "golden file changed on disk"
+    assert MAKE_GOLDEN.copies_stream() == blob
+    for threads in (1, 2):
+        assert sha256(deepcompress.decompress(blob, threads=threads)) == entry["output_sha256"]
+    info = api.read_info(io.BytesIO(blob))
+    assert len(info.members) == 3 and info.stats.original_bytes == len(MAKE_GOLDEN.COPIES_INPUT)
+    assert info.stats.n_symbols < 4096 + 100, "the second and third copies are copies"
+
+
 def test_golden_stream_of_a_model_file_names_it_by_fingerprint():
     from deepcompress.modelfile import load_model
 

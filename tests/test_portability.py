@@ -34,7 +34,8 @@ GOLDEN = ROOT / "tests" / "golden"
 TORCH_MODELS = ("mlp", "mlp-followers", "record-mlp", "hybrid", "hybrid3")
 # Every compression level's preset, as "level-N" with N the lowest level of that preset.
 LEVEL_MODELS = tuple(f"level-{min(n for n in LEVELS if LEVELS[n] == p)}" for p in sorted(set(LEVELS.values())))
-ALL_MODELS = (*sorted(models.BUILTIN_MODELS), *LEVEL_MODELS, *TORCH_MODELS)
+# "segmented": level 1 in segments of 16 KiB, so that later segments copy from earlier ones (`longrange`).
+ALL_MODELS = (*sorted(models.BUILTIN_MODELS), *LEVEL_MODELS, "segmented", *TORCH_MODELS)
 
 # In one process: for each model, compress OUT/<model>.dcz and, if REF/<model>.dcz exists
 # (made in another environment, or just now when REF is OUT), decompress it and check it.
@@ -53,10 +54,20 @@ for name in names:
         model = name
     elif name.startswith("level-"):
         model = deepcompress.models.level_model(int(name[6:]))
+    elif name == "segmented":
+        model = None
     else:
         model = deepcompress.load_model(Path(work, name + ".dcm"))
     if name == "record-mlp":
         blob, decode, original = deepcompress.compress_array(records, model), deepcompress.decompress_array, records
+    elif name == "segmented":
+        import io
+        from deepcompress import api
+        segment_bytes, api.SEGMENT_BYTES, sink = api.SEGMENT_BYTES, 1 << 14, io.BytesIO()
+        api.compress_stream(io.BytesIO(data), sink, level=1, block_size=4096)
+        api.SEGMENT_BYTES = segment_bytes
+        blob, decode, original = sink.getvalue(), deepcompress.decompress, data
+        assert api.read_info(io.BytesIO(blob)).stats.n_symbols < len(data) // 2, "no copies"
     else:
         blob, decode, original = deepcompress.compress(data, model), deepcompress.decompress, data
     Path(out_dir, name + ".dcz").write_bytes(blob)
