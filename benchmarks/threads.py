@@ -3,8 +3,9 @@
 An input of 8,000,000 bytes is made of distinct files one after another: Calgary, Canterbury,
 then this Python's standard library sources (*.py, sorted) to fill it up, each file once (a file
 whose bytes equal an earlier one's is left out: Canterbury's ptt5 is Calgary's pic), so no segment
-repeats another (`--copies-of-book1` uses book1 ×10 with one byte changed per copy instead: there a
-segment loses the copies in the segment before it, which one member would match). It is compressed and decompressed through the API with 1 and 2 threads (wall and
+repeats another (`--copies-of-book1` uses book1 ×10 with one byte changed per copy instead: there
+the second segment is almost all copies of the first, `longrange`). It is compressed and
+decompressed through the API with 1 and 2 threads (wall and
 CPU time, best of --repeat), the outputs are checked to be identical, and its size is set
 beside one member of the whole input (`SEGMENT_BYTES` raised: what segmenting costs).
 
