@@ -27,54 +27,55 @@ def _span_hash(data: np.ndarray, start: int) -> int:
 
 
 @njit
-def find_repeats(history: np.ndarray, segment: np.ndarray, min_length: int, max_distance: int,
+def find_repeats(data: np.ndarray, start: int, min_length: int, min_length_in_segment: int, max_distance: int,
                  slot_bits: int) -> np.ndarray:
-    """Greedy, left to right: the repeats in `segment` of at least min_length bytes of `history`.
+    """Greedy, left to right: the repeats in data[start:] of at least min_length earlier bytes
+    (min_length_in_segment where the source starts in the segment).
 
-    history, segment: uint8[n_history], uint8[n_segment] (the segment follows the history).
-    A repeat's source lies entirely in history, and its distance (n_history - source + target)
-    is at most max_distance. slot_bits: log2 of the index's slot count. Returns
-    int64[n_repeats, 3]: (target offset in segment, source offset in history, length), the
-    targets ascending and disjoint. Work: O(n_history + n_segment * (min_length + HASH_BYTES)).
+    data: uint8[n] (the history, then the segment from `start`). A repeat's source starts
+    before its target and may overlap it (a run, or a short period, is one repeat longer than
+    its distance); its distance (target - source) is at most max_distance. The index holds each
+    span of HASH_BYTES at offsets that are multiples of HASH_BYTES, the latest in its slot, the
+    segment's spans added once the scan has passed them. slot_bits: log2 of the index's slot
+    count. Returns int64[n_repeats, 3]: (target, source, length) as offsets in data, the targets
+    ascending and disjoint. Work: O(n * (min_length + HASH_BYTES)).
     """
-    n_history, n_segment = len(history), len(segment)
-    out = np.empty((n_segment // max(min_length, 1) + 1, 3), np.int64)
+    n = len(data)
+    out = np.empty(((n - start) // max(min_length, 1) + 1, 3), np.int64)
     found = 0
-    if n_history < HASH_BYTES or n_segment < HASH_BYTES:
-        return out[:0]
     shift = 64 - slot_bits
     mask = (1 << slot_bits) - 1
-    slots = np.zeros(1 << slot_bits, np.int32)  # an indexed span's start + 1; 0: empty
-    for start in range(0, n_history - HASH_BYTES + 1, HASH_BYTES):  # a later span displaces an earlier
-        slots[((_span_hash(history, start) * _MIX) >> shift) & mask] = start + 1
+    slots = np.zeros(1 << slot_bits, np.int32)  # an indexed span's offset + 1; 0: empty
     top = np.int64(1)  # _BASE ** HASH_BYTES modulo 2**64: the weight of the byte leaving the span
     for _ in range(HASH_BYTES):
         top = top * _BASE
-    cursor = 0  # bytes before it are taken by a repeat or left as literals
-    i = 0
-    value = _span_hash(segment, 0)
-    while i + HASH_BYTES <= n_segment:
+    indexed = 0  # the next span to index
+    cursor = i = start  # bytes before the cursor are taken by a repeat or left as literals
+    value = _span_hash(data, i) if i + HASH_BYTES <= n else np.int64(0)
+    while i + HASH_BYTES <= n:
+        while indexed + HASH_BYTES <= i:  # every span wholly before i, a later one displacing an earlier
+            slots[((_span_hash(data, indexed) * _MIX) >> shift) & mask] = indexed + 1
+            indexed += HASH_BYTES
         source = np.int64(slots[((value * _MIX) >> shift) & mask]) - 1
         length = 0
         if source >= 0:
-            while length < HASH_BYTES and history[source + length] == segment[i + length]:
+            while length < HASH_BYTES and data[source + length] == data[i + length]:
                 length += 1
         if length == HASH_BYTES:
-            while i + length < n_segment and source + length < n_history and \
-                    history[source + length] == segment[i + length]:
+            while i + length < n and data[source + length] == data[i + length]:
                 length += 1
             back = 0
-            while i - back > cursor and source - back > 0 and history[source - back - 1] == segment[i - back - 1]:
+            while i - back > cursor and source - back > 0 and data[source - back - 1] == data[i - back - 1]:
                 back += 1
             target, source, length = i - back, source - back, length + back
-            if length >= min_length and n_history - source + target <= max_distance:
+            if length >= (min_length if source < start else min_length_in_segment) and target - source <= max_distance:
                 out[found, 0], out[found, 1], out[found, 2] = target, source, length
                 found += 1
                 cursor = i = target + length
-                if i + HASH_BYTES <= n_segment:
-                    value = _span_hash(segment, i)
+                if i + HASH_BYTES <= n:
+                    value = _span_hash(data, i)
                 continue
-        if i + HASH_BYTES < n_segment:
-            value = value * _BASE + np.int64(segment[i + HASH_BYTES]) - np.int64(segment[i]) * top
+        if i + HASH_BYTES < n:
+            value = value * _BASE + np.int64(data[i + HASH_BYTES]) - np.int64(data[i]) * top
         i += 1
     return out[:found]

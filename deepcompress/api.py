@@ -264,7 +264,8 @@ class SegmentWriter:
     release the GIL), and written once all before it are; the bytes are the same for every
     thread count. Memory: one block in the first segment with threads = 1, else a segment
     (threads + 1 with threads > 1) of input and its output, and up to MAX_COPY_DISTANCE of
-    the input before it.
+    the input before it, plus a copy of that (and the finder's index, ~2 bytes an input byte)
+    for each segment being coded.
     """
 
     def __init__(self, sink: BinaryIO, model: Model, coder: str = DEFAULT_CODER,
@@ -367,8 +368,10 @@ def _compress_segment(blocks: list[tuple[bytes, bool]], history: bytes, model: M
     the member is of kind "copies": its blocks hold the other bytes, re-cut into blocks of block_size.
     """
     sink = io.BytesIO()
-    original = b"".join(raw for raw, _ in blocks) if history else b""
-    copies, literals = longrange.find_copies(history, original) if history else ([], b"")
+    copies: container.CopyList = []
+    if history:
+        original = b"".join(raw for raw, _ in blocks)
+        copies, literals = longrange.find_copies(history, original)
     if not copies:
         writer = StreamWriter(sink, model, coder, block_size, layout)
         for raw, last in blocks:
@@ -635,7 +638,7 @@ class StreamReader:
         another member may follow."""
         resolver = longrange.CopyResolver()
         while True:
-            resolver.begin(*(self.copies or (None,)))
+            resolver.begin(self.copies)
             while (raw := self.read_block()) is not None:
                 yield resolver.feed(raw)
             if rest := resolver.end():
@@ -863,7 +866,7 @@ def _decompress_parallel(source: BinaryIO, sink: BinaryIO | None, model: ModelSp
         """A member's output; stats: its Stats, once its pieces are consumed."""
         nonlocal written
         out = sink.write if sink is not None else lambda piece: None
-        resolver.begin(*(copies or (None,)))
+        resolver.begin(copies)
         out(prefix)
         for piece in pieces:
             out(resolver.feed(piece))

@@ -417,9 +417,11 @@ def copies_extra(copies: CopyList, crc32: int) -> dict[str, Any]:
 
 def decode_copies(header: StreamHeader) -> tuple[CopyList, int] | None:
     """A member's copies and output CRC-32 (`copies_extra`), checked; None for a member of
-    another kind. A copy's source lies before it (length <= distance <= MAX_COPY_DISTANCE), and
-    the copies add at most MAX_COPY_DISTANCE bytes, so a forged header cannot make the decoder
-    keep or produce more than that."""
+    another kind. A copy starts at most MAX_COPY_DISTANCE back (it may overlap itself: length >
+    distance repeats the last `distance` bytes), and a member's copies add at most
+    MAX_COPY_DISTANCE bytes, so a forged member cannot make the decoder reach further back or
+    produce more than that from it (the bound is per member: a stream of many members may expand
+    each by that much)."""
     if header.kind != COPIES_KIND:
         return None
     flat, crc32 = header.extra.get("copies"), header.extra.get("crc32")
@@ -427,7 +429,7 @@ def decode_copies(header: StreamHeader) -> tuple[CopyList, int] | None:
             and _is_int(crc32) and 0 <= crc32 < 1 << 32 and set(header.extra) == {"copies", "crc32"}):
         raise CorruptStreamError("malformed header: bad copy list")
     copies = list(zip(flat[0::3], flat[1::3], flat[2::3]))
-    if not all(1 <= length <= distance <= MAX_COPY_DISTANCE for _, distance, length in copies) or \
+    if not all(1 <= distance <= MAX_COPY_DISTANCE and 1 <= length for _, distance, length in copies) or \
             sum(length for _, _, length in copies) > MAX_COPY_DISTANCE:
         raise CorruptStreamError("malformed header: a copy out of range")
     return copies, crc32

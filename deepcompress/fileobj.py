@@ -91,13 +91,16 @@ class Decompressor:
     negative). `eof` is true once the end of the stream has been reached and all its data
     returned; what followed it (say the next member of a concatenation) is `unused_data`.
     `needs_input` is false when output is pending that a call with no new data would
-    return. model: needed only for streams made with a model file. A member that copies from
-    the members before it (`longrange`) decodes only in its stream (`open`, `decompress`).
+    return. model: needed only for streams made with a model file. previous: the Decompressor
+    of the member before this one in the same stream (at its end): a member that copies from
+    the output before it (`longrange`, a stream longer than a segment) needs it.
     """
 
-    def __init__(self, model: ModelSpec | None = None) -> None:
+    def __init__(self, model: ModelSpec | None = None, *, previous: Decompressor | None = None) -> None:
+        if previous is not None and not previous.eof:
+            raise ValueError("previous has not reached the end of its member")
         self._reader = api.PushStreamReader(model)
-        self._resolver = longrange.CopyResolver()  # a file object's next Decompressor takes it over
+        self._resolver = previous._resolver if previous is not None else longrange.CopyResolver()
         self._pending = bytearray()  # decoded bytes not yet returned
         self._started = False  # the stream's prefix (an array's .npy header) is out
         self._needs_input = True
@@ -132,7 +135,7 @@ class Decompressor:
             if not self._started and self._reader.reader is not None:
                 self._started = True
                 out += self._reader.reader.prefix
-                self._resolver.begin(*(self._reader.reader.copies or (None,)))
+                self._resolver.begin(self._reader.reader.copies)
             if raw is None:
                 starved = not self._reader.eof
                 if not starved:
@@ -197,8 +200,7 @@ class _MembersReader(io.RawIOBase):
                 rest = decompressor.unused_data or self._fp.read(_READ_SIZE)
                 if not rest:
                     break
-                self._decompressor = Decompressor(self._model)
-                self._decompressor._resolver = decompressor._resolver  # later members copy from earlier ones
+                self._decompressor = Decompressor(self._model, previous=decompressor)
                 data = self._decompressor.decompress(rest, size)
             elif decompressor.needs_input:
                 compressed = self._fp.read(_READ_SIZE)

@@ -2,9 +2,10 @@
 
 A stream longer than a segment (`api.SEGMENT_BYTES`) is coded as members that each start from a
 fresh model, so a segment cannot predict what it repeats of an earlier one (a second copy of a
-file costs as much as the first). Before a segment is coded, `find_copies` finds its repeats of
-at least MIN_COPY_BYTES of the input before it (within `container.MAX_COPY_DISTANCE`); the
-member codes the rest (its literals) and lists the copies in its header (`container.copies_extra`).
+file costs as much as the first). Before a segment after the first is coded, `find_copies` finds
+its repeats of at least MIN_COPY_BYTES of earlier input (within `container.MAX_COPY_DISTANCE`:
+the segments before it, or its own bytes before the repeat); the member codes the rest (its
+literals) and lists the copies in its header (`container.copies_extra`).
 Decoding stays parallel: members decode their literals independently, and `CopyResolver` puts
 the copies back in order, from the output it keeps (the last MAX_COPY_DISTANCE bytes).
 """
@@ -20,67 +21,74 @@ from deepcompress.errors import CorruptStreamError
 
 # Shorter repeats stay literals: a copy costs ~8 header bytes and breaks the model's context
 # where it is cut out. Measured on the second segment of benchmarks/threads.py's input (distinct
-# files): its 13 repeats of 64-255 bytes cost 169 bytes more as copies than as literals.
+# files): its 13 repeats of 64-255 bytes of the first segment cost 169 bytes more as copies
+# than as literals.
 MIN_COPY_BYTES = 256
+# A repeat of the segment's own bytes is one the model sees: its match model codes a long one at
+# ~0.005 bits a byte (book1 x10 with an edit per copy as one member: 206,165 bytes, book1 alone
+# 201,552), so a copy (~12 bytes with the context break) pays only beyond ~18 KB. The same
+# segment's 127 repeats of 256 B-16 KiB cost 507 bytes more as copies than as literals.
+MIN_COPY_BYTES_IN_SEGMENT = 1 << 14
 
 
 def find_copies(history: bytes, segment: bytes) -> tuple[container.CopyList, bytes]:
-    """The copies of `segment` from `history` (the input just before it) and the literals left.
+    """The copies in `segment` of earlier input (`history`, the input just before it, or the
+    segment before the copy) and the literals left.
 
     Returns ([(literals before the copy since the previous one, distance, length)], literals):
     the copy list `container.copies_extra` writes, and the segment's other bytes in order.
-    Only the last MAX_COPY_DISTANCE - len(segment) bytes of history can be a source.
+    Only the last MAX_COPY_DISTANCE - len(segment) bytes of history are searched.
     """
     # imported here: numba (or a build) is loaded only once a stream is segmented
     from deepcompress._longrange_kernels import find_repeats
 
     reach = max(container.MAX_COPY_DISTANCE - len(segment), 0)
     history = history[len(history) - reach:] if len(history) > reach else history
+    data = np.frombuffer(history + segment, np.uint8)
     # 4-8 slots per indexed span: a span displaced by a later one in its slot (~10%) costs only
     # repeats too short to hold another span (a longer one is found from its next span).
-    slot_bits = max(12, (len(history) // 8).bit_length())
-    repeats = find_repeats(np.frombuffer(history, np.uint8), np.frombuffer(segment, np.uint8), MIN_COPY_BYTES,
-                           container.MAX_COPY_DISTANCE, slot_bits)
-    copies, pieces, at = [], [], 0
+    slot_bits = max(12, (len(data) // 8).bit_length())
+    repeats = find_repeats(data, len(history), MIN_COPY_BYTES, MIN_COPY_BYTES_IN_SEGMENT, container.MAX_COPY_DISTANCE,
+                           slot_bits)
+    copies, pieces, at = [], [], len(history)
     for target, source, length in repeats.tolist():
-        copies.append((target - at, len(history) - source + target, length))
-        pieces.append(segment[at:target])
+        copies.append((target - at, target - source, length))
+        pieces.append(data[at:target].tobytes())
         at = target + length
-    pieces.append(segment[at:])
+    pieces.append(data[at:].tobytes())
     return copies, b"".join(pieces)
 
 
 class CopyResolver:
     """Rebuilds members' output from their literals and copies, member after member, in order.
 
-    Keeps the last MAX_COPY_DISTANCE bytes of output (every member's, copies or not) as the
-    source of later copies. Per member: `begin(copies, crc32)` (no copies: None), `feed` each
-    block of literals, then `end`; each returns output bytes.
+    Keeps the last MAX_COPY_DISTANCE bytes of output (every member's blocks and copies, not an
+    array's .npy header; up to twice that between trims) as the source of later copies. Per
+    member: `begin(copies)`, `feed` each block of literals, then `end`; each returns output bytes.
     """
 
     def __init__(self) -> None:
         self._history = bytearray()
-        self._copies: container.CopyList = []
-        self._next = 0  # the next copy
-        self._until = 0  # literals left before it
-        self._crc32: int | None = None
-        self._running = 0  # CRC-32 of the member's output so far
+        self.begin(None)
 
-    def begin(self, copies: container.CopyList | None, crc32: int | None = None) -> None:
-        """A member starts: its copy list (`container.decode_copies`) and its output's CRC-32."""
-        self._copies, self._crc32, self._next, self._running = copies or [], crc32, 0, 0
-        self._until = self._copies[0][0] if self._copies else -1
+    def begin(self, copies: tuple[container.CopyList, int] | None) -> None:
+        """A member starts: its copies and output CRC-32 (`container.decode_copies`; None: no copies)."""
+        self._copies, self._crc32 = copies if copies is not None else ([], None)
+        self._next = 0  # the next copy to place
+        self._until = self._copies[0][0] if self._copies else 0  # literals still to come before it
+        self._running = 0  # CRC-32 of the member's output so far (checked when crc32 is set)
 
     def feed(self, literals: bytes) -> bytes:
         """The output for the next block of literals: them, with the copies that fall among them."""
-        if not self._copies:
+        if self._next == len(self._copies):
             return self._emit(literals)
         out, at = [], 0
         while self._next < len(self._copies) and self._until <= len(literals) - at:
             out.append(self._emit(literals[at:at + self._until]))
             at += self._until
             out.append(self._copy())
-        self._until -= len(literals) - at
+        if self._next < len(self._copies):
+            self._until -= len(literals) - at
         out.append(self._emit(literals[at:]))
         return b"".join(out)
 
@@ -94,19 +102,24 @@ class CopyResolver:
             out.append(self._copy())
         if self._crc32 is not None and self._running != self._crc32:
             raise CorruptStreamError("checksum mismatch in the member's output with its copies")
-        self._copies, self._crc32 = [], None
+        self.begin(None)
         return b"".join(out)
 
     def _copy(self) -> bytes:
         _, distance, length = self._copies[self._next]
-        if distance > len(self._history):
+        history = self._history
+        if distance > len(history):
             raise CorruptStreamError(
-                f"a copy reaches {distance} bytes back, before the start of the output "
-                f"({len(self._history)} bytes kept): decode the stream from its first member")
-        start = len(self._history) - distance
-        piece = bytes(self._history[start:start + length])
+                f"a copy reaches {distance} bytes back, before the output kept ({len(history)} bytes): decode "
+                "the stream from its first member (a Decompressor after another: previous=)")
+        start = len(history) - distance
+        if length <= distance:
+            piece = bytes(history[start:start + length])
+        else:  # the copy overlaps itself: the last `distance` bytes, repeated
+            piece = (bytes(history[start:]) * (length // distance + 1))[:length]
         self._next += 1
-        self._until = self._copies[self._next][0] if self._next < len(self._copies) else -1
+        if self._next < len(self._copies):
+            self._until = self._copies[self._next][0]
         return self._emit(piece)
 
     def _emit(self, piece: bytes) -> bytes:

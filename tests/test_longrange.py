@@ -66,12 +66,11 @@ def with_extra(blob: bytes, edit) -> bytes:
     raise AssertionError("no member with copies")
 
 
-def resolved(history: bytes, copies: list[tuple[int, int, int]], literals: bytes, crc32: int | None = None) -> bytes:
+def resolved(history: bytes, copies: container.CopyList, literals: bytes, crc32: int) -> bytes:
     resolver = longrange.CopyResolver()
-    resolver.begin(None)
     resolver.feed(history)
     resolver.end()
-    resolver.begin(copies, crc32)
+    resolver.begin((copies, crc32))
     return resolver.feed(literals) + resolver.end()
 
 
@@ -108,24 +107,39 @@ def test_every_repeat_twice_the_hash_span_long_is_found():
     length = 2 * HASH_BYTES - 1
     for offset in range(2 * HASH_BYTES):
         segment = rng.randbytes(50) + history[1_000 + offset:1_000 + offset + length] + rng.randbytes(50)
-        repeats = find_repeats(np.frombuffer(history, np.uint8), np.frombuffer(segment, np.uint8), length,
+        repeats = find_repeats(np.frombuffer(history + segment, np.uint8), len(history), length, length,
                                container.MAX_COPY_DISTANCE, 20)
         [(target, source, found)] = repeats.tolist()  # (random bytes either side may extend it by chance)
+        target -= len(history)
         assert source - target == 1_000 + offset - 50 and target <= 50 and target + found >= 50 + length, offset
+
+
+def test_a_repeat_of_the_segment_itself_is_a_copy_only_when_long():
+    """The model sees the segment's own bytes: a repeat of them is a copy from MIN_COPY_BYTES_IN_SEGMENT."""
+    rng = random.Random(4)
+    history = rng.randbytes(5_000)
+    for length, copied in ((longrange.MIN_COPY_BYTES_IN_SEGMENT, True), (longrange.MIN_COPY_BYTES_IN_SEGMENT - 100, False)):
+        new = rng.randbytes(length)
+        segment = new + rng.randbytes(10) + new
+        copies, literals = longrange.find_copies(history, segment)
+        assert copies == ([(length + 10, length + 10, length)] if copied else [])
+        assert resolved(history, copies, literals, zlib.crc32(segment)) == segment
 
 
 @settings(max_examples=60, deadline=None)
 @given(st.data())
 def test_copies_and_literals_rebuild_the_segment(data):
-    """Whatever the segment mixes of history and new bytes, the copies are in range and rebuild it."""
+    """Whatever the segment mixes of history, its own earlier bytes and new bytes, the copies
+    are in range and rebuild it."""
     rng = random.Random(data.draw(st.integers(0, 2**32)))
     alphabet = data.draw(st.sampled_from([2, 4, 256]))  # few symbols: many short, overlapping repeats
     history = bytes(rng.randrange(alphabet) for _ in range(data.draw(st.integers(0, 3_000))))
     pieces = []
     for _ in range(data.draw(st.integers(0, 8))):
-        if history and rng.random() < 0.6:
-            start = rng.randrange(len(history))
-            pieces.append(history[start:start + rng.randrange(1, 600)])
+        earlier = history + b"".join(pieces)
+        if earlier and rng.random() < 0.6:
+            start = rng.randrange(len(earlier))
+            pieces.append(earlier[start:start + rng.randrange(1, 600)])
         else:
             pieces.append(bytes(rng.randrange(alphabet) for _ in range(rng.randrange(1, 300))))
     segment = b"".join(pieces)
@@ -133,8 +147,8 @@ def test_copies_and_literals_rebuild_the_segment(data):
     at = 0
     for gap, distance, length in copies:
         at += gap
-        assert longrange.MIN_COPY_BYTES <= length <= distance <= container.MAX_COPY_DISTANCE
-        assert distance - at <= len(history), "a source lies in the history, before the segment"
+        assert longrange.MIN_COPY_BYTES <= length and 1 <= distance <= min(container.MAX_COPY_DISTANCE,
+                                                                           len(history) + at)
         at += length
     assert len(literals) == len(segment) - sum(length for _, _, length in copies)
     assert resolved(history, copies, literals, zlib.crc32(segment)) == segment
@@ -153,12 +167,29 @@ def test_a_segment_repeating_the_one_before_is_coded_as_copies():
     assert info.stats.n_symbols < len(REPEATED) // 2, "the copies are not coded as literals"
 
 
+def no_copies(history: bytes, segment: bytes) -> tuple[container.CopyList, bytes]:
+    return [], segment
+
+
 def test_copies_make_a_repeating_input_cost_what_its_new_bytes_do(monkeypatch):
     with_copies = len(compressed(REPEATED))
-    monkeypatch.setattr(longrange, "MIN_COPY_BYTES", 1 << 30)
+    monkeypatch.setattr(longrange, "find_copies", no_copies)
     without = len(compressed(REPEATED))
     assert with_copies < 0.5 * without
     assert without - with_copies > 0.5 * (len(REPEATED) - len(TEXT)) * 0.3, "each repeated byte saved ~0.3 byte"
+
+
+@pytest.mark.parametrize("period", [1, 3, 100])
+def test_a_run_or_a_short_period_is_one_copy_per_segment(monkeypatch, period):
+    """The source runs on into the segment (the copy overlaps itself), so a run is not cut
+    into short copies at the history's end, and costs no more than the model would."""
+    data = (random.Random(period).randbytes(period) * (5 * SEGMENT // period + 1))[:5 * SEGMENT]
+    blob = compressed(data)
+    assert deepcompress.decompress(blob, threads=2) == data
+    spans = member_spans(blob)
+    assert [len(header.extra.get("copies", ())) for _, _, header in spans[1:]] == [3] * 4
+    monkeypatch.setattr(longrange, "find_copies", no_copies)
+    assert len(blob) <= len(compressed(data)) + 8 * len(spans)
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
@@ -186,10 +217,23 @@ def test_a_stream_with_copies_concatenated_after_another_decodes_to_both():
 def test_a_copies_member_decoded_alone_is_refused():
     blob = compressed(REPEATED)
     start = next(start for start, _, header in member_spans(blob) if header.kind == container.COPIES_KIND)
-    with pytest.raises(CorruptStreamError, match="before the start of the output"):
+    with pytest.raises(CorruptStreamError, match="before the output kept"):
         deepcompress.decompress(blob[start:])
-    with pytest.raises(CorruptStreamError, match="before the start of the output"):
+    with pytest.raises(CorruptStreamError, match="before the output kept"):
         deepcompress.Decompressor().decompress(blob[start:])
+
+
+def test_decompressors_chained_over_unused_data_decode_the_stream():
+    """The gzip idiom for members, one Decompressor each, given the one before (`previous=`)."""
+    out, rest, previous = [], compressed(REPEATED), None
+    while rest:
+        previous = deepcompress.Decompressor(previous=previous)
+        out.append(previous.decompress(rest))
+        assert previous.eof
+        rest = previous.unused_data
+    assert b"".join(out) == REPEATED
+    with pytest.raises(ValueError, match="end of its member"):
+        deepcompress.Decompressor(previous=deepcompress.Decompressor())
 
 
 # ---------------------------------------------------------------- forged copy lists
@@ -203,8 +247,10 @@ def _shift_first(index: int, delta: int):
 
 
 FORGED = {
-    "a copy reaching before the output": (_shift_first(1, 10 * len(REPEATED)), "before the start of the output"),
-    "a copy longer than its distance": (lambda e: dict(e, copies=[0, 5, 6]), "out of range"),
+    "a copy reaching before the output": (_shift_first(1, 10 * len(REPEATED)), "before the output kept"),
+    "a copy of no bytes": (lambda e: dict(e, copies=[0, 5, 0]), "out of range"),
+    "a copy from no distance back": (lambda e: dict(e, copies=[0, 0, 5]), "out of range"),
+    "a copy overlapping itself, wrongly": (lambda e: dict(e, copies=[0, 5, 6, *e["copies"][3:]]), "checksum mismatch"),
     "a copy beyond the literals": (_shift_first(0, 10 * len(REPEATED)), "beyond the member's literals"),
     "a copy one byte nearer": (_shift_first(1, -1), "checksum mismatch"),
     "the output CRC changed": (lambda e: dict(e, crc32=e["crc32"] ^ 1), "checksum mismatch"),

@@ -64,8 +64,10 @@ for name in names:
         import io
         from deepcompress import api
         segment_bytes, api.SEGMENT_BYTES, sink = api.SEGMENT_BYTES, 1 << 14, io.BytesIO()
-        api.compress_stream(io.BytesIO(data), sink, level=1, block_size=4096)
-        api.SEGMENT_BYTES = segment_bytes
+        try:
+            api.compress_stream(io.BytesIO(data), sink, level=1, block_size=4096)
+        finally:
+            api.SEGMENT_BYTES = segment_bytes
         blob, decode, original = sink.getvalue(), deepcompress.decompress, data
         assert api.read_info(io.BytesIO(blob)).stats.n_symbols < len(data) // 2, "no copies"
     else:
