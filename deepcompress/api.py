@@ -913,7 +913,8 @@ class StreamInfo:
     """What a stream declares about itself, read without decoding (block and end CRCs checked).
 
     stats, n_blocks and lanes are totals over all members; header, layout and
-    hyperparameters are the first member's; members: each member's Stats.
+    hyperparameters are the first member's; members: each member's Stats; copied_bytes: the
+    bytes of the output that members of kind "copies" copy rather than code (`longrange`).
     """
 
     header: container.StreamHeader
@@ -923,6 +924,7 @@ class StreamInfo:
     layout: Layout
     hyperparameters: dict[str, Any] | None  # every setting in force (None: the model needs a model file)
     members: tuple[Stats, ...] = ()
+    copied_bytes: int = 0
 
 
 def read_info(source: BinaryIO) -> StreamInfo:
@@ -932,6 +934,7 @@ def read_info(source: BinaryIO) -> StreamInfo:
     first: tuple[container.StreamHeader, Layout, dict[str, Any] | None] | None = None
     lanes: list[int] = []
     members: list[Stats] = []
+    copied_bytes = 0
     while True:
         start = source.bytes_read
         header = read_member_header(source)
@@ -949,12 +952,14 @@ def read_info(source: BinaryIO) -> StreamInfo:
             totals.add_record(record)
         _check_totals(record, totals.n_symbols, layout)
         copied = _copied_bytes(container.decode_copies(header))
+        copied_bytes += copied
         members.append(Stats(header.model, len(layout.npy_header) + totals.n_symbols * layout.item_size + copied,
                              source.bytes_read - start, totals.n_symbols, totals.nll_bits, totals.payload_bits))
         if not container.next_member(source):
             break
     header, layout, hyperparameters = first
-    return StreamInfo(header, _sum_stats(members), len(lanes), tuple(lanes), layout, hyperparameters, tuple(members))
+    return StreamInfo(header, _sum_stats(members), len(lanes), tuple(lanes), layout, hyperparameters, tuple(members),
+                      copied_bytes)
 
 
 def _check_totals(trailer: container.Trailer, n_symbols: int, layout: Layout) -> None:
@@ -1177,7 +1182,7 @@ def info_record(info: StreamInfo) -> dict:
         "kind": header.kind, "original_bytes": stats.original_bytes, "compressed_bytes": stats.compressed_bytes,
         "n_symbols": stats.n_symbols, "n_blocks": info.n_blocks, "block_size": header.block_size,
         "lanes": list(info.lanes), "payload_bits": stats.payload_bits, "nll_bits": stats.nll_bits,
-        "header_bytes": stats.header_bytes, "bits_per_byte": stats.bits_per_byte,
+        "header_bytes": stats.header_bytes, "bits_per_byte": stats.bits_per_byte, "copied_bytes": info.copied_bytes,
     }
     if info.hyperparameters is not None:
         record["hyperparameters"] = info.hyperparameters

@@ -165,6 +165,8 @@ def test_a_segment_repeating_the_one_before_is_coded_as_copies():
     assert info.stats.original_bytes == len(REPEATED)
     assert [member.original_bytes for member in info.members[:-1]] == [SEGMENT] * (len(kinds) - 1)
     assert info.stats.n_symbols < len(REPEATED) // 2, "the copies are not coded as literals"
+    assert info.copied_bytes == len(REPEATED) - info.stats.n_symbols
+    assert api.info_record(info)["copied_bytes"] == info.copied_bytes
 
 
 def no_copies(history: bytes, segment: bytes) -> tuple[container.CopyList, bytes]:
