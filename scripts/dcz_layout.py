@@ -178,8 +178,9 @@ def parse(blob: bytes) -> Member:
         end = _value_end(blob, _value_end(blob, position))
         layout, position = blob[position:end], end
         source = io.BytesIO(layout)
-        container.decode_value(source)
-        item_size = np.dtype(container.decode_value(source)["dtype"]).itemsize  # a stored block's elements
+        kind, extra = container.decode_value(source), container.decode_value(source)
+        if kind == "npy":  # a stored block's elements; kind "copies" holds bytes
+            item_size = np.dtype(extra["dtype"]).itemsize
     block_size = None
     if flags & BLOCK_SIZE:
         block_size, position = _read_varint(blob, position)

@@ -69,7 +69,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 
 import deepcompress
-from deepcompress import api, models
+from deepcompress import api, container, models
 
 REGRESSION_DIR = ROOT / "tests" / "golden" / "fuzz-regressions"
 TRAINED = "trained-histogram"
@@ -192,6 +192,25 @@ class Seed:
     boundaries: tuple[int, ...]
 
 
+def copies_seed() -> tuple[bytes, bytes]:
+    """(data, stream) of one member of kind "copies" (`longrange`) whose copies reach into its own
+    output, one of them overlapping itself: the writer makes such members only after another,
+    but one alone is valid, so its copy list and literals are fuzzed like any header and block."""
+    text = _text(60, random.Random(7))
+    copies = [(len(text), len(text), 2 * len(text) + 5), (40, 7, 300)]  # (gap, distance, length)
+    data = text + (text * 3)[:2 * len(text) + 5] + text[:40]
+    data += (data[-7:] * 50)[:300] + text[40:]
+    sink = io.BytesIO()
+    writer = api.StreamWriter(sink, models.builtin("adaptive"), "range", 64,
+                              copies=container.copies_extra(copies, zlib.crc32(data)))
+    literals = text + text[:40] + text[40:]
+    for start in range(0, len(literals), 64):
+        writer.push(literals[start:start + 64], last=start + 64 >= len(literals))
+    writer.finish()
+    assert api.decompress(sink.getvalue()) == data
+    return data, sink.getvalue()
+
+
 def make_seeds(model: str) -> list[Seed]:
     spec = TRAINED_MODELS[model]() if model in TRAINED_MODELS else model
     seeds = []
@@ -200,6 +219,9 @@ def make_seeds(model: str) -> list[Seed]:
         api.compress_stream(io.BytesIO(data), sink, spec, coder, block_size)
         blob = sink.getvalue()
         seeds.append(Seed(f"{model}/{name}", model, data, blob, tuple(field_boundaries(blob))))
+    if model == "adaptive":
+        data, blob = copies_seed()
+        seeds.append(Seed(f"{model}/copies", model, data, blob, tuple(field_boundaries(blob))))
     return seeds
 
 
