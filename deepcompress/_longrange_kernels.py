@@ -38,7 +38,8 @@ def find_repeats(data: np.ndarray, start: int, min_length: int, min_length_in_se
     span of HASH_BYTES at offsets that are multiples of HASH_BYTES, the latest in its slot, the
     segment's spans added once the scan has passed them. slot_bits: log2 of the index's slot
     count. Returns int64[n_repeats, 3]: (target, source, length) as offsets in data, the targets
-    ascending and disjoint. Work: O(n * (min_length + HASH_BYTES)).
+    ascending and disjoint. Work: O(n * (min_length + HASH_BYTES)): a match shorter than
+    min_length is extended at most that far, and a longer one (taken or not) is skipped.
     """
     n = len(data)
     out = np.empty(((n - start) // max(min_length, 1) + 1, 3), np.int64)
@@ -68,10 +69,15 @@ def find_repeats(data: np.ndarray, start: int, min_length: int, min_length_in_se
             while i - back > cursor and source - back > 0 and data[source - back - 1] == data[i - back - 1]:
                 back += 1
             target, source, length = i - back, source - back, length + back
-            if length >= (min_length if source < start else min_length_in_segment) and target - source <= max_distance:
-                out[found, 0], out[found, 1], out[found, 2] = target, source, length
-                found += 1
-                cursor = i = target + length
+            if length >= min_length:
+                if length >= (min_length if source < start else min_length_in_segment) and \
+                        target - source <= max_distance:
+                    out[found, 0], out[found, 1], out[found, 2] = target, source, length
+                    found += 1
+                    cursor = target + length
+                # a repeat not taken is left to the model, and not scanned again: each byte is
+                # extended over once, so a long repeat costs O(its length)
+                i = target + length
                 if i + HASH_BYTES <= n:
                     value = _span_hash(data, i)
                 continue
