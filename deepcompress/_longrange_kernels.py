@@ -27,60 +27,129 @@ def _span_hash(data: np.ndarray, start: int) -> int:
 
 
 @njit
+def _extend(data: np.ndarray, source: int, i: int, cursor: int) -> tuple[int, int, int]:
+    """The repeat at i of the span at source (verified equal for HASH_BYTES), extended forward to
+    the end of data and back to cursor: (target, source, length); length 0 if the span differs."""
+    n = len(data)
+    length = 0
+    while length < HASH_BYTES and data[source + length] == data[i + length]:
+        length += 1
+    if length < HASH_BYTES:
+        return i, source, 0
+    while i + length < n and data[source + length] == data[i + length]:
+        length += 1
+    back = 0
+    while i - back > cursor and source - back > 0 and data[source - back - 1] == data[i - back - 1]:
+        back += 1
+    return i - back, source - back, length + back
+
+
+@njit
+def _seen_bytes(data: np.ndarray, own_slots: np.ndarray, start: int, end: int, shift: int, mask: int) -> int:
+    """How many bytes of data[start:end] repeat earlier bytes the segment's index finds (each a
+    match of at least HASH_BYTES, followed forward only). O(end - start)."""
+    seen = 0
+    j = start
+    while j + HASH_BYTES <= end:
+        own = np.int64(own_slots[((_span_hash(data, j) * _MIX) >> shift) & mask]) - 1
+        length = 0
+        if own >= 0:
+            while j + length < end and data[own + length] == data[j + length]:
+                length += 1
+        if length >= HASH_BYTES:
+            seen += length
+            j += length
+        else:
+            j += 1
+    return seen
+
+
+@njit
+def _index(slots: np.ndarray, data: np.ndarray, span: int, shift: int, mask: int) -> None:
+    slots[((_span_hash(data, span) * _MIX) >> shift) & mask] = span + 1  # a later span displaces an earlier
+
+
+@njit
 def find_repeats(data: np.ndarray, start: int, min_length: int, min_length_in_segment: int, max_distance: int,
                  slot_bits: int) -> np.ndarray:
-    """Greedy, left to right: the repeats in data[start:] of at least min_length earlier bytes
-    (min_length_in_segment where the source starts in the segment).
+    """Greedy, left to right: the repeats in data[start:] of earlier bytes worth a copy.
 
-    data: uint8[n] (the history, then the segment from `start`). A repeat's source starts
+    data: uint8[n] (the history, then the segment from `start`). Two indexes hold the spans of
+    HASH_BYTES at offsets that are multiples of HASH_BYTES, the latest in each slot: the
+    history's, and the segment's (added once the scan has passed them). At each position the
+    segment's candidate is tried first: a repeat of the segment's own bytes of at least
+    min_length is one its model sees, a copy only from min_length_in_segment, else left to the
+    model; otherwise a repeat of the history of at least min_length is a copy, unless the
+    segment's index finds a repeat of min_length_in_segment within its first HASH_BYTES (a copy
+    from there) or repeats of half its bytes (left to the model). A source starts
     before its target and may overlap it (a run, or a short period, is one repeat longer than
-    its distance); its distance (target - source) is at most max_distance. The index holds each
-    span of HASH_BYTES at offsets that are multiples of HASH_BYTES, the latest in its slot, the
-    segment's spans added once the scan has passed them. slot_bits: log2 of the index's slot
-    count. Returns int64[n_repeats, 3]: (target, source, length) as offsets in data, the targets
-    ascending and disjoint. Work: O(n * (min_length + HASH_BYTES)): a match shorter than
-    min_length is extended at most that far, and a longer one (taken or not) is skipped.
+    its distance); a distance is at most max_distance. Returns int64[n_repeats, 3]: (target,
+    source, length) as offsets in data, the targets ascending and disjoint. Work:
+    O(n * (min_length + HASH_BYTES)): a match shorter than min_length is extended at most that
+    far, and a longer one (a copy or left to the model) is skipped, each byte extended over once.
     """
     n = len(data)
     out = np.empty(((n - start) // max(min_length, 1) + 1, 3), np.int64)
     found = 0
     shift = 64 - slot_bits
     mask = (1 << slot_bits) - 1
-    slots = np.zeros(1 << slot_bits, np.int32)  # an indexed span's offset + 1; 0: empty
+    history_slots = np.zeros(1 << slot_bits, np.int32)  # an indexed span's offset + 1; 0: empty
+    own_slots = np.zeros(1 << slot_bits, np.int32)
+    indexed = 0  # the next span to index
+    while indexed + HASH_BYTES <= start:
+        _index(history_slots, data, indexed, shift, mask)
+        indexed += HASH_BYTES
     top = np.int64(1)  # _BASE ** HASH_BYTES modulo 2**64: the weight of the byte leaving the span
     for _ in range(HASH_BYTES):
         top = top * _BASE
-    indexed = 0  # the next span to index
     cursor = i = start  # bytes before the cursor are taken by a repeat or left as literals
     value = _span_hash(data, i) if i + HASH_BYTES <= n else np.int64(0)
     while i + HASH_BYTES <= n:
-        while indexed + HASH_BYTES <= i:  # every span wholly before i, a later one displacing an earlier
-            slots[((_span_hash(data, indexed) * _MIX) >> shift) & mask] = indexed + 1
+        while indexed + HASH_BYTES <= i:  # the segment's spans wholly before i
+            _index(own_slots, data, indexed, shift, mask)
             indexed += HASH_BYTES
-        source = np.int64(slots[((value * _MIX) >> shift) & mask]) - 1
-        length = 0
-        if source >= 0:
-            while length < HASH_BYTES and data[source + length] == data[i + length]:
-                length += 1
-        if length == HASH_BYTES:
-            while i + length < n and data[source + length] == data[i + length]:
-                length += 1
-            back = 0
-            while i - back > cursor and source - back > 0 and data[source - back - 1] == data[i - back - 1]:
-                back += 1
-            target, source, length = i - back, source - back, length + back
+        slot = ((value * _MIX) >> shift) & mask
+        end = -1  # where a repeat found here ends
+        own = np.int64(own_slots[slot]) - 1
+        if own >= 0:
+            target, source, length = _extend(data, own, i, cursor)
             if length >= min_length:
-                if length >= (min_length if source < start else min_length_in_segment) and \
-                        target - source <= max_distance:
-                    out[found, 0], out[found, 1], out[found, 2] = target, source, length
-                    found += 1
-                    cursor = target + length
-                # a repeat not taken is left to the model, and not scanned again: each byte is
-                # extended over once, so a long repeat costs O(its length)
-                i = target + length
-                if i + HASH_BYTES <= n:
-                    value = _span_hash(data, i)
-                continue
+                end = target + length
+                if length < min_length_in_segment or target - source > max_distance:
+                    length = 0  # left to the model
+        if end < 0:
+            past = np.int64(history_slots[slot]) - 1
+            if past >= 0:
+                target, source, length = _extend(data, past, i, cursor)
+                if length >= min_length:
+                    end = target + length
+                    if target - source > max_distance:
+                        length = 0
+                    # The segment may hold these bytes too: at a span its index has only a few
+                    # positions on (an indexed span lies within any HASH_BYTES of a repeat of it),
+                    # or in pieces. A long repeat of them is a copy from there; if they cover half
+                    # of this one, the model sees enough of it to predict the rest.
+                    seen = _seen_bytes(data, own_slots, i, end, shift, mask)
+                    for j in range(i + 1, min(i + HASH_BYTES, n - HASH_BYTES + 1)):
+                        own = np.int64(own_slots[((_span_hash(data, j) * _MIX) >> shift) & mask]) - 1
+                        if own >= 0:
+                            seen_target, seen_source, seen_length = _extend(data, own, j, cursor)
+                            if seen_length >= min_length_in_segment and seen_target - seen_source <= max_distance:
+                                target, source, length = seen_target, seen_source, seen_length
+                                end = target + length
+                                seen = 0
+                                break
+                    if 2 * seen >= end - target:
+                        length = 0
+        if end >= 0:
+            if length:
+                out[found, 0], out[found, 1], out[found, 2] = target, source, length
+                found += 1
+                cursor = end
+            i = end
+            if i + HASH_BYTES <= n:
+                value = _span_hash(data, i)
+            continue
         if i + HASH_BYTES < n:
             value = value * _BASE + np.int64(data[i + HASH_BYTES]) - np.int64(data[i]) * top
         i += 1

@@ -4,7 +4,8 @@ A stream longer than a segment (`api.SEGMENT_BYTES`) is coded as members that ea
 fresh model, so a segment cannot predict what it repeats of an earlier one (a second copy of a
 file costs as much as the first). Before a segment after the first is coded, `find_copies` finds
 its repeats of at least MIN_COPY_BYTES of earlier input (within `container.MAX_COPY_DISTANCE`:
-the segments before it, or its own bytes before the repeat); the member codes the rest (its
+the segments before it; its own bytes before the repeat only from MIN_COPY_BYTES_IN_SEGMENT, a
+shorter repeat of them being left to the model, which sees them); the member codes the rest (its
 literals) and lists the copies in its header (`container.copies_extra`).
 Decoding stays parallel: members decode their literals independently, and `CopyResolver` puts
 the copies back in order, from the output it keeps (the last MAX_COPY_DISTANCE bytes).
@@ -24,7 +25,9 @@ from deepcompress.errors import CorruptStreamError
 # files): its 13 repeats of 64-255 bytes of the first segment cost 169 bytes more as copies
 # than as literals.
 MIN_COPY_BYTES = 256
-# A repeat of the segment's own bytes is one the model sees: its match model codes a long one at
+# A repeat of the segment's own bytes (its index finds them, even where the history holds them
+# too: records sharing a block of the history are then one copy, not one each) is one the model
+# sees: its match model codes a long one at
 # ~0.005 bits a byte (book1 x10 with an edit per copy as one member: 206,165 bytes, book1 alone
 # 201,552), so a copy (~12 bytes with the context break) pays only beyond ~18 KB. The same
 # segment's 127 repeats of 256 B-16 KiB cost 507 bytes more as copies than as literals.
@@ -50,8 +53,11 @@ def find_copies(history: bytes, segment: bytes) -> tuple[container.CopyList, byt
     slot_bits = max(12, (len(data) // 8).bit_length())
     repeats = find_repeats(data, len(history), MIN_COPY_BYTES, MIN_COPY_BYTES_IN_SEGMENT, container.MAX_COPY_DISTANCE,
                            slot_bits)
-    copies, pieces, at = [], [], len(history)
+    copies, pieces, at, copied = [], [], len(history), 0
     for target, source, length in repeats.tolist():
+        copied += length
+        if copied > container.MAX_COPY_DISTANCE:  # a member's bound (only a segment over 2^24 bytes reaches it)
+            break
         copies.append((target - at, target - source, length))
         pieces.append(data[at:target].tobytes())
         at = target + length

@@ -126,6 +126,28 @@ def test_a_repeat_of_the_segment_itself_is_a_copy_only_when_long():
         assert resolved(history, copies, literals, zlib.crc32(segment)) == segment
 
 
+def test_a_repeat_of_history_the_segment_also_holds_is_left_to_the_model():
+    """Records sharing a block: its first occurrence in the segment is a copy from the history,
+    the later ones are the model's (it has seen the block), not a copy each."""
+    rng = random.Random(6)
+    block = rng.randbytes(300)
+    history = rng.randbytes(2_000) + block + rng.randbytes(2_000)
+    segment = b"".join(rng.randbytes(70) + block for _ in range(6)) + rng.randbytes(70)
+    copies, literals = longrange.find_copies(history, segment)
+    assert len(copies) == 1 and 65 <= copies[0][0] <= 70 and copies[0][2] >= 300
+    assert resolved(history, copies, literals, zlib.crc32(segment)) == segment
+
+
+def test_a_members_copies_stay_within_the_bound(monkeypatch):
+    """Only a segment longer than MAX_COPY_DISTANCE could copy more: the copies past it stay literals."""
+    monkeypatch.setattr(container, "MAX_COPY_DISTANCE", 4096)
+    monkeypatch.setattr(longrange, "MIN_COPY_BYTES_IN_SEGMENT", 300)
+    segment = bytes(3000) + random.Random(8).randbytes(100) + bytes(3000) + b"x" * 4000
+    copies, literals = longrange.find_copies(b"", segment)
+    assert 0 < sum(length for _, _, length in copies) <= 4096
+    assert resolved(b"", copies, literals, zlib.crc32(segment)) == segment
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.data())
 def test_copies_and_literals_rebuild_the_segment(data):
@@ -143,12 +165,17 @@ def test_copies_and_literals_rebuild_the_segment(data):
         else:
             pieces.append(bytes(rng.randrange(alphabet) for _ in range(rng.randrange(1, 300))))
     segment = b"".join(pieces)
-    copies, literals = longrange.find_copies(history, segment)
+    in_segment = data.draw(st.sampled_from([longrange.MIN_COPY_BYTES_IN_SEGMENT, 300]))  # 300: such copies occur
+    saved, longrange.MIN_COPY_BYTES_IN_SEGMENT = longrange.MIN_COPY_BYTES_IN_SEGMENT, in_segment
+    try:
+        copies, literals = longrange.find_copies(history, segment)
+    finally:
+        longrange.MIN_COPY_BYTES_IN_SEGMENT = saved
     at = 0
     for gap, distance, length in copies:
         at += gap
-        assert longrange.MIN_COPY_BYTES <= length and 1 <= distance <= min(container.MAX_COPY_DISTANCE,
-                                                                           len(history) + at)
+        assert 1 <= distance <= min(container.MAX_COPY_DISTANCE, len(history) + at)
+        assert length >= (longrange.MIN_COPY_BYTES if distance > at else in_segment), "a source in the segment"
         at += length
     assert len(literals) == len(segment) - sum(length for _, _, length in copies)
     assert resolved(history, copies, literals, zlib.crc32(segment)) == segment
