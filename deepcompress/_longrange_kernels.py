@@ -27,6 +27,12 @@ def _span_hash(data: np.ndarray, start: int) -> int:
 
 
 @njit
+def _slot(value: int, shift: int, mask: int) -> int:
+    """The index slot of a span's hash."""
+    return ((value * _MIX) >> shift) & mask
+
+
+@njit
 def _extend(data: np.ndarray, source: int, i: int, cursor: int) -> tuple[int, int, int]:
     """The repeat at i of the span at source (verified equal for HASH_BYTES), extended forward to
     the end of data and back to cursor: (target, source, length); length 0 if the span differs."""
@@ -51,7 +57,7 @@ def _seen_bytes(data: np.ndarray, own_slots: np.ndarray, start: int, end: int, s
     seen = 0
     j = start
     while j + HASH_BYTES <= end:
-        own = np.int64(own_slots[((_span_hash(data, j) * _MIX) >> shift) & mask]) - 1
+        own = np.int64(own_slots[_slot(_span_hash(data, j), shift, mask)]) - 1
         length = 0
         if own >= 0:
             while j + length < end and data[own + length] == data[j + length]:
@@ -66,7 +72,7 @@ def _seen_bytes(data: np.ndarray, own_slots: np.ndarray, start: int, end: int, s
 
 @njit
 def _index(slots: np.ndarray, data: np.ndarray, span: int, shift: int, mask: int) -> None:
-    slots[((_span_hash(data, span) * _MIX) >> shift) & mask] = span + 1  # a later span displaces an earlier
+    slots[_slot(_span_hash(data, span), shift, mask)] = span + 1  # a later span displaces an earlier
 
 
 @njit
@@ -108,7 +114,7 @@ def find_repeats(data: np.ndarray, start: int, min_length: int, min_length_in_se
         while indexed + HASH_BYTES <= i:  # the segment's spans wholly before i
             _index(own_slots, data, indexed, shift, mask)
             indexed += HASH_BYTES
-        slot = ((value * _MIX) >> shift) & mask
+        slot = _slot(value, shift, mask)
         end = -1  # where a repeat found here ends
         own = np.int64(own_slots[slot]) - 1
         if own >= 0:
@@ -129,17 +135,17 @@ def find_repeats(data: np.ndarray, start: int, min_length: int, min_length_in_se
                     # positions on (an indexed span lies within any HASH_BYTES of a repeat of it),
                     # or in pieces. A long repeat of them is a copy from there; if they cover half
                     # of this one, the model sees enough of it to predict the rest.
-                    seen = _seen_bytes(data, own_slots, i, end, shift, mask)
+                    long_own = False
                     for j in range(i + 1, min(i + HASH_BYTES, n - HASH_BYTES + 1)):
-                        own = np.int64(own_slots[((_span_hash(data, j) * _MIX) >> shift) & mask]) - 1
+                        own = np.int64(own_slots[_slot(_span_hash(data, j), shift, mask)]) - 1
                         if own >= 0:
                             seen_target, seen_source, seen_length = _extend(data, own, j, cursor)
                             if seen_length >= min_length_in_segment and seen_target - seen_source <= max_distance:
                                 target, source, length = seen_target, seen_source, seen_length
                                 end = target + length
-                                seen = 0
+                                long_own = True
                                 break
-                    if 2 * seen >= end - target:
+                    if not long_own and 2 * _seen_bytes(data, own_slots, i, end, shift, mask) >= end - target:
                         length = 0
         if end >= 0:
             if length:

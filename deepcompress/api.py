@@ -286,7 +286,7 @@ class SegmentWriter:
         self._writer: StreamWriter | None = None  # the first member, written block by block (no pool)
         self._segment: list[tuple[bytes, bool]] = []  # the segment being gathered (pool, or after the first)
         self._history = bytearray()  # the input before that segment: what it may copy
-        self._segments = 0  # segments ended so far
+        self._after_first = False  # the first segment has ended
         self._in_segment = 0
         self._pending: collections.deque[Future] = collections.deque()
         self._members: list[Stats] = []
@@ -302,7 +302,7 @@ class SegmentWriter:
         if self._in_segment == self._per_member:
             self._end_segment()
         self._in_segment += 1
-        if self._pool is not None or self._segments:
+        if self._pool is not None or self._after_first:
             self._segment.append((bytes(raw), last))
             return
         if self._per_member:
@@ -316,21 +316,21 @@ class SegmentWriter:
         if self._writer is not None:
             self._add(self._writer.finish())
             self._writer = None
-            self._segments += 1
+            self._after_first = True
         if self._segment:
-            history = bytes(self._history)
-            for raw, _ in self._segment:
-                self._history += raw
-            del self._history[:-container.MAX_COPY_DISTANCE]
-            self._segments += 1
-            if self._pool is None:
-                data, stats = _compress_segment(self._segment, history, *self._args)
+            if self._pool is None:  # coded before the history grows: no snapshot needed
+                data, stats = _compress_segment(self._segment, self._history, *self._args)
                 self._sink.write(data)
                 self._add(stats)
             else:
                 if len(self._pending) == self._threads:  # at most `threads` segments in flight
                     self._write_oldest()
-                self._pending.append(self._pool.submit(_compress_segment, self._segment, history, *self._args))
+                self._pending.append(self._pool.submit(_compress_segment, self._segment, bytes(self._history),
+                                                       *self._args))
+            for raw, _ in self._segment:
+                self._history += raw
+            del self._history[:-container.MAX_COPY_DISTANCE]
+            self._after_first = True
             self._segment = []
 
     def _add(self, stats: Stats) -> None:
@@ -360,8 +360,8 @@ class SegmentWriter:
             self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-def _compress_segment(blocks: list[tuple[bytes, bool]], history: bytes, model: Model, coder: str, block_size: int,
-                      layout: Layout) -> tuple[bytes, Stats]:
+def _compress_segment(blocks: list[tuple[bytes, bool]], history: bytes | bytearray, model: Model, coder: str,
+                      block_size: int, layout: Layout) -> tuple[bytes, Stats]:
     """One segment (its (raw, last) blocks) as a member, coded as a lone stream of it: (bytes, Stats).
 
     history: the input before it (bytes only). Where the segment repeats it (`longrange.find_copies`),

@@ -34,7 +34,7 @@ MIN_COPY_BYTES = 256
 MIN_COPY_BYTES_IN_SEGMENT = 1 << 14
 
 
-def find_copies(history: bytes, segment: bytes) -> tuple[container.CopyList, bytes]:
+def find_copies(history: bytes | bytearray, segment: bytes) -> tuple[container.CopyList, bytes]:
     """The copies in `segment` of earlier input (`history`, the input just before it, or the
     segment before the copy) and the literals left.
 
@@ -46,14 +46,15 @@ def find_copies(history: bytes, segment: bytes) -> tuple[container.CopyList, byt
     from deepcompress._longrange_kernels import find_repeats
 
     reach = max(container.MAX_COPY_DISTANCE - len(segment), 0)
-    history = history[len(history) - reach:] if len(history) > reach else history
-    data = np.frombuffer(history + segment, np.uint8)
+    with memoryview(history) as view:  # released at once: the caller's bytearray may grow after
+        data = np.frombuffer(b"".join((view[max(len(history) - reach, 0):], segment)), np.uint8)
+    start = min(len(history), reach)
     # 4-8 slots per indexed span: a span displaced by a later one in its slot (~10%) costs only
     # repeats too short to hold another span (a longer one is found from its next span).
     slot_bits = max(12, (len(data) // 8).bit_length())
-    repeats = find_repeats(data, len(history), MIN_COPY_BYTES, MIN_COPY_BYTES_IN_SEGMENT, container.MAX_COPY_DISTANCE,
+    repeats = find_repeats(data, start, MIN_COPY_BYTES, MIN_COPY_BYTES_IN_SEGMENT, container.MAX_COPY_DISTANCE,
                            slot_bits)
-    copies, pieces, at, copied = [], [], len(history), 0
+    copies, pieces, at, copied = [], [], start, 0
     for target, source, length in repeats.tolist():
         copied += length
         if copied > container.MAX_COPY_DISTANCE:  # a member's bound (only a segment over 2^24 bytes reaches it)
