@@ -1,8 +1,11 @@
 #!/usr/bin/env python3
-"""Regenerate tests/golden/{prior,prior3,hybrid,hybrid3}_tiny.{dcm,dcz}: tiny trained priors and hybrids, and a stream coded with each.
+"""Regenerate tests/golden/{prior,prior3_rounded,hybrid,hybrid3}_tiny.{dcm,dcz}: tiny trained priors and hybrids, and a stream coded with each.
 
-The prior is trained (`train_prior`, preset 2, budget 16000 bytes) on TRAINING below, prior3 (the
-default level's engine 3, preset 6, budget 40000 bytes) on the same files; the hybrids
+The prior is trained (`train_prior`, preset 2, budget 16000 bytes) on TRAINING below, prior3_rounded
+(the default level's engine 3, preset 6, budget 12000 bytes, too small for its tables whole and
+all the history, so they are rounded: `prior.round_tables3`) on the same files; prior3_tiny.{dcm,dcz}
+is frozen, what `--prior3` wrote at 40000 bytes before training rounded tables (a model file of an
+earlier release, which must keep decoding; training at 40000 bytes still gives its state); the hybrids
 (`train.fit_hybrid`: a byte MLP of context 3, 8 hidden units, embeddings of 4, one epoch, seed 0,
 and a prior, within 40000 bytes; hybrid: an engine-2 prior, preset 2, as hybrids were trained
 before engine 3 took them; hybrid3: the default level's) on the same files; each stream is
@@ -57,10 +60,10 @@ def main() -> None:
     if "--prior" in chosen:
         write("prior_tiny", prior.train_prior(TRAINING, 5, 16000, preset=prior.PRIOR_ENGINE2_PRESET), SAMPLE)
     if "--prior3" in chosen:
-        model = prior.train_prior(TRAINING, 5, 40000)
+        model = prior.train_prior(TRAINING, 5, 12000)
         if model.config()["preset"] != 6:
             raise AssertionError("the engine-3 golden prior must run preset 6")
-        write("prior3_tiny", model, HYBRID_SAMPLE)
+        write("prior3_rounded_tiny", model, HYBRID_SAMPLE)
     if "--hybrid" in chosen:
         write("hybrid_tiny", hybrid_model(prior.PRIOR_ENGINE2_PRESET), HYBRID_SAMPLE)
     if "--hybrid3" in chosen:

@@ -133,11 +133,11 @@ def _kept_tables(model: prior.PriorModel) -> list[str]:
 
 
 def test_the_default_level_measures_which_engine3_tables_to_keep():
-    """`TABLE_CHOICES`, chosen on held-out training files: at 8 KB the tables of every choice but
-    the last leave no room for history; at 32 KB all of them fit and pay."""
-    small, large = prior.train_prior(TRAINING, 5, 8000), prior.train_prior(TRAINING, 5, 32_000)
+    """`TABLE_CHOICES`, chosen on held-out training files: at 4 KB only the last choice's tables
+    fit; at 32 KB all of them fit and pay."""
+    small, large = prior.train_prior(TRAINING, 5, prior.MIN_BUDGET), prior.train_prior(TRAINING, 5, 32_000)
     assert small.config()["preset"] == large.config()["preset"] == 6
-    assert len(api.model_file_bytes(small, {})) <= 8000
+    assert len(api.model_file_bytes(small, {})) <= prior.MIN_BUDGET
     assert _kept_tables(small) == list(prior.TABLE_CHOICES[-1])
     assert _kept_tables(large) == list(prior.TABLE_CHOICES[0])
     for model in (small, large):
@@ -157,29 +157,60 @@ def test_golden_prior_decodes_its_stream_and_recompresses_identically():
     assert deepcompress.compress(GOLDEN_SCRIPT.SAMPLE, model=model) == dcz
 
 
-# tests/golden/prior3_tiny.{dcm,dcz}: the default level's engine-3 prior (scripts/make_golden_prior.py --prior3).
-GOLDEN3 = {"fingerprint": "da2dcb25a54417df149f246fd8d7a7b3",
-           "dcm": "8b82b3ba43e49d5cd2fc037b22b87dde7b7ac311fb79f63d288fdcdb2ebd8512",
-           "dcz": "a6556554fe0bde98f07b1a1ff52bed07b74bce6ba08680d817f24bed02b0b17e"}
+# tests/golden/prior3_*.{dcm,dcz}: the default level's engine-3 priors (scripts/make_golden_prior.py --prior3):
+# prior3_tiny (40 KB, tables whole) frozen, written before training rounded tables; prior3_rounded_tiny (12 KB).
+GOLDEN3 = {"prior3_tiny": {"fingerprint": "da2dcb25a54417df149f246fd8d7a7b3",
+                           "dcm": "8b82b3ba43e49d5cd2fc037b22b87dde7b7ac311fb79f63d288fdcdb2ebd8512",
+                           "dcz": "a6556554fe0bde98f07b1a1ff52bed07b74bce6ba08680d817f24bed02b0b17e"},
+           "prior3_rounded_tiny": {"fingerprint": "64dc1a3c3e222402addaf6d01d46c196",
+                                   "dcm": "3adeb731368e55ca5274f09c26d8dd35501100ce4302d13b0de75962e5c51fe7",
+                                   "dcz": "c878a52316620d2662e5e3bbfb1cf81d750d3e4e63c08e6266ffb75e575d9d73"}}
 
 
-def test_golden_engine3_prior_decodes_its_stream_and_recompresses_identically():
-    dcm = (GOLDEN / "prior3_tiny.dcm").read_bytes()
-    dcz = (GOLDEN / "prior3_tiny.dcz").read_bytes()
-    assert hashlib.sha256(dcm).hexdigest() == GOLDEN3["dcm"], "golden prior changed on disk"
-    assert hashlib.sha256(dcz).hexdigest() == GOLDEN3["dcz"], "golden stream changed on disk"
-    model = api.load_model(GOLDEN / "prior3_tiny.dcm")
-    assert model.fingerprint() == GOLDEN3["fingerprint"] and model.config()["preset"] == 6
+@pytest.mark.parametrize("name", sorted(GOLDEN3))
+def test_golden_engine3_prior_decodes_its_stream_and_recompresses_identically(name):
+    dcm = (GOLDEN / f"{name}.dcm").read_bytes()
+    dcz = (GOLDEN / f"{name}.dcz").read_bytes()
+    assert hashlib.sha256(dcm).hexdigest() == GOLDEN3[name]["dcm"], "golden prior changed on disk"
+    assert hashlib.sha256(dcz).hexdigest() == GOLDEN3[name]["dcz"], "golden stream changed on disk"
+    model = api.load_model(GOLDEN / f"{name}.dcm")
+    assert model.fingerprint() == GOLDEN3[name]["fingerprint"] and model.config()["preset"] == 6
     assert deepcompress.decompress(dcz, model=model) == GOLDEN_SCRIPT.HYBRID_SAMPLE
     assert deepcompress.compress(GOLDEN_SCRIPT.HYBRID_SAMPLE, model=model) == dcz
 
 
-def test_training_again_gives_the_golden_engine3_state():
-    golden = api.load_model(GOLDEN / "prior3_tiny.dcm")
-    again = prior.train_prior(GOLDEN_SCRIPT.TRAINING, 5, 40_000)
+@pytest.mark.parametrize(("name", "budget"), [("prior3_tiny", 40_000), ("prior3_rounded_tiny", 12_000)])
+def test_training_again_gives_the_golden_engine3_state(name, budget):
+    """At 40 KB the tables whole and all the history fit (stored whole, as before tables were
+    rounded); at 12 KB they do not, and the tables are rounded."""
+    golden = api.load_model(GOLDEN / f"{name}.dcm")
+    again = prior.train_prior(GOLDEN_SCRIPT.TRAINING, 5, budget)
     assert again.config() == golden.config()
-    for name in (*K3.PRIOR_TABLES, "history"):
-        assert np.array_equal(again._initial[name], golden._initial[name]), name
+    for table in (*K3.PRIOR_TABLES, "history"):
+        assert np.array_equal(again._initial[table], golden._initial[table]), table
+
+
+def test_rounded_tables_are_smaller_and_start_the_same_predictions():
+    """`round_tables3` changes only what training moved, keeps every value in its table's range,
+    and leaves each counter's 12-bit probability (what the kernel reads) within one 1/256 step."""
+    frozen, rounded = (api.load_model(GOLDEN / f"{name}.dcm") for name in ("prior3_tiny", "prior3_rounded_tiny"))
+    assert len(rounded._snapshot) < len(frozen._snapshot)
+    config = {**frozen.base.hyperparameters(), "preset": 6}
+    tables = {name: frozen._initial[name] for name in K3.PRIOR_TABLES}
+    again = prior.round_tables3(config, tables)
+    fresh = prior._fresh3(config)
+    for name, values in again.items():
+        untouched = tables[name] == fresh[name]
+        assert np.array_equal(values[untouched], tables[name][untouched]), name
+        assert not np.array_equal(values, tables[name]), name
+    bias = int(K3.CM_BIAS)
+    for name, xor in (("t_direct", bias), ("t_match", bias), ("smap", 0)):
+        before = (tables[name].astype(np.int64) ^ xor) >> 20
+        after = (again[name].astype(np.int64) ^ xor) >> 20
+        assert np.abs(after - before).max() <= 1 << (prior.ROUND_PROB_BITS - 10), name
+        assert ((again[name].astype(np.int64) ^ xor) & 1023).max() <= prior.ROUND_COUNT_LIMIT, name
+    assert again["apm"].min() >= 0 and again["apm"].max() < 1 << 16
+    assert np.all(again["mix"][tables["mix"] != fresh["mix"]] % (1 << prior.ROUND_WEIGHT_BITS) == 0)
 
 
 def test_training_again_gives_the_golden_state():
@@ -284,8 +315,9 @@ def test_cli_train_compress_decompress(tmp_path):
                          catch_exceptions=False)
     assert done.exit_code == 0, done.output
     assert (tmp_path / "held.py").read_bytes() == HELD_OUT[0]
-    done = runner.invoke(main, ["train", "--model", "adaptive", "--size", "4096", "-o", str(tmp_path / "q.dcm"),
-                                *training], catch_exceptions=False)
+    # level 1's prior runs engine 2 (engine 4 takes none), whose tables need more than 4096 bytes
+    done = runner.invoke(main, ["train", "--model", "adaptive", "--level", "1", "--size", "4096", "-o",
+                                str(tmp_path / "q.dcm"), *training], catch_exceptions=False)
     assert done.exit_code == 1 and "need more than 4096 bytes" in done.output
     assert not (tmp_path / "q.dcm").exists()
     assert done.output.count("\n") == 1

@@ -19,9 +19,9 @@ XOR bias), APM entries as sparse deltas from the fresh identity; 32-bit values a
 byte planes, which lzma compresses far better. A prior of an engine-3 preset (6, 7, 9) stores
 instead, in section 0, for each array of `_cm3_kernels.PRIOR_TABLES` in that order:
 u32 n | u32[n] gaps | u32[n] values, the entries that differ from a fresh session's as their
-32-bit patterns XOR the fresh ones. Training prunes counters seen fewer than
-`min_count` times and rounds counter probabilities to `prob_bits` bits, so that the tables fit
-the size budget (`--size`); the history fills the rest of it.
+32-bit patterns XOR the fresh ones, rounded (`round_tables3`: a start state needs far fewer bits
+than a running one, and lzma packs the rounded values several times smaller) unless the tables
+whole and all the history fit; the history fills the rest of the size budget (`--size`).
 
 Bound: decompression stops at the preset's documented tables (`state_bound`), so a forged
 snapshot allocates no more than a real stream of the preset does (plus MAX_HISTORY bytes).
@@ -128,6 +128,46 @@ def encode_tables3(config: dict[str, int], state: dict[str, np.ndarray], stored:
         gaps, values = _sparse(changed)
         parts += [_U32.pack(len(gaps)), _planes(gaps), _planes(values)]
     return b"".join(parts)
+
+
+# What `round_tables3` keeps of a trained engine-3 session, chosen on the small-file sets'
+# training halves (a quarter of the files held out, 112 KB budget; benchmarks/small_files.py):
+# Python modules -2.3%, copyright files -11% (their mixers now fit: 20,256 B against 22,804 B),
+# against storing the values whole. Finer (12, 8, 6 bits dropped) or coarser (16) did no better.
+# Only where the budget cannot hold the tables whole and all the history: the rounding buys
+# history, nothing else (1 MB budgets, which hold all of both sets' training data, lost 0.1-0.2%).
+ROUND_PROB_BITS = 14  # counters: low bits of the 22-bit probability dropped (8 kept: 1/256)
+ROUND_COUNT_LIMIT = 255  # counters: counts capped, so the first files' bits still move them
+ROUND_WEIGHT_BITS = 12  # mixer weights (16.16 fixed point): to multiples of 1/16
+ROUND_APM_BITS = 10  # APM entries (16 bits): to multiples of 2**10
+def _round_counters(words: np.ndarray, bias: int) -> np.ndarray:
+    """Counters (22-bit p << 10 | count) ^ bias: p to the middle of its 2**ROUND_PROB_BITS step,
+    the count capped; p stays in [0, 2**22)."""
+    raw = words.astype(np.int64) ^ bias
+    p = (raw >> 10) >> ROUND_PROB_BITS << ROUND_PROB_BITS | (1 << (ROUND_PROB_BITS - 1))
+    return ((p << 10 | np.minimum(raw & 1023, ROUND_COUNT_LIMIT)) ^ bias).astype(words.dtype)
+
+
+def _round_to(values: np.ndarray, bits: int, low: int, high: int) -> np.ndarray:
+    """To the nearest multiple of 2**bits, kept in [low, high]."""
+    rounded = (values.astype(np.int64) + (1 << (bits - 1))) >> bits << bits
+    return np.clip(rounded, low, high).astype(values.dtype)
+
+
+def round_tables3(config: dict[str, int], state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The PRIOR_TABLES arrays of a trained engine-3 session, rounded (ROUND_*) where they differ
+    from a fresh session's: entries training never moved stay fresh, so they stay unstored."""
+    bias = int(K.CM_BIAS)
+    rules = {"t_direct": lambda a: _round_counters(a, bias), "t_match": lambda a: _round_counters(a, bias),
+             "smap": lambda a: _round_counters(a, 0),
+             "mix": lambda a: _round_to(a, ROUND_WEIGHT_BITS, -2**31, 2**31 - 1 >> ROUND_WEIGHT_BITS << ROUND_WEIGHT_BITS),
+             "apm": lambda a: _round_to(a, ROUND_APM_BITS, 0, 2**16 - 1)}  # sessions hold APMs as uint16
+    rounded = {}
+    for name, fresh in _fresh3(config).items():
+        values = state[name][: len(fresh)]
+        moved = values.astype(fresh.dtype).view(np.uint32) != fresh.view(np.uint32)
+        rounded[name] = np.where(moved, rules[name](values), values)
+    return rounded
 
 
 def decode_tables3(config: dict[str, int], raw: bytes) -> dict[str, np.ndarray]:
@@ -419,7 +459,7 @@ def train_prior(files: Sequence[bytes], level: int = adaptive.DEFAULT_LEVEL, siz
     if engine == 3:
         # unmeasured (few files): the first choice whose tables fit, most tables first
         for choice in [stored] if stored is not None else TABLE_CHOICES:
-            tables = _xz(encode_tables3(full, session.tables, choice))
+            tables = _xz(encode_tables3(full, round_tables3(full, session.tables), choice))
             if len(_snapshot_bytes(tables, _xz(b""))) <= room:
                 break
         trained = session.buf[: session.size]
@@ -441,6 +481,11 @@ def train_prior(files: Sequence[bytes], level: int = adaptive.DEFAULT_LEVEL, siz
     def snapshot(n: int) -> bytes:
         return _snapshot_bytes(tables, _xz(history(n)))
 
+    longest = min(MAX_HISTORY, len(trained) + common.total)
+    if engine == 3:  # rounding only buys room for history: where all of it fits, keep the values whole
+        whole = _xz(encode_tables3(full, session.tables, choice))
+        if len(_snapshot_bytes(whole, _xz(history(longest)))) <= room:
+            tables = whole
     empty = len(snapshot(0))
     if empty > room and engine == 3 and chosen_by_level:  # engine 2's tables are smaller
         return train_prior(files, level, size, PRIOR_ENGINE2_PRESET)
@@ -448,7 +493,6 @@ def train_prior(files: Sequence[bytes], level: int = adaptive.DEFAULT_LEVEL, siz
         raise ValueError(f"the tables of a prior at level {level} need more than {size} bytes")
     # The longest history that fits: secant steps on its compressed size (each step is an lzma
     # run), stopping within 2% of the room, then shortened until it fits.
-    longest = min(MAX_HISTORY, len(trained) + common.total)
     length, used = longest, len(snapshot(longest))
     for _ in range(6):
         if used <= room and (length == longest or used >= 0.98 * room):
