@@ -72,11 +72,15 @@ class Layout:
 
     @classmethod
     def from_header(cls, kind: str, extra: dict[str, Any]) -> Layout:
-        """Inverse of `to_extra`. Raises ValueError on anything malformed."""
+        """Inverse of `to_extra`. Raises ValueError on anything malformed, keys it does not write
+        included (a header that is not what a writer made is not what it means)."""
+        if kind not in ("bytes", "npy"):
+            raise ValueError(f"unknown data kind {kind!r}")
+        expected = set(cls.to_extra(cls("npy"))) if kind == "npy" else set()
+        if set(extra) != expected:
+            raise ValueError(f"malformed array description: keys {sorted(map(str, extra))} for kind {kind!r}")
         if kind == "bytes":
             return cls()
-        if kind != "npy":
-            raise ValueError(f"unknown data kind {kind!r}")
         try:
             layout = cls(
                 "npy", str(extra["dtype"]), tuple(extra["shape"]), bool(extra["fortran_order"]),

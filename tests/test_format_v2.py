@@ -307,3 +307,30 @@ def test_cli_decodes_concatenated_members_from_files_and_pipes(tmp_path):
     (tmp_path / "bad.dcz").write_bytes(joined + b"junk")
     code, _, err = run_cli("test", "bad.dcz", cwd=tmp_path)
     assert code == 1 and b"trailing data" in err
+
+
+@pytest.mark.parametrize("kind", ["bytes", "npy"])
+def test_a_layout_with_keys_no_writer_makes_is_refused(kind):
+    """A header under a valid CRC whose data description has a key more (or, for arrays, one
+    fewer) than the writer puts there is corrupt, not read with the key ignored."""
+    import dataclasses
+
+    import numpy as np
+
+    array = np.arange(300, dtype=np.int16).reshape(100, 3)
+    blob = deepcompress.compress_array(array) if kind == "npy" else deepcompress.compress(b"hello, world " * 20)
+    decode = deepcompress.decompress_array if kind == "npy" else deepcompress.decompress
+    source = io.BytesIO(blob)
+    header = container.read_header(source)
+    rest = blob[source.tell():]
+    assert header.kind == kind
+    extra = dict(header.extra)
+    variants = [{**extra, "note": 1}]
+    if kind == "npy":
+        variants.append({key: value for key, value in extra.items() if key != "offset"})
+    for forged_extra in variants:
+        forged = container.encode_header(dataclasses.replace(header, extra=forged_extra)) + rest
+        with pytest.raises(CorruptStreamError, match="malformed array description"):
+            decode(forged)
+    original = array if kind == "npy" else b"hello, world " * 20
+    assert np.array_equal(decode(container.encode_header(header) + rest), original)  # the header re-encoded as is
