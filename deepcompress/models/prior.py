@@ -132,14 +132,16 @@ def encode_tables3(config: dict[str, int], state: dict[str, np.ndarray], stored:
 
 # What `round_tables3` keeps of a trained engine-3 session, chosen on the small-file sets'
 # training halves (a quarter of the files held out, 112 KB budget; benchmarks/small_files.py):
-# Python modules -2.3%, copyright files -11% (their mixers now fit: 20,256 B against 22,804 B),
-# against storing the values whole. Finer (12, 8, 6 bits dropped) or coarser (16) did no better.
+# Python modules -2.5% (117,812 B against 120,792), copyright files -11.3% (their mixers now
+# fit: 20,224 B against 22,804), against storing the values whole. Finer (12, 8, 6 bits dropped)
+# or coarser (16) did no better; rounding weights and APM entries themselves rather than their
+# changes from fresh, 0.1% worse on both.
 # Only where the budget cannot hold the tables whole and all the history: the rounding buys
 # history, nothing else (1 MB budgets, which hold all of both sets' training data, lost 0.1-0.2%).
 ROUND_PROB_BITS = 14  # counters: low bits of the 22-bit probability dropped (8 kept: 1/256)
 ROUND_COUNT_LIMIT = 255  # counters: counts capped, so the first files' bits still move them
-ROUND_WEIGHT_BITS = 12  # mixer weights (16.16 fixed point): to multiples of 1/16
-ROUND_APM_BITS = 10  # APM entries (16 bits): to multiples of 2**10
+ROUND_WEIGHT_BITS = 12  # mixer weights (16.16 fixed point): changes to multiples of 1/16
+ROUND_APM_BITS = 10  # APM entries (16 bits): changes to multiples of 2**10
 def _round_counters(words: np.ndarray, bias: int) -> np.ndarray:
     """Counters (22-bit p << 10 | count) ^ bias: p to the middle of its 2**ROUND_PROB_BITS step,
     the count capped; p stays in [0, 2**22)."""
@@ -148,25 +150,30 @@ def _round_counters(words: np.ndarray, bias: int) -> np.ndarray:
     return ((p << 10 | np.minimum(raw & 1023, ROUND_COUNT_LIMIT)) ^ bias).astype(words.dtype)
 
 
-def _round_to(values: np.ndarray, bits: int, low: int, high: int) -> np.ndarray:
-    """To the nearest multiple of 2**bits, kept in [low, high]."""
-    rounded = (values.astype(np.int64) + (1 << (bits - 1))) >> bits << bits
-    return np.clip(rounded, low, high).astype(values.dtype)
+def _round_change(values: np.ndarray, fresh: np.ndarray, bits: int, low: int, high: int) -> np.ndarray:
+    """fresh plus the change training made, rounded to the nearest multiple of 2**bits (so a
+    slight change stays near fresh), kept in [low, high]."""
+    base = fresh.astype(np.int64)
+    change = (values.astype(np.int64) - base + (1 << (bits - 1))) >> bits << bits
+    return np.clip(base + change, low, high).astype(values.dtype)
 
 
 def round_tables3(config: dict[str, int], state: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The PRIOR_TABLES arrays of a trained engine-3 session, rounded (ROUND_*) where they differ
-    from a fresh session's: entries training never moved stay fresh, so they stay unstored."""
+    from a fresh session's: entries training never moved stay fresh, so they stay unstored.
+    Counters keep a coarser probability (absolute: the kernel reads it directly); mixer weights
+    and APM entries a coarser change from their fresh values (which lie off any such grid)."""
     bias = int(K.CM_BIAS)
-    rules = {"t_direct": lambda a: _round_counters(a, bias), "t_match": lambda a: _round_counters(a, bias),
-             "smap": lambda a: _round_counters(a, 0),
-             "mix": lambda a: _round_to(a, ROUND_WEIGHT_BITS, -2**31, 2**31 - 1 >> ROUND_WEIGHT_BITS << ROUND_WEIGHT_BITS),
-             "apm": lambda a: _round_to(a, ROUND_APM_BITS, 0, 2**16 - 1)}  # sessions hold APMs as uint16
+    top_weight = (2**31 - 1) >> ROUND_WEIGHT_BITS << ROUND_WEIGHT_BITS
+    rules = {"t_direct": lambda a, f: _round_counters(a, bias), "t_match": lambda a, f: _round_counters(a, bias),
+             "smap": lambda a, f: _round_counters(a, 0),
+             "mix": lambda a, f: _round_change(a, f, ROUND_WEIGHT_BITS, -2**31, top_weight),
+             "apm": lambda a, f: _round_change(a, f, ROUND_APM_BITS, 0, 2**16 - 1)}  # sessions hold APMs as uint16
     rounded = {}
     for name, fresh in _fresh3(config).items():
         values = state[name][: len(fresh)]
         moved = values.astype(fresh.dtype).view(np.uint32) != fresh.view(np.uint32)
-        rounded[name] = np.where(moved, rules[name](values), values)
+        rounded[name] = np.where(moved, rules[name](values, fresh), values)
     return rounded
 
 
@@ -482,9 +489,10 @@ def train_prior(files: Sequence[bytes], level: int = adaptive.DEFAULT_LEVEL, siz
         return _snapshot_bytes(tables, _xz(history(n)))
 
     longest = min(MAX_HISTORY, len(trained) + common.total)
+    all_history = _xz(history(longest))  # compressed once: the whole-tables check and the first step use it
     if engine == 3:  # rounding only buys room for history: where all of it fits, keep the values whole
         whole = _xz(encode_tables3(full, session.tables, choice))
-        if len(_snapshot_bytes(whole, _xz(history(longest)))) <= room:
+        if len(_snapshot_bytes(whole, all_history)) <= room:
             tables = whole
     empty = len(snapshot(0))
     if empty > room and engine == 3 and chosen_by_level:  # engine 2's tables are smaller
@@ -493,7 +501,7 @@ def train_prior(files: Sequence[bytes], level: int = adaptive.DEFAULT_LEVEL, siz
         raise ValueError(f"the tables of a prior at level {level} need more than {size} bytes")
     # The longest history that fits: secant steps on its compressed size (each step is an lzma
     # run), stopping within 2% of the room, then shortened until it fits.
-    length, used = longest, len(snapshot(longest))
+    length, used = longest, len(_snapshot_bytes(tables, all_history))
     for _ in range(6):
         if used <= room and (length == longest or used >= 0.98 * room):
             break
@@ -502,4 +510,5 @@ def train_prior(files: Sequence[bytes], level: int = adaptive.DEFAULT_LEVEL, siz
     while used > room:
         length = length * 31 // 32
         used = len(snapshot(length))
-    return PriorModel(config, np.frombuffer(snapshot(length), dtype=np.uint8))
+    packed = _snapshot_bytes(tables, all_history) if length == longest else snapshot(length)
+    return PriorModel(config, np.frombuffer(packed, dtype=np.uint8))
