@@ -66,8 +66,9 @@ def _warm_up() -> None:
             blob = api.compress(data, level=level)
             assert api.decompress(blob) == data
     files = [text[i: i + 2000] for i in range(0, len(text), 2000)]
-    trained = prior.train_prior(files[:-1], size=prior.MIN_BUDGET + 40_000)
-    assert api.decompress(api.compress(files[-1], trained), trained) == files[-1]
+    for prime_bytes in (None, 0):  # primed sessions start with no history to index; unprimed ones index it
+        trained = prior.train_prior(files[:-1], size=prior.MIN_BUDGET + 40_000, prime_bytes=prime_bytes)
+        assert api.decompress(api.compress(files[-1], trained), trained) == files[-1]
     sample = text[:20_000]
     copies, _ = longrange.find_copies(sample, sample[5_000:] + noise)  # as a segment after the first calls it
     assert copies

@@ -669,10 +669,11 @@ HYBRID_NETWORK = {"context_size": 8, "hidden": (64,), "embed_dim": 16}
 
 
 def fit_hybrid(files: Sequence[bytes], options: ModelOptions, config: TrainConfig, level: int, size: int,
-               on_progress: Callable[[Progress], None] | None = None, preset: int | None = None) -> Fitted:
+               on_progress: Callable[[Progress], None] | None = None, preset: int | None = None,
+               prime_bytes: int | None = None) -> Fitted:
     """Train a `hybrid` within a model file of `size` bytes: the byte MLP of `options` (one
     hidden layer, no follower inputs) on `files`, then a prior (`train_prior` of `level`, or of
-    `preset`) on the same files in the bytes the network leaves."""
+    `preset`, primed with `prime_bytes`) on the same files in the bytes the network leaves."""
     from deepcompress.models.hybrid import HybridModel
     from deepcompress.models.prior import MIN_BUDGET, MODEL_FILE_SLACK, train_prior
 
@@ -684,7 +685,7 @@ def fit_hybrid(files: Sequence[bytes], options: ModelOptions, config: TrainConfi
     if size - network_bytes < MIN_BUDGET:
         raise ValueError(f"the hybrid's network takes {network_bytes} bytes: a budget of {size} leaves its "
                          f"prior less than {MIN_BUDGET}")
-    model = HybridModel(train_prior(files, level, size - network_bytes, preset=preset), fitted.model)
+    model = HybridModel(train_prior(files, level, size - network_bytes, preset=preset, prime_bytes=prime_bytes), fitted.model)
     return Fitted(model, fitted.result, fitted.integer_validation_bits, fitted.network)
 
 

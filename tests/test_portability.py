@@ -34,8 +34,9 @@ GOLDEN = ROOT / "tests" / "golden"
 TORCH_MODELS = ("mlp", "mlp-followers", "record-mlp", "hybrid", "hybrid3")
 # Every compression level's preset, as "level-N" with N the lowest level of that preset.
 LEVEL_MODELS = tuple(f"level-{min(n for n in LEVELS if LEVELS[n] == p)}" for p in sorted(set(LEVELS.values())))
-# "segmented": level 1 in segments of 16 KiB, so that later segments copy from earlier ones (`longrange`).
-ALL_MODELS = (*sorted(models.BUILTIN_MODELS), *LEVEL_MODELS, "segmented", *TORCH_MODELS)
+# "segmented": level 1 in segments of 16 KiB, so that later segments copy from earlier ones (`longrange`);
+# "prior3-primed": the golden primed prior (each process primes it: the engine over its history).
+ALL_MODELS = (*sorted(models.BUILTIN_MODELS), *LEVEL_MODELS, "segmented", "prior3-primed", *TORCH_MODELS)
 
 # In one process: for each model, compress OUT/<model>.dcz and, if REF/<model>.dcz exists
 # (made in another environment, or just now when REF is OUT), decompress it and check it.
@@ -125,6 +126,7 @@ def reference(tmp_path_factory) -> Path:
     (work / "record-mlp.dcm").write_bytes((GOLDEN / "records_k5_d3.dcm").read_bytes())
     (work / "hybrid.dcm").write_bytes((GOLDEN / "hybrid_tiny.dcm").read_bytes())
     (work / "hybrid3.dcm").write_bytes((GOLDEN / "hybrid3_tiny.dcm").read_bytes())
+    (work / "prior3-primed.dcm").write_bytes((GOLDEN / "prior3_primed_tiny.dcm").read_bytes())
     modelfile.save_model(fuzz_decoder.trained_mlp(), work / "mlp-followers.dcm")
     _run(REFERENCE, work, work / "reference", work / "reference")
     return work

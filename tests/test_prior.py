@@ -133,17 +133,53 @@ def _kept_tables(model: prior.PriorModel) -> list[str]:
 
 
 def test_the_default_level_measures_which_engine3_tables_to_keep():
-    """`TABLE_CHOICES`, chosen on held-out training files: at 4 KB only the last choice's tables
-    fit; at 32 KB all of them fit and pay."""
-    small, large = prior.train_prior(TRAINING, 5, prior.MIN_BUDGET), prior.train_prior(TRAINING, 5, 32_000)
-    assert small.config()["preset"] == large.config()["preset"] == 6
+    """`TABLE_CHOICES`, chosen on held-out training files: unprimed, at 4 KB only the last
+    choice's tables fit; at 32 KB all of them fit and pay. Primed, storing none (all the room
+    to history) is a choice too, and the one that pays on these files."""
+    small, large = (prior.train_prior(TRAINING, 5, budget, prime_bytes=0) for budget in (prior.MIN_BUDGET, 32_000))
+    primed = prior.train_prior(TRAINING, 5, 32_000)
+    assert small.config()["preset"] == large.config()["preset"] == primed.config()["preset"] == 6
     assert len(api.model_file_bytes(small, {})) <= prior.MIN_BUDGET
     assert _kept_tables(small) == list(prior.TABLE_CHOICES[-1])
     assert _kept_tables(large) == list(prior.TABLE_CHOICES[0])
-    for model in (small, large):
+    assert _kept_tables(primed) == [] and primed.config()["prime_bytes"] > 0
+    for model in (small, large, primed):
         assert deepcompress.decompress(deepcompress.compress(HELD_OUT[0], model), model=model) == HELD_OUT[0]
     with pytest.raises(ValueError, match="at least"):
         prior.train_prior(TRAINING, 5, 100)
+
+
+def test_a_primed_prior_learns_its_history_once_and_codes_smaller(tmp_path):
+    """Priming runs the engine over the history's end when the first session starts (once per
+    process and variant: later sessions copy that state and never move it); the files it codes
+    decode from the model file in a fresh process's way (a new PriorModel) and are smaller than
+    with the same prior unprimed."""
+    primed = prior.train_prior(TRAINING, 5, 32_000)
+    unprimed = prior.PriorModel({k: v for k, v in primed.config().items() if k != "prime_bytes"},
+                                primed.parameter_arrays()["snapshot"])
+    assert primed.fingerprint() != unprimed.fingerprint()
+    blobs = [deepcompress.compress(data, model=primed) for data in HELD_OUT]
+    assert sum(map(len, blobs)) < 0.97 * sum(len(deepcompress.compress(data, model=unprimed)) for data in HELD_OUT)
+    assert [deepcompress.compress(data, model=primed) for data in HELD_OUT] == blobs  # the primed state never moves
+    path = tmp_path / "primed.dcm"
+    path.write_bytes(api.model_file_bytes(primed))
+    again = api.load_model(path)
+    assert again._primed[0] is None  # loading primes nothing: the first session does
+    assert [deepcompress.decompress(blob, model=again) for blob in blobs] == HELD_OUT
+    with pytest.raises(ModelMismatchError, match="fingerprint"):
+        deepcompress.decompress(blobs[0], model=unprimed)
+
+
+@pytest.mark.parametrize("prime_bytes", [0, prior.MAX_PRIME_BYTES + 1, "many"])
+def test_a_prime_length_out_of_bounds_is_refused(prime_bytes):
+    primed = prior.train_prior(TRAINING, 5, 32_000)
+    history = primed.hyperparameters()["history_bytes"]
+    with pytest.raises(ValueError, match="prime_bytes|integers"):
+        prior.PriorModel({**primed.config(), "prime_bytes": prime_bytes}, primed.parameter_arrays()["snapshot"])
+    with pytest.raises(ValueError, match="exceeds the prior's history"):
+        prior.PriorModel({**primed.config(), "prime_bytes": history + 1}, primed.parameter_arrays()["snapshot"])
+    with pytest.raises(ValueError, match="primes 0 to"):
+        prior.train_prior(TRAINING, 5, 32_000, preset=prior.PRIOR_ENGINE2_PRESET, prime_bytes=1000)
 
 
 def test_golden_prior_decodes_its_stream_and_recompresses_identically():
@@ -157,14 +193,18 @@ def test_golden_prior_decodes_its_stream_and_recompresses_identically():
     assert deepcompress.compress(GOLDEN_SCRIPT.SAMPLE, model=model) == dcz
 
 
-# tests/golden/prior3_*.{dcm,dcz}: the default level's engine-3 priors (scripts/make_golden_prior.py --prior3):
-# prior3_tiny (40 KB, tables whole) frozen, written before training rounded tables; prior3_rounded_tiny (12 KB).
+# tests/golden/prior3_*.{dcm,dcz}: the default level's engine-3 priors (scripts/make_golden_prior.py --prior3,
+# --prior3-primed): prior3_tiny (40 KB, tables whole) frozen, written before training rounded tables;
+# prior3_rounded_tiny (12 KB, unprimed); prior3_primed_tiny (12 KB, primed, as training makes them by default).
 GOLDEN3 = {"prior3_tiny": {"fingerprint": "da2dcb25a54417df149f246fd8d7a7b3",
                            "dcm": "8b82b3ba43e49d5cd2fc037b22b87dde7b7ac311fb79f63d288fdcdb2ebd8512",
                            "dcz": "a6556554fe0bde98f07b1a1ff52bed07b74bce6ba08680d817f24bed02b0b17e"},
            "prior3_rounded_tiny": {"fingerprint": "1d71cebdb661ae7c7576673bd1047ccc",
                                    "dcm": "7a5ac8f876dcddd6101df462a7622b4f971c942efd9b143968d1143f23426794",
-                                   "dcz": "617c1e69e428acb9e0f261a24810db748cf49b26a2b2d116996a45f7e64677c9"}}
+                                   "dcz": "617c1e69e428acb9e0f261a24810db748cf49b26a2b2d116996a45f7e64677c9"},
+           "prior3_primed_tiny": {"fingerprint": "d01cd4e3a4e566da5f17d2a12fb9202a",
+                                  "dcm": "dfd27af30281f966214a89ac94186f42a213ea018fc0ae310a0e5d6bae0a6c12",
+                                  "dcz": "bbe9e6bedb9e93e7771f0dbd5df2feb8cd58f64b0dc9b9e509ee801f0c4d0425"}}
 
 
 @pytest.mark.parametrize("name", sorted(GOLDEN3))
@@ -179,12 +219,14 @@ def test_golden_engine3_prior_decodes_its_stream_and_recompresses_identically(na
     assert deepcompress.compress(GOLDEN_SCRIPT.HYBRID_SAMPLE, model=model) == dcz
 
 
-@pytest.mark.parametrize(("name", "budget"), [("prior3_tiny", 40_000), ("prior3_rounded_tiny", 12_000)])
-def test_training_again_gives_the_golden_engine3_state(name, budget):
-    """At 40 KB the tables whole and all the history fit (stored whole, as before tables were
-    rounded); at 12 KB they do not, and the tables are rounded."""
+@pytest.mark.parametrize(("name", "budget", "prime_bytes"),
+                         [("prior3_tiny", 40_000, 0), ("prior3_rounded_tiny", 12_000, 0), ("prior3_primed_tiny", 12_000, None)])
+def test_training_again_gives_the_golden_engine3_state(name, budget, prime_bytes):
+    """Unprimed, at 40 KB the tables whole and all the history fit (stored whole, as before tables
+    were rounded); at 12 KB they do not, and the tables are rounded. Primed (the default), the
+    golden keeps what the measured choice keeps."""
     golden = api.load_model(GOLDEN / f"{name}.dcm")
-    again = prior.train_prior(GOLDEN_SCRIPT.TRAINING, 5, budget)
+    again = prior.train_prior(GOLDEN_SCRIPT.TRAINING, 5, budget, prime_bytes=prime_bytes)
     assert again.config() == golden.config()
     for table in (*K3.PRIOR_TABLES, "history"):
         assert np.array_equal(again._initial[table], golden._initial[table]), table
@@ -348,8 +390,9 @@ def test_session_state_round_trips_through_the_tables_section(trained):
     if "cm" in trained._initial:
         state = {name: trained._initial[name] for name in ("cm", "mw", "apm")}
         again = prior.decode_tables(config, prior.encode_tables(config, state))
-    else:
-        state = {name: trained._initial[name] for name in K3.PRIOR_TABLES}
+    else:  # the fixture's prior is primed and stores no tables: one that stores them all
+        every = prior.train_prior(TRAINING, 5, 32_000, stored=prior.TABLE_CHOICES[0], prime_bytes=0)
+        state = {name: every._initial[name] for name in K3.PRIOR_TABLES}
         assert any(np.any(state[name] != fresh) for name, fresh in prior._fresh3(config).items())  # trained
         again = prior.decode_tables3(config, prior.encode_tables3(config, state))
     for name, array in state.items():

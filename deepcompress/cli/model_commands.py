@@ -166,13 +166,17 @@ def _integers(ctx: click.Context, parameter: click.Parameter, text: str | None) 
 @click.option("--level", type=click.IntRange(1, 9), default=5, show_default=True, help="adaptive, hybrid: the level whose engine the prior starts")
 @click.option("--size", "size_budget", type=click.IntRange(min=4096),
               help="adaptive, hybrid: the model file's size limit in bytes  [default: 112000; hybrid: 1000000]")
+@click.option("--prime", "prime_bytes", type=click.IntRange(min=0),
+              help="adaptive, hybrid (default level): bytes of the history's end the engine runs over when the prior "
+                   "loads, so that its longer contexts start warm; costs ~2.5 s per MiB once per process; 0: none  "
+                   "[default: 524288]")
 @click.option("-f", "--force", is_flag=True, help="overwrite an existing model file")
 @click.option("-q", "--quiet", is_flag=True, help="print nothing but errors")
 @click.argument("data", nargs=-1, required=True, type=click.Path(allow_dash=True))
 @click.pass_context
 def train_command(ctx, kind, output, context_size, hidden, embed_dim, dropout, alphabet, followers, crlf, epochs, batch_size,
                   learning_rate, validation_fraction, seed, threads, device, log_path, plot_path, level, size_budget,
-                  force, quiet, data) -> None:
+                  prime_bytes, force, quiet, data) -> None:
     """Fit a model to DATA files by maximum likelihood and save it as a model file.
 
     Integer .npy arrays: `--model record-mlp` models each row (record) of an (N, d) array
@@ -187,7 +191,7 @@ def train_command(ctx, kind, output, context_size, hidden, embed_dim, dropout, a
     share of the data, with --batch-size as the global batch; the first writes the model.
     """
     if kind == "adaptive":
-        ctx.exit(_train_prior(output, level, size_budget or 112_000, force, quiet, data))
+        ctx.exit(_train_prior(output, level, size_budget or 112_000, prime_bytes, force, quiet, data))
     from deepcompress import distributed, train
 
     if kind == "hybrid":
@@ -231,7 +235,7 @@ def train_command(ctx, kind, output, context_size, hidden, embed_dim, dropout, a
             fitted = train.fit_sources([source(each) for each in data], options, config, report)
         elif kind == "hybrid":
             fitted = train.fit_hybrid([read(each)[0] for each in data], options, config, level,
-                                      size_budget or 1_000_000, report)
+                                      size_budget or 1_000_000, report, prime_bytes=prime_bytes)
         else:
             fitted = train.fit_files([read(each) for each in data], options, config, report)
         if distributed.rank() > 0:
@@ -256,7 +260,8 @@ def train_command(ctx, kind, output, context_size, hidden, embed_dim, dropout, a
     ctx.exit(status)
 
 
-def _train_prior(output: str, level: int, size_budget: int, force: bool, quiet: bool, data: tuple[str, ...]) -> int:
+def _train_prior(output: str, level: int, size_budget: int, prime_bytes: int | None, force: bool, quiet: bool,
+                 data: tuple[str, ...]) -> int:
     """`train --model adaptive`: a prior within `size_budget` bytes (no torch is imported)."""
     from deepcompress.models import prior
 
@@ -265,7 +270,7 @@ def _train_prior(output: str, level: int, size_budget: int, force: bool, quiet: 
         for each_path in data:
             with fileio.open_operand(each_path, compressed=False) as opened:
                 files.append(opened.source.read())
-        model = prior.train_prior(files, level, size_budget)
+        model = prior.train_prior(files, level, size_budget, prime_bytes=prime_bytes)
         metadata = {"training": {"files": len(files), "bytes": sum(map(len, files)), "level": level,
                                  "size_budget": size_budget}}
         blob = api.model_file_bytes(model, metadata)
@@ -276,7 +281,8 @@ def _train_prior(output: str, level: int, size_budget: int, force: bool, quiet: 
         if not quiet:
             settings = model.hyperparameters()
             click.echo(f"{escape(path)}: adaptive-prior model {model.fingerprint()[:16]}, {len(blob)} bytes "
-                       f"({settings['history_bytes']} bytes of history), from {len(files)} files", err=True)
+                       f"({settings['history_bytes']} bytes of history, {settings['prime_bytes']} primed), "
+                       f"from {len(files)} files", err=True)
 
     return each((output,), fit)
 

@@ -17,6 +17,7 @@ keep engine 2 so their streams decode as written.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
@@ -441,6 +442,15 @@ class BlockSession(Session):
         if mixer.dtype != np.int32 or mixer.shape != (N.MIXER_LEN,):  # the kernel indexes it unchecked
             raise ValueError(f"a network's final mixer is int32[{N.MIXER_LEN}]")
         self._network = N.network_arguments(network, self.size, mixer, lr)
+
+    def clone(self) -> BlockSession:
+        """An independent session in the same state (a primed prior's, `models.prior`): every
+        array copied, so coding with one never moves the other."""
+        twin = copy.copy(self)
+        twin.buf = self.buf.copy()
+        twin.tables = {name: table.copy() for name, table in self.tables.items()}
+        twin._network = tuple(part.copy() if isinstance(part, np.ndarray) else part for part in self._network)
+        return twin
 
     def restart(self, forget_hashed: bool = False) -> None:
         """(Engine 3, for training a prior.) Start the next block as a new file would: the byte

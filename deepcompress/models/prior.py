@@ -32,6 +32,7 @@ from __future__ import annotations
 import copy
 import lzma
 import struct
+import threading
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -55,6 +56,19 @@ HASH_BITS = 17
 # fingerprint, and the decoder finds its sized variant by input size (`api._sized_variants`).
 PRIOR_SIZE_SLACK_BITS = {2: 3, 3: 5}
 MODEL_FILE_SLACK = 1024  # bytes kept for the model file's JSON header and metadata
+# Priming (engine 3): a primed prior's sessions start where the engine stands after running over
+# the last `prime_bytes` of the history once, as over a file, so that the hashed contexts (orders
+# 2 and up, words, records), which no budget can afford to store, start warm, as paq8px's text
+# pretraining does at start-up. It costs ~2.4 us a byte once per process and variant (the primed
+# state is kept and copied for each stream). Chosen on the small-file sets (112 KB budget,
+# payload of the held-out halves): stdlib 548,700 B unprimed -> 495,204 primed (405 KB of
+# history) -> 489,028 primed with no tables stored, whose room went to history (561 KB).
+DEFAULT_PRIME_BYTES = 1 << 19
+MAX_PRIME_BYTES = 1 << 21  # the most a model file can make a session start-up run over (~5 s)
+# Hashed tables of a primed prior's sessions: the history's contexts need room (stdlib at 2**18:
+# +2.3% against 2**20; 2**22: -0.6%, copyright files -2.5%, but every stream's session copies
+# them: 48 MB instead of 12).
+PRIME_HASH_BITS = 20
 _U32 = struct.Struct("<I")
 # The preset a prior runs when its level's engine takes no prior (engine 4), and a hybrid's.
 PRIOR_ENGINE2_PRESET = 2
@@ -106,6 +120,11 @@ def state_bound(config: dict[str, int]) -> int:
 
 def _engine(config: dict[str, int]) -> int:
     return adaptive.ENGINES[config["preset"]]
+
+
+def _engine_config(config: dict[str, int]) -> dict[str, int]:
+    """The engine's part of a prior's config (all but prime_bytes)."""
+    return {key: value for key, value in config.items() if key != "prime_bytes"}
 
 
 def _fresh3(config: dict[str, int]) -> dict[str, np.ndarray]:
@@ -281,13 +300,19 @@ class PriorModel(Model):
     self_coder = "binary"
 
     def __init__(self, config: dict[str, int], snapshot: np.ndarray) -> None:
-        if not isinstance(config, dict) or set(config) != {"preset", "hash_bits", "match_bits"}:
-            raise ValueError("an adaptive-prior config names exactly preset, hash_bits and match_bits")
+        """config: preset, hash_bits, match_bits and (engine 3, primed) prime_bytes, in
+        [1, min(MAX_PRIME_BYTES, history bytes)]; snapshot: uint8[n], the stored form above."""
+        keys = {"preset", "hash_bits", "match_bits"}
+        if not isinstance(config, dict) or not keys <= set(config) <= keys | {"prime_bytes"}:
+            raise ValueError("an adaptive-prior config names exactly preset, hash_bits, match_bits and optionally prime_bytes")
         if not all(type(v) is int for v in config.values()):
             raise ValueError("adaptive-prior config values must be integers")
         if adaptive.SELF_CODERS.get(config["preset"]) != "binary":
             raise ValueError(f"a prior needs a one-lane preset, not {config['preset']!r}")
-        self.base = AdaptiveModel.from_config(config)  # checks the table sizes against the preset's
+        self._prime_bytes = config.get("prime_bytes", 0)
+        if "prime_bytes" in config and (_engine(config) != 3 or not 0 < self._prime_bytes <= MAX_PRIME_BYTES):
+            raise ValueError(f"prime_bytes lies in [1, {MAX_PRIME_BYTES}], for an engine-3 preset")
+        self.base = AdaptiveModel.from_config(_engine_config(config))  # checks the table sizes against the preset's
         self._config = dict(config)
         self._origin = dict(config)  # the trained config; `sized_for` variants differ in table sizes
         self._snapshot = np.ascontiguousarray(snapshot, dtype=np.uint8)
@@ -296,6 +321,12 @@ class PriorModel(Model):
         decode = decode_tables3 if _engine(config) == 3 else decode_tables
         self._initial = decode(full, _unxz(tables, state_bound(full)))
         self._initial["history"] = np.frombuffer(_unxz(history, MAX_HISTORY), dtype=np.uint8)
+        if self._prime_bytes > len(self._initial["history"]):
+            raise ValueError("prime_bytes exceeds the prior's history")
+        # (config key, primed session) of the variant primed last, shared by all variants and
+        # threads: one held at a time bounds the memory (files of one kind share a variant)
+        self._primed: list[Any] = [None, None]
+        self._priming = threading.Lock()
         # engine 3 priors never store hashed states
         self._hashed_stored = "cm" in self._initial and bool(self._initial["cm"][K.HASHED_OFF:-2 * K.MATCH_LEVELS].any())
         self._fingerprint: str | None = None
@@ -305,7 +336,7 @@ class PriorModel(Model):
 
     def hyperparameters(self) -> dict[str, Any]:
         return {**self.base.hyperparameters(), "history_bytes": len(self._initial["history"]),
-                "snapshot_bytes": len(self._snapshot)}
+                "prime_bytes": self._prime_bytes, "snapshot_bytes": len(self._snapshot)}
 
     def parameter_arrays(self) -> dict[str, np.ndarray]:
         return {"snapshot": self._snapshot}
@@ -342,14 +373,33 @@ class PriorModel(Model):
             return self
         variant = copy.copy(self)
         variant._config = {**origin, "hash_bits": hash_bits, "match_bits": match_bits}
-        variant.base = AdaptiveModel.from_config(variant._config)
+        variant.base = AdaptiveModel.from_config(_engine_config(variant._config))
         variant._fingerprint = None
         return variant
 
     def session(self) -> adaptive.AdaptiveSession | adaptive.BlockSession:
-        initial = self._initial
+        """A session at the start of a stream: the snapshot's state (primed: after the history's
+        end, learned as a file is)."""
+        if self._prime_bytes:
+            return self._primed_session().clone()
+        return self._start_session(self._initial)
+
+    def _primed_session(self) -> adaptive.BlockSession:
+        key = (self._config["hash_bits"], self._config["match_bits"])
+        with self._priming:
+            if self._primed[0] != key:
+                self._primed[:] = [None, None]  # the old one freed before the new one grows
+                history = self._initial["history"]
+                cut = len(history) - self._prime_bytes
+                session = self._start_session({**self._initial, "history": history[:cut]})
+                session.encode_words(history[cut:].copy(), 1)  # learning is all that is kept
+                session.restart()
+                self._primed[:] = [key, session]
+            return self._primed[1]
+
+    def _start_session(self, initial: dict[str, np.ndarray]) -> adaptive.AdaptiveSession | adaptive.BlockSession:
         if "cm" in initial and self._config["hash_bits"] != self._origin["hash_bits"]:  # fresh hashed tables of another size
-            cm = np.zeros(adaptive.state_shapes(self._config)["cm"], dtype=np.uint32)
+            cm = np.zeros(adaptive.state_shapes(_engine_config(self._config))["cm"], dtype=np.uint32)
             cm[:K.HASHED_OFF] = initial["cm"][:K.HASHED_OFF]
             cm[-2 * K.MATCH_LEVELS:] = initial["cm"][-2 * K.MATCH_LEVELS:]
             initial = {**initial, "cm": cm}
@@ -404,14 +454,17 @@ def _coded_bytes(model: PriorModel, files: Sequence[bytes]) -> int:
 
 
 def train_prior(files: Sequence[bytes], level: int = adaptive.DEFAULT_LEVEL, size: int = 112_000,
-                preset: int | None = None, stored: Sequence[str] | None = None) -> PriorModel:
+                preset: int | None = None, stored: Sequence[str] | None = None,
+                prime_bytes: int | None = None) -> PriorModel:
     """Run the engine of `level` (or of `preset`, an engine-2 or engine-3 one) over `files` and keep
     a snapshot that leaves a model file within `size` bytes (MODEL_FILE_SLACK of them for its JSON
     header). A level whose engine takes no prior (4), or whose engine-3 tables do not fit `size`,
     trains engine 2's default preset (its tables are smaller). stored (engine 3): the
     PRIOR_TABLES kept, the rest left fresh; None: the best of TABLE_CHOICES on every fourth
     file, held out from a prior trained on the others (with CHOICE_FILES files or more; with
-    fewer, the first of them that fits).
+    fewer, the first of them that fits); primed, also none of them (all the room to history).
+    prime_bytes (engine 3): how much of the history's end its sessions are primed with (at most
+    the history; `PriorModel`); None: DEFAULT_PRIME_BYTES; 0: unprimed.
 
     What is kept, chosen by measurement on the small-file sets (benchmarks/small_files.py):
     - the order-0/1 and match-model counters, the mixer weights and the order-0 APM: dense and
@@ -435,6 +488,11 @@ def train_prior(files: Sequence[bytes], level: int = adaptive.DEFAULT_LEVEL, siz
         raise ValueError(f"no prior for level {level!r}" + ("" if preset is None else f" and preset {preset!r}"))
     top = adaptive.PRESETS[preset]
     engine = adaptive.ENGINES[preset]
+    if prime_bytes is None:
+        prime_bytes = DEFAULT_PRIME_BYTES if engine == 3 else 0
+    if not 0 <= prime_bytes <= MAX_PRIME_BYTES or (prime_bytes and engine != 3):
+        raise ValueError(f"a prior primes 0 to {MAX_PRIME_BYTES} bytes, and only at an engine-3 level")
+    choices = TABLE_CHOICES + ((),) if prime_bytes else TABLE_CHOICES
     total = sum(len(data) for data in files)
     # The match table indexes the history and a file after it.
     match_bits = min(top["match_bits"], max(adaptive.MIN_SIZED_BITS, (min(total, MAX_HISTORY) + (1 << 16)).bit_length() + 1))
@@ -451,26 +509,35 @@ def train_prior(files: Sequence[bytes], level: int = adaptive.DEFAULT_LEVEL, siz
 
         def held_out_bytes(choice: tuple[str, ...]) -> float:
             try:
-                return _coded_bytes(train_prior(fit, level, size, preset, choice), held)
+                return _coded_bytes(train_prior(fit, level, size, preset, choice, prime_bytes), held)
             except ValueError:  # these tables do not fit the budget
                 return float("inf")
 
-        stored = min(TABLE_CHOICES, key=held_out_bytes)  # ties: the first, most tables
+        stored = min(choices, key=held_out_bytes)  # ties: the first, most tables
     model = AdaptiveModel.from_config(config)
-    session = model.session()
-    for data in files:
-        session.restart(forget_hashed=True)
-        session.encode_words(np.frombuffer(data, dtype=np.uint8), 1)
     full = model.hyperparameters()
     room = size - MODEL_FILE_SLACK  # bytes for the snapshot
-    if engine == 3:
+    if engine == 3 and stored is not None and not stored:  # history only: nothing to learn here
+        trained = np.frombuffer(b"".join(files), dtype=np.uint8)
+        choice, learned = (), {}
+        tables = _xz(encode_tables3(full, learned, choice))
+    elif engine == 3:
+        session = model.session()
+        for data in files:
+            session.restart(forget_hashed=True)
+            session.encode_words(np.frombuffer(data, dtype=np.uint8), 1)
+        learned = session.tables
         # unmeasured (few files): the first choice whose tables fit, most tables first
-        for choice in [stored] if stored is not None else TABLE_CHOICES:
-            tables = _xz(encode_tables3(full, round_tables3(full, session.tables), choice))
+        for choice in [stored] if stored is not None else choices:
+            tables = _xz(encode_tables3(full, round_tables3(full, learned), choice))
             if len(_snapshot_bytes(tables, _xz(b""))) <= room:
                 break
         trained = session.buf[: session.size]
     else:
+        session = model.session()
+        for data in files:
+            session.restart(forget_hashed=True)
+            session.encode_words(np.frombuffer(data, dtype=np.uint8), 1)
         state = session.state()
         state["cm"][K.HASHED_OFF: K.HASHED_OFF + (K.N_HASHED << config["hash_bits"])] = 0
         fresh_apm = _fresh(full)["apm"]
@@ -491,12 +558,12 @@ def train_prior(files: Sequence[bytes], level: int = adaptive.DEFAULT_LEVEL, siz
     longest = min(MAX_HISTORY, len(trained) + common.total)
     all_history = _xz(history(longest))  # compressed once: the whole-tables check and the first step use it
     if engine == 3:  # rounding only buys room for history: where all of it fits, keep the values whole
-        whole = _xz(encode_tables3(full, session.tables, choice))
+        whole = _xz(encode_tables3(full, learned, choice))
         if len(_snapshot_bytes(whole, all_history)) <= room:
             tables = whole
     empty = len(snapshot(0))
     if empty > room and engine == 3 and chosen_by_level:  # engine 2's tables are smaller
-        return train_prior(files, level, size, PRIOR_ENGINE2_PRESET)
+        return train_prior(files, level, size, PRIOR_ENGINE2_PRESET, prime_bytes=0)
     if empty > room:
         raise ValueError(f"the tables of a prior at level {level} need more than {size} bytes")
     # The longest history that fits: secant steps on its compressed size (each step is an lzma
@@ -511,4 +578,8 @@ def train_prior(files: Sequence[bytes], level: int = adaptive.DEFAULT_LEVEL, siz
         length = length * 31 // 32
         used = len(snapshot(length))
     packed = _snapshot_bytes(tables, all_history) if length == longest else snapshot(length)
+    if prime_bytes and length:  # its sessions copy every table: the match table only as large as its history needs
+        config = {"preset": preset, "hash_bits": min(top["hash_bits"], max(config["hash_bits"], PRIME_HASH_BITS)),
+                  "match_bits": min(match_bits, max(adaptive.MIN_SIZED_BITS, (length + (1 << 16)).bit_length() + 1)),
+                  "prime_bytes": min(prime_bytes, length)}
     return PriorModel(config, np.frombuffer(packed, dtype=np.uint8))
