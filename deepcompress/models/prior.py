@@ -4,7 +4,8 @@ The online model knows nothing at the start of a file, which is where small file
 is a snapshot of the engine after it has run over training data: its counters, mixer weights and
 APMs, plus the end of the training text as history (the match and record models find repeats
 in it, as `zstd -D` does in its dictionary). Every stream coded with the prior starts from that
-state, then adapts as usual. The snapshot is plain integers copied into the session's arrays, so
+state, then adapts as usual; a primed prior (config `prime_bytes`) starts where the engine stands
+after running once more over the end of its history (see DEFAULT_PRIME_BYTES). The snapshot is plain integers copied into the session's arrays, so
 encoder and decoder start identically on any machine.
 
 Stored form (one uint8 array "snapshot" in the `.dcm` model file; it is part of the fingerprint):
@@ -517,15 +518,21 @@ def train_prior(files: Sequence[bytes], level: int = adaptive.DEFAULT_LEVEL, siz
     model = AdaptiveModel.from_config(config)
     full = model.hyperparameters()
     room = size - MODEL_FILE_SLACK  # bytes for the snapshot
+
+    def learned_session() -> adaptive.AdaptiveSession | adaptive.BlockSession:
+        """The engine after every training file, each coded with the hashed states fresh."""
+        session = model.session()
+        for data in files:
+            session.restart(forget_hashed=True)
+            session.encode_words(np.frombuffer(data, dtype=np.uint8), 1)
+        return session
+
     if engine == 3 and stored is not None and not stored:  # history only: nothing to learn here
         trained = np.frombuffer(b"".join(files), dtype=np.uint8)
         choice, learned = (), {}
         tables = _xz(encode_tables3(full, learned, choice))
     elif engine == 3:
-        session = model.session()
-        for data in files:
-            session.restart(forget_hashed=True)
-            session.encode_words(np.frombuffer(data, dtype=np.uint8), 1)
+        session = learned_session()
         learned = session.tables
         # unmeasured (few files): the first choice whose tables fit, most tables first
         for choice in [stored] if stored is not None else choices:
@@ -534,11 +541,7 @@ def train_prior(files: Sequence[bytes], level: int = adaptive.DEFAULT_LEVEL, siz
                 break
         trained = session.buf[: session.size]
     else:
-        session = model.session()
-        for data in files:
-            session.restart(forget_hashed=True)
-            session.encode_words(np.frombuffer(data, dtype=np.uint8), 1)
-        state = session.state()
+        state = learned_session().state()
         state["cm"][K.HASHED_OFF: K.HASHED_OFF + (K.N_HASHED << config["hash_bits"])] = 0
         fresh_apm = _fresh(full)["apm"]
         state["apm"][K.APM1_CTX * K.APM_POINTS:] = fresh_apm[K.APM1_CTX * K.APM_POINTS:]
