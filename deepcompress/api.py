@@ -49,8 +49,9 @@ DEFAULT_BLOCK_SIZE = 1 << 20
 # parallel. 4 MiB: no corpus file is split, an 8 MB input is two segments.
 SEGMENT_BYTES = 4 << 20
 # A member's last block of at most this many bytes is stored without running the model: a
-# coded v2 record costs at least 11 bytes plus its payload, a stored one its bytes plus 6, so
-# coding could not win, and no block follows whose coding needs the model's state after it.
+# coded record costs at least 11 bytes plus its payload (1 byte or more) and, alone in its
+# member, ends it 4 bytes shorter; a stored one costs its bytes plus 6. So coding could save
+# at most 3 bytes there, and no block follows whose coding needs the model's state after it.
 # So a tiny input never builds a session (never loads numba); its record's NLL is its raw size.
 STORED_TAIL_BYTES = 5
 
@@ -151,8 +152,9 @@ def stream_header(model: Model, coder: str, block_size: int, layout: Layout) -> 
     except ValueError:  # not registered, or its config does not rebuild it
         rebuilt = None
     by_config = rebuilt is not None and rebuilt.fingerprint() == model.fingerprint()
-    return container.StreamHeader(model.name, config if by_config else {}, None if by_config else model.fingerprint(),
-                                  coder, block_size, layout.kind, layout.to_extra(), models.model_id(model.name))
+    fingerprint = None if by_config else container.recorded_fingerprint(model.fingerprint())
+    return container.StreamHeader(model.name, config if by_config else {}, fingerprint, coder, block_size, layout.kind,
+                                  layout.to_extra(), models.model_id(model.name))
 
 
 class StreamWriter:
@@ -182,7 +184,7 @@ class StreamWriter:
         self._copies = copies
         self._session: Session | None = None
         self._header_written = False
-        self._totals = container.StreamTotals.starting_with(self.layout.npy_header)
+        self._totals = container.StreamTotals.starting_with(self.layout.npy_header, block_size)
         self._written = 0
 
     @property
@@ -234,7 +236,11 @@ class StreamWriter:
             # (before it decodes the next one) so that its state follows the encoder's.
             stored = dataclasses.replace(record, side_info=b"", words=np.zeros(0, np.uint32), stored=True, raw=raw)
             stored_bytes = container.encode_block(stored)
-            if len(stored_bytes) <= len(coded):
+            # Coded, a member's only block makes its end record 4 bytes shorter (`encode_end`).
+            coded_totals = dataclasses.replace(self._totals)
+            coded_totals.add_record(record)
+            shorter_end = 4 if last and coded_totals.is_one_coded_block else 0
+            if len(stored_bytes) + shorter_end <= len(coded):
                 record, coded = stored, stored_bytes
         self._write(coded)
         self._totals.add_record(record)
@@ -245,7 +251,8 @@ class StreamWriter:
         """Write the end record; the stream's Stats."""
         if not self._header_written:
             self._write_header(0)
-        self._write(container.encode_end(self._totals.data_crc32))
+        totals = self._totals
+        self._write(container.encode_end(None if totals.is_one_coded_block else totals.data_crc32))
         return _stats(self._model.name, self._totals, self._written)
 
 
@@ -447,8 +454,8 @@ def compression_model(model: ModelSpec | None = None, level: int | None = None, 
 
 def _model_for(header: container.StreamHeader, model: ModelSpec | None, alphabet_size: int = 256) -> Model:
     """The model a member needs: the given one if its fingerprint matches (in one of its
-    input-sized variants), else a built-in rebuilt from the header's config (a v2 header of
-    a built-in records no fingerprint: its config is the whole model)."""
+    input-sized variants), else a built-in rebuilt from the header's config (a v2/v3 header
+    of a built-in records no fingerprint: its config is the whole model)."""
     expected, rebuilt = header.fingerprint, None
     if expected is None:
         rebuilt = _rebuild(header)
@@ -459,7 +466,7 @@ def _model_for(header: container.StreamHeader, model: ModelSpec | None, alphabet
             raise CorruptStreamError(f"malformed header: alphabet size {str(alphabet_size)[:40]!r}")
         resolved = load_model(model, alphabet_size)
         for sized in _sized_variants(resolved):
-            if sized.fingerprint() == expected:
+            if container.fingerprint_matches(expected, sized.fingerprint()):
                 return sized
         raise ModelMismatchError(
             f"stream needs model {header.model!r} with fingerprint {expected[:16]}, "
@@ -481,7 +488,7 @@ def _model_for(header: container.StreamHeader, model: ModelSpec | None, alphabet
 
 def _rebuild(header: container.StreamHeader) -> Model | None:
     """The model a header's name and config build; None if it needs a model file (v1 only:
-    a v2 header holding a config always rebuilds)."""
+    a v2/v3 header holding a config always rebuilds)."""
     try:
         rebuilt = models.from_header(header.model, header.config)
     except ValueError as error:
@@ -492,7 +499,7 @@ def _rebuild(header: container.StreamHeader) -> Model | None:
 
 
 def _named(header: container.StreamHeader) -> container.StreamHeader:
-    """The header with its model's name filled in from the registry id a v2 header records."""
+    """The header with its model's name filled in from the registry id a v2/v3 header records."""
     if not header.model_id:
         return header
     try:
@@ -564,7 +571,7 @@ class StreamReader:
                 f"a model over {self.model.alphabet_size} symbols cannot code data over {self.layout.alphabet_size}")
         self._session: Session | None = None
         self._unreplayed: np.ndarray | None = None  # a stored block's symbols the model has not seen yet
-        self._totals = container.StreamTotals.starting_with(self.layout.npy_header)
+        self._totals = container.StreamTotals.starting_with(self.layout.npy_header, self.header.block_size)
 
     def read_block(self) -> bytes | None:
         """The current member's next block's original bytes, verified; None once its end
@@ -573,7 +580,7 @@ class StreamReader:
         header, model, totals = self.header, self.model, self._totals
         record = container.read_block(self._source, header, self.layout.item_size)
         if not isinstance(record, container.BlockRecord):
-            _check_totals(record, totals.n_symbols, self.layout)
+            _check_totals(record, totals, self.layout)
             if not totals.matches(record):
                 raise CorruptStreamError("stream length or checksum does not match its end record")
             stats = _stats(header.model, totals, self._source.bytes_read - self._start)
@@ -946,11 +953,11 @@ def read_info(source: BinaryIO) -> StreamInfo:
             except ValueError:
                 rebuilt = None
             first = header, layout, rebuilt.hyperparameters() if rebuilt is not None else None
-        totals = container.StreamTotals()
+        totals = container.StreamTotals.starting_with(layout.npy_header, header.block_size)
         while isinstance(record := container.read_block(source, header, layout.item_size), container.BlockRecord):
             lanes.append(record.lanes)
             totals.add_record(record)
-        _check_totals(record, totals.n_symbols, layout)
+        _check_totals(record, totals, layout)
         copied = _copied_bytes(container.decode_copies(header))
         copied_bytes += copied
         members.append(Stats(header.model, len(layout.npy_header) + totals.n_symbols * layout.item_size + copied,
@@ -962,14 +969,19 @@ def read_info(source: BinaryIO) -> StreamInfo:
                       copied_bytes)
 
 
-def _check_totals(trailer: container.Trailer, n_symbols: int, layout: Layout) -> None:
-    """CorruptStreamError unless the end record's totals (a v1 record's; v2 records none)
-    agree with the block records read.
+def _check_totals(trailer: container.Trailer, totals: container.StreamTotals, layout: Layout) -> None:
+    """CorruptStreamError unless the end record's totals (a v1 record's; v2/v3 records none)
+    and form (a v3 short end: after one coded block only) agree with the block records read.
 
     The end record's totals are claims: each symbol is one element of `layout.item_size`
     bytes after the verbatim .npy header, so the original size follows from the symbol
     count; an array's shape fixes the count.
     """
+    if trailer.of_one_block and not totals.is_one_coded_block:
+        raise CorruptStreamError(f"a short end record after {totals.blocks} blocks ({totals.stored_blocks} stored, "
+                                 f"{totals.n_symbols} symbols{', an array header' if totals.prefix_bytes else ''}): "
+                                 "only a member of one coded block shorter than the block size has one")
+    n_symbols = totals.n_symbols
     original_bytes = len(layout.npy_header) + n_symbols * layout.item_size
     if trailer.n_symbols is not None and (trailer.n_symbols, trailer.original_bytes) != (n_symbols, original_bytes):
         raise CorruptStreamError(

@@ -1,21 +1,27 @@
 """The .dcz file format: members of a checked header, blocks and an end record. Knows no models.
 
 A file is one or more members, each decoding independently (`cat a.dcz b.dcz` decodes to the
-concatenation, as with gzip). A member of version 2 (written now; the README's table is the
+concatenation, as with gzip). A member of version 3 (written now; the README's table is the
 reference):
 
     member  = header block* end
-    header  = magic "\\x89DCZ" | version u8 (2) | flags u8 | model id varint [| name]
-              [| fingerprint 16 bytes | config value] [| coder] [| kind, extra] [| block_size]
+    header  = magic "\\x89DCZ" | version u8 (3) | flags u8 | model id varint [| name]
+              [| fingerprint 8 bytes | config value] [| coder] [| kind, extra] [| block_size]
               | crc16 u16
     block   = head varint (n_symbols << 3 | lanes? << 2 | side? << 1 | stored) [| lanes] [| side_length]
               | nll varint (1/8 bits) [| payload_length varint | data_crc32 u32 (coded blocks)]
               | side_info | payload | crc32 u32 (of the whole record and payload)
     end     = 0 u8 | data_crc32 u32 (of the member's whole original: .npy header and every block)
+            | 1 u8 (a member that is one coded block < block_size and nothing else: its data CRC is the end's)
+
+Version 2 differs only there: a 16-byte fingerprint, and no short end (a one-block member's
+end repeated the block's data CRC: 12 of the ~43 bytes a small file's member cost).
 
 Integers are unsigned LEB128 varints or little-endian fixed width. The block CRC is checked
 before anything is decoded, the data CRC after; the end record's CRC of the whole original
-catches dropped, repeated or reordered blocks and a stored block rewritten with a fresh CRC.
+catches dropped, repeated or reordered blocks and a stored block rewritten with a fresh CRC;
+the short end is accepted only after exactly one coded block, shorter than the block size, of a
+member with no .npy header, where the full end would repeat that block's data CRC.
 (It is not a CRC of the member's bytes: a block followed by its own CRC-32 leaves a running
 CRC-32 unchanged whatever the block holds, so that would add nothing to the block CRCs.) A stored block (flag bit 0)
 holds the raw data as its payload. Version 1 members (a JSON header, fixed-width records)
@@ -39,9 +45,15 @@ import numpy as np
 from deepcompress.errors import CorruptStreamError, TruncatedStreamError, UnsupportedVersionError
 
 MAGIC = b"\x89DCZ"
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
-DEFAULT_BLOCK_SIZE = 1 << 20  # the block size a v2 header leaves out
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
+DEFAULT_BLOCK_SIZE = 1 << 20  # the block size a v2/v3 header leaves out
+# A v3 header names a model file by the first 8 bytes of its 128-bit fingerprint (v1/v2: all
+# 16). It tells a wrong model file from the right one (a stream is refused with any other);
+# 64 bits leave an accidental match at 2^-64, and a wrong model's output would still fail the
+# data CRCs. A StreamHeader holds what its member records: 16 hex digits in v3, 32 before.
+FINGERPRINT_BYTES = 8
+_FINGERPRINT_BYTES = {2: 16, 3: FINGERPRINT_BYTES}
 MAX_HEADER_BYTES = 1 << 20
 # Bounds what one block can make the decoder hold, forged or not: ~60 bytes per decoded symbol
 # plus its words (<= 32 bytes per symbol) twice, ours and the coder's copy; ~0.5 GB in all.
@@ -55,16 +67,17 @@ COPIES_KIND = "copies"
 CopyList = list[tuple[int, int, int]]
 MAX_ITEM_BYTES = 8  # a stored block holds n_symbols elements of at most this many bytes
 MAX_NAME_BYTES = 256  # a model name or coder string
-# v2 records store a block's NLL rounded to 1/8 bit: it is only reported (`info`, a reader's
+# v2/v3 records store a block's NLL rounded to 1/8 bit: it is only reported (`info`, a reader's
 # Stats; a writer's Stats hold the exact sum), and a 1-byte block's NLL then fits one byte.
 NLL_SCALE = 8
 _READ_PIECE = 1 << 20
-_FINGERPRINT = re.compile("[0-9a-f]{32}")
+_FINGERPRINT = {1: re.compile("[0-9a-f]{32}"), 2: re.compile("[0-9a-f]{32}"),
+                3: re.compile(f"[0-9a-f]{{{2 * FINGERPRINT_BYTES}}}")}
 
 _CRC = struct.Struct("<I")
 _CRC16 = struct.Struct("<H")
 
-# Header flags (v2). Bits 5..7 are reserved and must be 0.
+# Header flags (v2, v3). Bits 5..7 are reserved and must be 0.
 _CODER_BITS = 0b11  # 0 "range", 1 "ans", 2 "binary", 3: the coder's name follows
 _FLAG_FINGERPRINT = 1 << 2  # a model file's fingerprint instead of a config
 _FLAG_LAYOUT = 1 << 3  # kind and extra follow (absent: bytes)
@@ -72,8 +85,9 @@ _FLAG_BLOCK_SIZE = 1 << 4  # block_size follows (absent: DEFAULT_BLOCK_SIZE)
 _FLAG_RESERVED = 0b1110_0000
 _CODERS = ("range", "ans", "binary")
 
-# Block head flags (v2).
+# Block head flags (v2, v3). Heads 0 and (v3) 1 are end records: a block has n_symbols > 0.
 _STORED, _HAS_SIDE, _HAS_LANES, _HEAD_BITS = 1, 2, 4, 3
+_END, _END_OF_ONE_BLOCK = 0, 1
 
 # Value tags of the compact config encoding: JSON values, small ints and frozen well-known
 # strings in one byte, and a dict of integers keyed by well-known strings as a bit mask.
@@ -95,10 +109,11 @@ _MAX_DEPTH = 16
 class StreamHeader:
     """What the decoder must know before a member's first block.
 
-    model: the model's registered name ("" when read from a v2 header naming it by id);
-    model_id: its registry id (0: named by `model`); fingerprint: 32 hex digits, or None
-    where the config alone determines the model (v2 built-ins); version: of the member read
-    (1 or 2; streams are written as FORMAT_VERSION).
+    model: the model's registered name ("" when read from a v2/v3 header naming it by id);
+    model_id: its registry id (0: named by `model`); fingerprint: as the member records it
+    (`recorded_fingerprint`: 16 hex digits in v3, 32 in v1/v2), or None where the config
+    alone determines the model (v2/v3 built-ins); version: of the member read (1, 2 or 3;
+    streams are written as FORMAT_VERSION).
     """
 
     model: str
@@ -140,13 +155,26 @@ class BlockRecord:
         return 8 * len(self.raw) if self.stored else 32 * len(self.words)
 
 
+def recorded_fingerprint(fingerprint: str) -> str:
+    """What a header written now records of a model's fingerprint (32 hex digits): its first FINGERPRINT_BYTES."""
+    return fingerprint[:2 * FINGERPRINT_BYTES]
+
+
+def fingerprint_matches(recorded: str, fingerprint: str) -> bool:
+    """Whether a header's recorded fingerprint (checked: 16 or 32 hex digits) is that of a
+    model whose fingerprint (32 hex digits) is `fingerprint`."""
+    return len(recorded) >= 2 * FINGERPRINT_BYTES and fingerprint.startswith(recorded)
+
+
 @dataclass(frozen=True)
 class Trailer:
-    """A member's end: v1 records the totals and the data CRC, v2 the data CRC only (None: not recorded)."""
+    """A member's end: v1 records the totals and the data CRC, v2/v3 the data CRC only (None:
+    not recorded). of_one_block: a v3 short end, whose data CRC is the member's one coded block's."""
 
     n_symbols: int | None = None
     original_bytes: int | None = None
     data_crc32: int | None = None
+    of_one_block: bool = False
 
 
 @dataclass
@@ -161,16 +189,33 @@ class StreamTotals:
     data_crc32: int = 0
     nll_bits: float = 0.0
     payload_bits: int = 0
+    prefix_bytes: int = 0
+    block_size: int = 0  # the member's (its header's); 0: not known (no short end)
+    blocks: int = 0
+    stored_blocks: int = 0
 
     @classmethod
-    def starting_with(cls, prefix: bytes) -> StreamTotals:
-        return cls(original_bytes=len(prefix), data_crc32=zlib.crc32(prefix))
+    def starting_with(cls, prefix: bytes, block_size: int) -> StreamTotals:
+        """Totals of a member of `block_size` whose original begins with `prefix` (an array's .npy header)."""
+        return cls(original_bytes=len(prefix), data_crc32=zlib.crc32(prefix), prefix_bytes=len(prefix),
+                   block_size=block_size)
 
     def add_record(self, record: BlockRecord) -> None:
         """Count a block's symbols, stored NLL and payload."""
         self.n_symbols += record.n_symbols
         self.nll_bits += record.nll_bits
         self.payload_bits += record.payload_bits
+        self.blocks += 1
+        self.stored_blocks += record.stored
+
+    @property
+    def is_one_coded_block(self) -> bool:
+        """Whether the member so far is one coded block, shorter than the block size, and
+        nothing else: its end record's data CRC would be the block's own (which its record
+        holds), so a v3 end leaves it out. Shorter: every writer here fills a member's blocks
+        but its last, so a member cut after its first block and given a short end is refused."""
+        return (self.blocks == 1 and not self.stored_blocks and not self.prefix_bytes
+                and self.n_symbols < self.block_size)
 
     def add_data(self, raw: bytes) -> None:
         """Count a block's original bytes and extend the running CRC."""
@@ -181,14 +226,17 @@ class StreamTotals:
         return Trailer(self.n_symbols, self.original_bytes, self.data_crc32)
 
     def matches(self, trailer: Trailer) -> bool:
-        """Whether a trailer's totals (those it records) are these."""
+        """Whether a trailer's totals (those it records) are these; a short end, whether the
+        member is one coded block (whose data CRC the caller checked when decoding it)."""
+        if trailer.of_one_block:
+            return self.is_one_coded_block
         return all(value is None or value == mine for value, mine in zip(
             (trailer.n_symbols, trailer.original_bytes, trailer.data_crc32),
             (self.n_symbols, self.original_bytes, self.data_crc32)))
 
 
 def _nll_units(nll_bits: float) -> int:
-    """A block NLL in the 1/NLL_SCALE-bit units a v2 record stores."""
+    """A block NLL in the 1/NLL_SCALE-bit units a v2/v3 record stores."""
     return round(float(nll_bits) * NLL_SCALE)
 
 
@@ -220,7 +268,7 @@ class MemberSource:
 
 
 class _Checked:
-    """Reads through `source`, keeping a CRC-32 of the bytes read (a v2 block record's CRC)."""
+    """Reads through `source`, keeping a CRC-32 of the bytes read (a v2/v3 block record's CRC)."""
 
     def __init__(self, source: Any) -> None:
         self._source = source
@@ -256,7 +304,7 @@ def _read_upto(stream: Any, size: int) -> bytes:
 
 
 class _Budget:
-    """Reads a v2 header: bytes seen are kept (for the header CRC) and bounded by MAX_HEADER_BYTES."""
+    """Reads a v2/v3 header: bytes seen are kept (for the header CRC) and bounded by MAX_HEADER_BYTES."""
 
     def __init__(self, source: Any, seen: bytes) -> None:
         self._source = source
@@ -435,18 +483,22 @@ def decode_copies(header: StreamHeader) -> tuple[CopyList, int] | None:
     return copies, crc32
 
 
-# ---------------------------------------------------------------- v2 writing
+# ---------------------------------------------------------------- writing (v3)
 
 
 def encode_header(header: StreamHeader) -> bytes:
-    """A v2 header: the model by registry id (else name), its config or fingerprint, the rest
-    only where it differs from the defaults; then a CRC-16 of all of it."""
+    """A v3 header: the model by registry id (else name), its config or recorded fingerprint
+    (16 hex digits: `recorded_fingerprint`), the rest only where it differs from the defaults;
+    then a CRC-16 of all of it."""
     flags = _CODERS.index(header.coder) if header.coder in _CODERS else _CODER_BITS
     body = bytearray()
     body += varint(header.model_id)
     if not header.model_id:
         body += _encode_name(header.model)
     if header.fingerprint is not None:
+        if not _FINGERPRINT[FORMAT_VERSION].fullmatch(header.fingerprint):
+            raise ValueError(f"a header records {2 * FINGERPRINT_BYTES} hex digits of a fingerprint, "
+                             f"not {header.fingerprint!r}")
         flags |= _FLAG_FINGERPRINT
         body += bytes.fromhex(header.fingerprint)
     else:
@@ -476,7 +528,7 @@ def _payload_bytes(words: np.ndarray) -> bytes:
 
 
 def encode_block(record: BlockRecord) -> bytes:
-    """A v2 block record with its payload and CRC-32."""
+    """A block record (v2 and v3 alike) with its payload and CRC-32."""
     if not 0 < record.n_symbols <= MAX_BLOCK_SYMBOLS:
         raise ValueError(f"a block holds 1 to {MAX_BLOCK_SYMBOLS} symbols, not {record.n_symbols}")
     side = b"" if record.stored else record.side_info
@@ -498,12 +550,15 @@ def encode_block(record: BlockRecord) -> bytes:
     return out + _CRC.pack(zlib.crc32(out))
 
 
-def encode_end(data_crc32: int) -> bytes:
-    """The end record; data_crc32: CRC-32 of the member's whole original."""
-    return b"\x00" + _CRC.pack(data_crc32)
+def encode_end(data_crc32: int | None) -> bytes:
+    """The end record: data_crc32 is the CRC-32 of the member's whole original, or None for
+    the short end of a member of one coded block (`StreamTotals.is_one_coded_block`)."""
+    if data_crc32 is None:
+        return bytes([_END_OF_ONE_BLOCK])
+    return bytes([_END]) + _CRC.pack(data_crc32)
 
 
-def encode_member(header: StreamHeader, records: list[BlockRecord], data_crc32: int) -> bytes:
+def encode_member(header: StreamHeader, records: list[BlockRecord], data_crc32: int | None) -> bytes:
     """A whole member: header, blocks, end record (for tests and tools that forge streams)."""
     return encode_header(header) + b"".join(encode_block(record) for record in records) + encode_end(data_crc32)
 
@@ -512,7 +567,7 @@ def encode_member(header: StreamHeader, records: list[BlockRecord], data_crc32: 
 
 
 def read_header(source: Any) -> StreamHeader:
-    """A member's header (v1 or v2), its CRC checked. Reads nothing past it."""
+    """A member's header (v1, v2 or v3), its CRC checked. Reads nothing past it."""
     preamble = _read_upto(source, 5)
     if not preamble:
         raise CorruptStreamError("not a deepcompress file (empty input)")
@@ -523,13 +578,14 @@ def read_header(source: Any) -> StreamHeader:
     version = preamble[4]
     if version == 1:
         return _read_header_v1(source, preamble)
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise UnsupportedVersionError(
             f"unsupported format version {version} (this version reads {', '.join(map(str, READABLE_VERSIONS))})")
-    return _read_header_v2(source, preamble)
+    return _read_header_v2(source, preamble, version)
 
 
-def _read_header_v2(source: Any, preamble: bytes) -> StreamHeader:
+def _read_header_v2(source: Any, preamble: bytes, version: int) -> StreamHeader:
+    """A v2 or v3 header (they differ in the fingerprint's length)."""
     budget = _Budget(source, preamble)
     flags = budget.read(1)[0]
     if flags & _FLAG_RESERVED:
@@ -538,7 +594,7 @@ def _read_header_v2(source: Any, preamble: bytes) -> StreamHeader:
     model = "" if model_id else _decode_name(budget, "model name")
     fingerprint, config = None, {}
     if flags & _FLAG_FINGERPRINT:
-        fingerprint = budget.read(16).hex()
+        fingerprint = budget.read(_FINGERPRINT_BYTES[version]).hex()
     else:
         config = decode_value(budget)
     coder_bits = flags & _CODER_BITS
@@ -551,7 +607,7 @@ def _read_header_v2(source: Any, preamble: bytes) -> StreamHeader:
     (crc,) = _CRC16.unpack(_read_exact(source, 2, "header"))
     if crc != binascii.crc_hqx(seen, 0xFFFF):
         raise CorruptStreamError("header checksum mismatch")
-    header = StreamHeader(model, config, fingerprint, coder, block_size, kind, extra, model_id, 2)
+    header = StreamHeader(model, config, fingerprint, coder, block_size, kind, extra, model_id, version)
     return _check_header(header)
 
 
@@ -560,8 +616,8 @@ def _check_header(header: StreamHeader) -> StreamHeader:
         if not isinstance(getattr(header, name), expected):
             raise CorruptStreamError(f"malformed header: {name} is not a {expected.__name__}")
     if header.fingerprint is not None and not (
-            isinstance(header.fingerprint, str) and _FINGERPRINT.fullmatch(header.fingerprint)):
-        raise CorruptStreamError("malformed header: fingerprint is not 32 hex digits")  # printed in messages
+            isinstance(header.fingerprint, str) and _FINGERPRINT[header.version].fullmatch(header.fingerprint)):
+        raise CorruptStreamError("malformed header: fingerprint is not hex digits")  # printed in messages
     if not (_is_int(header.block_size) and 0 < header.block_size <= MAX_BLOCK_SYMBOLS):
         raise CorruptStreamError(f"block size {header.block_size!r} out of range")
     return header
@@ -580,8 +636,10 @@ def read_block(source: Any, header: StreamHeader, item_size: int = 1) -> BlockRe
         raise ValueError(f"item size {item_size} out of range")
     plain, source = source, _Checked(source)  # the record CRC covers all but itself
     head = read_varint(source, "block header")
-    if head == 0:
+    if head == _END:
         return Trailer(data_crc32=_CRC.unpack(_read_exact(source, 4, "end of stream"))[0])
+    if head == _END_OF_ONE_BLOCK and header.version >= 3:
+        return Trailer(of_one_block=True)
     n_symbols, stored = head >> _HEAD_BITS, bool(head & _STORED)
     if not 0 < n_symbols <= header.block_size or (stored and head & _HAS_SIDE):
         raise CorruptStreamError(f"block of {n_symbols} symbols is out of range (block size {header.block_size})")
@@ -631,7 +689,7 @@ def _read_header_v1(source: Any, preamble: bytes) -> StreamHeader:
     except (ValueError, TypeError, RecursionError) as error:  # RecursionError: deeply nested JSON
         raise CorruptStreamError(f"malformed header: {error}") from None
     if header.fingerprint is None:
-        raise CorruptStreamError("malformed header: fingerprint is not 32 hex digits")
+        raise CorruptStreamError("malformed header: fingerprint is not hex digits")
     return _check_header(header)
 
 

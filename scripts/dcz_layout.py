@@ -1,9 +1,11 @@
-"""The parts of a format-2 .dcz member, parsed from README.md's format table, for tools that forge streams.
+"""The parts of a format-2 or -3 .dcz member, parsed from README.md's format table, for tools that forge streams.
 
 `parse(blob)` splits a *valid* single-member stream; editing a part and calling `to_bytes()`
 re-serialises it with the header CRC-16 and the block CRC-32s recomputed, so a forged field
 reaches the decoder's size and value checks instead of its checksums. The end record keeps
-the CRC-32 of the original data as written (a tool cannot recompute it without decoding). Config/kind/extra values are kept as their encoded bytes; only their
+the CRC-32 of the original data as written (a tool cannot recompute it without decoding);
+a v3 short end (marker 1) has none. `as_version_3(blob)` rewrites a valid v2 member as v3
+writes it: what the two versions share is byte for byte the same. Config/kind/extra values are kept as their encoded bytes; only their
 encoding (`container.encode_value`) is borrowed from the package, the framing is read here.
 """
 
@@ -29,6 +31,8 @@ MAGIC = b"\x89DCZ"
 U32 = struct.Struct("<I")
 CODER_BITS, FINGERPRINT, LAYOUT, BLOCK_SIZE = 0b11, 1 << 2, 1 << 3, 1 << 4
 STORED, HAS_SIDE, HAS_LANES = 1, 2, 4
+FINGERPRINT_BYTES = {2: 16, 3: 8}  # by version
+SHORT_END = b"\x01"
 
 
 def varint(value: int) -> bytes:
@@ -65,7 +69,7 @@ class Header:
     flags: int
     model_id: int
     name: bytes | None  # the model's name, when model_id is 0
-    fingerprint: bytes | None  # 16 bytes, or None: config follows
+    fingerprint: bytes | None  # 16 bytes (v2) or 8 (v3), or None: config follows
     config: bytes  # an encoded value
     coder: bytes | None  # the coder's name when the coder bits are 3
     layout: bytes | None  # encoded kind + extra
@@ -132,12 +136,12 @@ class Block:
 class Member:
     header: Header
     blocks: list[Block] = field(default_factory=list)
-    end_marker: bytes = b"\x00"
+    end_marker: bytes = b"\x00"  # b"\x01": a v3 short end, no CRC follows
     data_crc32: int = 0  # the end record's CRC of the original data
 
     def to_bytes(self) -> bytes:
         out = self.header.to_bytes() + b"".join(block.to_bytes() for block in self.blocks) + self.end_marker
-        return out + U32.pack(self.data_crc32)
+        return out if self.end_marker == SHORT_END else out + U32.pack(self.data_crc32)
 
     def boundaries(self) -> list[int]:
         """Every offset where a field or record starts or ends."""
@@ -150,13 +154,13 @@ class Member:
                         position + block.fields_end, position + block.fields_end + len(block.side),
                         position + len(encoded) - 4]
             position += len(encoded)
-        offsets += [position, position + 1, position + 5]
+        offsets += [position, position + 1] + ([] if self.end_marker == SHORT_END else [position + 5])
         return sorted(set(offsets))
 
 
 def parse(blob: bytes) -> Member:
-    """Split a valid single-member version-2 stream into its parts."""
-    assert blob[:4] == MAGIC and blob[4] == 2, "not a version-2 member"
+    """Split a valid single-member version-2 or -3 stream into its parts."""
+    assert blob[:4] == MAGIC and blob[4] in FINGERPRINT_BYTES, "not a version-2 or -3 member"
     flags = blob[5]
     model_id, position = _read_varint(blob, 6)
     name = None
@@ -165,7 +169,8 @@ def parse(blob: bytes) -> Member:
         name, position = blob[position : position + length], position + length
     fingerprint, config = None, b""
     if flags & FINGERPRINT:
-        fingerprint, position = blob[position : position + 16], position + 16
+        size = FINGERPRINT_BYTES[blob[4]]
+        fingerprint, position = blob[position : position + size], position + size
     else:
         end = _value_end(blob, position)
         config, position = blob[position:end], end
@@ -184,10 +189,10 @@ def parse(blob: bytes) -> Member:
     block_size = None
     if flags & BLOCK_SIZE:
         block_size, position = _read_varint(blob, position)
-    header = Header(2, flags, model_id, name, fingerprint, config, coder, layout, block_size)
+    header = Header(blob[4], flags, model_id, name, fingerprint, config, coder, layout, block_size)
     position += 2
     member = Member(header)
-    while blob[position] != 0:
+    while blob[position] not in (0, 1):
         head, position = _read_varint(blob, position)
         lanes = side_length = payload_length = data_crc = None
         if head & HAS_LANES:
@@ -203,6 +208,28 @@ def parse(blob: bytes) -> Member:
         size = payload_length if not stored else (head >> 3) * item_size
         payload, position = blob[position : position + size], position + size + 4
         member.blocks.append(Block(head >> 3, stored, lanes, side_length, nll, payload_length, data_crc, side, payload))
-    member.data_crc32 = U32.unpack_from(blob, position + 1)[0]
+    member.end_marker = blob[position : position + 1]
+    if member.end_marker != SHORT_END:
+        member.data_crc32 = U32.unpack_from(blob, position + 1)[0]
     assert member.to_bytes() == blob, "stream does not follow the documented layout"
     return member
+
+
+def as_version_3(blob: bytes) -> bytes:
+    """A valid single-member v2 stream as v3 writes the same member: the fingerprint's first
+    8 bytes, and the short end for one coded block shorter than the block size, of bytes
+    (kind "bytes" or "copies": no .npy header)."""
+    member = parse(blob)
+    assert member.header.version == 2, "not a version-2 member"
+    member.header.version = 3
+    if member.header.fingerprint is not None:
+        member.header.fingerprint = member.header.fingerprint[:FINGERPRINT_BYTES[3]]
+    block_size = member.header.block_size or container.DEFAULT_BLOCK_SIZE
+    if len(member.blocks) == 1 and not member.blocks[0].stored and member.blocks[0].n_symbols < block_size \
+            and not _has_npy_header(member.header):
+        member.end_marker = SHORT_END
+    return member.to_bytes()
+
+
+def _has_npy_header(header: Header) -> bool:
+    return header.layout is not None and container.decode_value(io.BytesIO(header.layout)) == "npy"

@@ -4,7 +4,7 @@
     DEEPCOMPRESS_REGEN=1 python scripts/make_golden.py   # rewrite the damaged variants
     python scripts/make_golden.py                        # only check that they are current
 
-This version writes format 2 (scripts/make_golden_v2.py pins it); the valid version-1
+This version writes format 3 (scripts/make_golden_format.py pins it); the valid version-1
 streams here were written by earlier versions and are frozen: tests decode each one (the
 legacy reader) and nothing rewrites them. The streams in tests/golden/corrupt/ are derived
 from them, damaged in one specific way each; expected.json records the error class each

@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ["DEEPCOMPRESS_KERNELS"] = "jit"
 # The package may also be installed (editable) from another checkout: test this one.
 sys.path.insert(0, str(ROOT))
+sys.path.append(str(ROOT / "scripts"))  # dcz_layout: tests parse and forge streams with it
 for _name in [name for name in sys.modules if name == "deepcompress" or name.startswith("deepcompress.")]:
     del sys.modules[_name]
 

@@ -405,7 +405,7 @@ def test_forged_header_models_are_rejected():
     with pytest.raises(CorruptStreamError, match="cannot rebuild"):  # a config must rebuild its model
         deepcompress.decompress(with_header(config={"alphabet_size": 256, "mode": "trained"}))
     with pytest.raises(ModelMismatchError, match="needs the model file"):  # a fingerprint names a model file
-        deepcompress.decompress(with_header(config={}, fingerprint="ab" * 16))
+        deepcompress.decompress(with_header(config={}, fingerprint="ab" * 8))
     huge = HistogramModel(2**24 - 2, adaptive=True)
     # A consistent header for a model over 2**24 - 2 symbols: must be refused before decoding
     # (decoding would build a 16M-entry table per 16 symbols).
@@ -417,19 +417,31 @@ def test_forged_header_models_are_rejected():
 
 
 def test_forged_end_record_is_corrupt():
-    """The end record holds the CRC-32 of the whole original: any other value, or damage to the end, is caught."""
+    """The end record holds the CRC-32 of the whole original: any other value, or damage to the end, is caught.
+    A member of one coded block ends short (its block's data CRC is the member's); a full end
+    holding the right CRC is also read there."""
     data = b"abc" * 100
-    blob = deepcompress.compress(data)
-    assert blob[-5:] == b"\x00" + zlib.crc32(data).to_bytes(4, "little")
-    for trailer in [container.Trailer(data_crc32=zlib.crc32(data) ^ 1), container.Trailer(data_crc32=0)]:
-        with pytest.raises(CorruptStreamError, match="end record"):
-            deepcompress.decompress(forge(blob, lambda h, r, t, trailer=trailer: (h, r, trailer)))
-    for position in range(len(blob) - 5, len(blob)):
-        for bit in range(8):
-            damaged = bytearray(blob)
-            damaged[position] ^= 1 << bit
-            with pytest.raises((CorruptStreamError, TruncatedStreamError)):
-                deepcompress.decompress(bytes(damaged))
+    one_block = deepcompress.compress(data)
+    assert one_block[-1:] == b"\x01"
+    sink = io.BytesIO()
+    api.compress_stream(io.BytesIO(data), sink, block_size=120)
+    blocks = sink.getvalue()
+    assert blocks[-5:] == b"\x00" + zlib.crc32(data).to_bytes(4, "little")
+    for blob in (one_block, blocks):
+        for trailer in [container.Trailer(data_crc32=zlib.crc32(data) ^ 1), container.Trailer(data_crc32=0)]:
+            with pytest.raises(CorruptStreamError, match="end record"):
+                deepcompress.decompress(forge(blob, lambda h, r, t, trailer=trailer: (h, r, trailer)))
+        right = container.Trailer(data_crc32=zlib.crc32(data))
+        assert deepcompress.decompress(forge(blob, lambda h, r, t: (h, r, right))) == data
+    with pytest.raises(CorruptStreamError, match="short end record"):
+        deepcompress.decompress(forge(blocks, lambda h, r, t: (h, r, container.Trailer(of_one_block=True))))
+    for blob, end_bytes in ((one_block, 1), (blocks, 5)):
+        for position in range(len(blob) - end_bytes, len(blob)):
+            for bit in range(8):
+                damaged = bytearray(blob)
+                damaged[position] ^= 1 << bit
+                with pytest.raises((CorruptStreamError, TruncatedStreamError)):
+                    deepcompress.decompress(bytes(damaged))
 
 
 def test_forged_block_data_crc_is_corrupt():

@@ -36,14 +36,14 @@ def _with_header(blob: bytes, **changes) -> bytes:
 def _adaptive_header_with(preset: int, **settings) -> bytes:
     """An adaptive stream of `preset` whose header asks for `settings` (CRC recomputed).
 
-    A v2 header of a built-in holds its config and no fingerprint (the config is the whole
+    A v2/v3 header of a built-in holds its config and no fingerprint (the config is the whole
     model), so the forger has nothing else to fix up: only the model's own bounds stop it.
     """
     from deepcompress.models.adaptive import AdaptiveModel
 
     blob = deepcompress.compress(b"abc" * 50, AdaptiveModel(preset))
     header, rest = _split(blob)
-    assert header.version == 2 and header.fingerprint is None
+    assert header.version == container.FORMAT_VERSION and header.fingerprint is None
     return container.encode_header(dataclasses.replace(header, config={**header.config, **settings})) + rest
 
 

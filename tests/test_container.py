@@ -234,7 +234,7 @@ def test_header_round_trip_with_non_default_fields():
     for header in [
         make_header(),
         make_header(kind="tokens", extra={"vocab": [1, 2, "é", None, True, 2.5, -7, 1 << 40]}),
-        make_header(model="order2", model_id=0, config={}, fingerprint="ab" * 16, coder="ans"),
+        make_header(model="order2", model_id=0, config={}, fingerprint="ab" * 8, coder="ans"),
         make_header(coder="binary", block_size=container.DEFAULT_BLOCK_SIZE, config={"preset": 2, "hash_bits": 12}),
         make_header(coder="my-coder", config={"nested": {"a": [[], {}]}, "x": -1}),
     ]:
@@ -246,7 +246,7 @@ def test_header_of_a_builtin_is_a_few_bytes():
     header = make_header(model="adaptive", model_id=1, coder="binary", block_size=container.DEFAULT_BLOCK_SIZE,
                          config={"preset": 2, "hash_bits": 12, "match_bits": 12})
     encoded = container.encode_header(header)
-    assert encoded.hex() == "8944435a" "02" "02" "01" "08" "07" "04" "18" "18" + encoded[-2:].hex()
+    assert encoded.hex() == "8944435a" "03" "02" "01" "08" "07" "04" "18" "18" + encoded[-2:].hex()
     assert len(encoded) == 14
     assert struct.unpack("<H", encoded[-2:])[0] == binascii.crc_hqx(encoded[:-2], 0xFFFF)
 

@@ -100,12 +100,14 @@ def test_static_costs_entropy_plus_tables_plus_container(corpus):
         file_h0 = h0_bits(data)
         side = pack_counts(np.bincount(np.frombuffer(data, dtype=np.uint8), minlength=256))
         assert side in blob
-        # header + one block record (fields + CRC; format 2: varints) + end record (marker + data CRC)
+        # header + one block record (fields + CRC; format 3: varints) + end record (of one coded
+        # block: its marker alone)
         source = container.MemberSource(io.BytesIO(blob))
         header = container.read_header(source)
         record = container.read_block(source, header)
+        assert container.read_block(source, header).of_one_block
         fields = len(container.encode_block(record)) - len(side) - 4 * len(record.words)  # payload: stats.payload_bits
-        structure = len(container.encode_header(header)) + fields + 5
+        structure = len(container.encode_header(header)) + fields + 1
         assert stats.header_bytes == structure + len(side)
         allowance = 1e-4 * file_h0 + 128
         assert len(blob) <= file_h0 / 8 + len(side) + structure + allowance / 8, path.name

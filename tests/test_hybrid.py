@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from dcz_layout import as_version_3
 
 from deepcompress import api
 from deepcompress.cli import main
@@ -51,7 +52,7 @@ def test_golden_hybrid_decodes_its_stream_and_recompresses_identically(name):
     assert model.prior.config()["preset"] == GOLDEN_PRESETS[name]
     sample = _golden_script().HYBRID_SAMPLE
     assert api.decompress(dcz, model=model) == sample
-    assert api.compress(sample, model) == dcz
+    assert api.compress(sample, model) == as_version_3(dcz)  # a v2 stream: written now as v3
 
 
 @pytest.fixture(scope="module")

@@ -250,11 +250,11 @@ def test_golden_record_model_decodes_to_known_bytes():
     assert hashlib.sha256(decoded).hexdigest() == GOLDEN_NPY_SHA256
     array = np.load(io.BytesIO(decoded))
     assert array.shape == (41, 3) and array.dtype == np.int16
-    # the frozen v1 stream above still decodes; the encoder writes format 2, pinned by the v2 golden
-    # stream (scripts/make_golden_v2.py), which names the model by fingerprint and decodes alike
+    # the frozen v1 stream above still decodes; the encoder writes format 3, pinned by the v3 golden
+    # stream (scripts/make_golden_format.py), which names the model by fingerprint and decodes alike
     sink = io.BytesIO()
     api.compress_stream(io.BytesIO(storage_order_bytes(array)), sink, model, "range", 50, array_layout(array, (0, 5)))
-    assert sink.getvalue() == (GOLDEN / "v2" / "records_k5_d3.dcz").read_bytes()
+    assert sink.getvalue() == (GOLDEN / "v3" / "records_k5_d3.dcz").read_bytes()
     assert api.decompress(sink.getvalue(), model) == decoded
 
 

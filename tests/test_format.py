@@ -1,4 +1,10 @@
-"""Format 2: golden streams (scripts/make_golden_v2.py), sizes, stored blocks and concatenated members."""
+"""Formats 2 and 3: golden streams (scripts/make_golden_format.py), sizes, stored blocks and concatenated members.
+
+tests/golden/v3/ pins the format written now (its streams re-compress byte for byte);
+tests/golden/v2/ is frozen (written by the version-2 release of the script): its streams keep
+decoding, its damaged ones keep raising their errors, and each valid one is, but for the two
+documented differences (`dcz_layout.as_version_3`), the v3 stream of the same input.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
+from dcz_layout import as_version_3
 from hypothesis import strategies as st
 
 import deepcompress
@@ -19,12 +26,14 @@ from deepcompress import api, container, errors
 from deepcompress.errors import CorruptStreamError, DeepCompressError, TruncatedStreamError
 
 ROOT = Path(__file__).resolve().parents[1]
-V2 = ROOT / "tests" / "golden" / "v2"
-EXPECTED = json.loads((V2 / "expected.json").read_text())
+
+GOLDEN = ROOT / "tests" / "golden"
+V2, V3 = GOLDEN / "v2", GOLDEN / "v3"
+EXPECTED = {version: json.loads((GOLDEN / f"v{version}" / "expected.json").read_text()) for version in (2, 3)}
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("make_golden_v2", ROOT / "scripts" / "make_golden_v2.py")
+    spec = importlib.util.spec_from_file_location("make_golden_format", ROOT / "scripts" / "make_golden_format.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -37,38 +46,63 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+# Frozen damaged goldens whose outcome a later version changed: (version, name) -> (error, why).
+SUPERSEDED = {(2, "future_version"): ("CorruptStreamError", "version 3 is read now: the v2 header then fails its CRC")}
+
+
+def cases(kind: str) -> list[tuple[int, str]]:
+    return [(version, name) for version in (2, 3) for name in sorted(EXPECTED[version][kind])]
+
+
 # ---------------------------------------------------------------- golden streams
 
 
-def test_golden_set_is_complete():
-    assert set(EXPECTED["valid"]) == set(MAKE_GOLDEN.VALID)
-    assert len(EXPECTED["corrupt"]) >= 50
-    on_disk = {path.name for path in (V2 / "corrupt").glob("*.dcz")}
-    assert on_disk == {Path(entry["file"]).name for entry in EXPECTED["corrupt"].values()}
+def test_the_script_writes_the_current_version():
+    assert MAKE_GOLDEN.CURRENT == V3 and container.FORMAT_VERSION == 3
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED["valid"]))
-def test_golden_stream_decodes_to_its_hash(name):
-    entry = EXPECTED["valid"][name]
-    blob = (V2 / entry["file"]).read_bytes()
+@pytest.mark.parametrize("version", (2, 3))
+def test_golden_set_is_complete(version):
+    expected = EXPECTED[version]
+    assert set(expected["valid"]) == set(MAKE_GOLDEN.VALID)
+    assert len(expected["corrupt"]) >= 50
+    on_disk = {path.name for path in (GOLDEN / f"v{version}" / "corrupt").glob("*.dcz")}
+    assert on_disk == {Path(entry["file"]).name for entry in expected["corrupt"].values()}
+
+
+@pytest.mark.parametrize("version,name", cases("valid"))
+def test_golden_stream_decodes_to_its_hash(version, name):
+    entry = EXPECTED[version]["valid"][name]
+    blob = (GOLDEN / f"v{version}" / entry["file"]).read_bytes()
     assert sha256(blob) == entry["dcz_sha256"], "golden file changed on disk"
-    assert blob[4] == 2
+    assert blob[4] == version
     data = deepcompress.decompress(blob)
     assert sha256(data) == entry["output_sha256"] and len(data) == entry["original_bytes"]
     info = api.read_info(io.BytesIO(blob))
     assert info.header.coder == entry["coder"] or info.header.coder == "binary"
-    assert info.header.block_size == entry["block_size"]
+    assert info.header.block_size == entry["block_size"] and info.header.version == version
     assert info.stats.original_bytes == entry["original_bytes"] and info.stats.compressed_bytes == len(blob)
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED["valid"]))
+@pytest.mark.parametrize("name", sorted(EXPECTED[3]["valid"]))
 def test_recompressing_gives_byte_identical_stream(name):
     """Pins the format: any change to header, records, coder or model shows up here."""
     data, model, coder, block_size = MAKE_GOLDEN.VALID[name]
-    assert sha256(data) == EXPECTED["valid"][name]["output_sha256"]
+    assert sha256(data) == EXPECTED[3]["valid"][name]["output_sha256"]
     sink = io.BytesIO()
     api.compress_stream(io.BytesIO(data), sink, model, coder, block_size)
-    assert sink.getvalue() == (V2 / EXPECTED["valid"][name]["file"]).read_bytes()
+    assert sink.getvalue() == (V3 / EXPECTED[3]["valid"][name]["file"]).read_bytes()
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED[2]["valid"]) + ["records_k5_d3"])
+def test_version_2_differs_from_version_3_only_where_documented(name):
+    """The frozen v2 stream, its fingerprint cut to 8 bytes and (one coded block) its end
+    record shortened, is the v3 stream of the same input: blocks, payloads and CRCs agree."""
+    v2, v3 = (V2 / f"{name}.dcz").read_bytes(), (V3 / f"{name}.dcz").read_bytes()
+    assert v2 != v3 and as_version_3(v2) == v3
+    saved = len(v2) - len(v3)
+    fingerprint = container.read_header(io.BytesIO(v2)).fingerprint is not None
+    assert saved == (8 if fingerprint else 0) + (4 if v3[-1:] == b"\x01" else 0)
 
 
 def test_golden_files_are_current():
@@ -77,14 +111,15 @@ def test_golden_files_are_current():
         assert path.read_bytes() == content, f"{path.relative_to(ROOT)} is out of date"
 
 
-@pytest.mark.parametrize("name", sorted(EXPECTED["corrupt"]))
-def test_corrupt_golden_raises_its_specific_error(name):
-    entry = EXPECTED["corrupt"][name]
-    blob = (V2 / entry["file"]).read_bytes()
+@pytest.mark.parametrize("version,name", cases("corrupt"))
+def test_corrupt_golden_raises_its_specific_error(version, name):
+    entry = EXPECTED[version]["corrupt"][name]
+    blob = (GOLDEN / f"v{version}" / entry["file"]).read_bytes()
     assert sha256(blob) == entry["dcz_sha256"], "golden file changed on disk"
+    error = SUPERSEDED.get((version, name), (entry["error"],))[0]
     with pytest.raises(DeepCompressError) as raised:
         deepcompress.decompress(blob)
-    assert type(raised.value) is getattr(errors, entry["error"]), f"{name} ({entry['damage']}): {raised.value!r}"
+    assert type(raised.value) is getattr(errors, error), f"{name} ({entry['damage']}): {raised.value!r}"
     with pytest.raises(DeepCompressError):
         api.decompress_stream(io.BytesIO(blob), None)
     try:
@@ -93,12 +128,23 @@ def test_corrupt_golden_raises_its_specific_error(name):
         pass
 
 
-def test_golden_stream_with_copies_decodes_to_its_hash():
+@pytest.mark.parametrize("name", ["short_end_without_blocks", "short_end_after_three_blocks",
+                                  "short_end_after_a_stored_block", "short_end_after_an_array_header",
+                                  "short_end_block_repeated", "short_end_block_dropped"])
+def test_a_misplaced_short_end_is_caught_without_decoding(name):
+    """`info` reads the records only: the short end's structural rule still holds there."""
+    with pytest.raises(CorruptStreamError, match="short end record"):
+        api.read_info(io.BytesIO((V3 / "corrupt" / f"{name}.dcz").read_bytes()))
+
+
+@pytest.mark.parametrize("version", (2, 3))
+def test_golden_stream_with_copies_decodes_to_its_hash(version):
     """Pins the members of kind "copies" (`longrange`): their header, and the copies found."""
-    entry = EXPECTED["copies"]
-    blob = (V2 / entry["file"]).read_bytes()
+    entry = EXPECTED[version]["copies"]
+    blob = (GOLDEN / f"v{version}" / entry["file"]).read_bytes()
     assert sha256(blob) == entry["dcz_sha256"], "golden file changed on disk"
-    assert MAKE_GOLDEN.copies_stream() == blob
+    if version == 3:
+        assert MAKE_GOLDEN.copies_stream() == blob
     for threads in (1, 2):
         assert sha256(deepcompress.decompress(blob, threads=threads)) == entry["output_sha256"]
     info = api.read_info(io.BytesIO(blob))
@@ -106,15 +152,16 @@ def test_golden_stream_with_copies_decodes_to_its_hash():
     assert info.stats.n_symbols < 4096 + 100, "the second and third copies are copies"
 
 
-def test_golden_stream_of_a_model_file_names_it_by_fingerprint():
+@pytest.mark.parametrize("version", (2, 3))
+def test_golden_stream_of_a_model_file_names_it_by_fingerprint(version):
     from deepcompress.modelfile import load_model
 
-    blob = (V2 / "records_k5_d3.dcz").read_bytes()
+    blob = (GOLDEN / f"v{version}" / "records_k5_d3.dcz").read_bytes()
     model, _ = load_model(MAKE_GOLDEN.RECORDS_MODEL)
     info = api.read_info(io.BytesIO(blob))
     assert info.header.model == "record-mlp" and info.header.config == {}
-    assert info.header.fingerprint == model.fingerprint()
-    assert sha256(api.decompress(blob, model)) == EXPECTED["records_k5_d3"]["output_sha256"]
+    assert info.header.fingerprint == model.fingerprint()[:32 if version == 2 else 16]
+    assert sha256(api.decompress(blob, model)) == EXPECTED[version]["records_k5_d3"]["output_sha256"]
     with pytest.raises(errors.ModelMismatchError, match="needs the model file"):
         api.decompress(blob)
 
@@ -129,6 +176,25 @@ def test_fixed_overhead_of_a_builtin_model():
     assert len(deepcompress.compress(b"A")) <= 26
     for model in ("histogram", "histogram-adaptive"):
         assert len(deepcompress.compress(b"", model)) <= 24
+
+
+def test_a_small_file_with_a_model_file_costs_18_bytes_around_its_block():
+    """Issue 14's many small files: a v3 header naming a model file is 17 bytes (magic 4,
+    version, flags, id, fingerprint 8, CRC-16 2) and the end of a one-block member 1 byte."""
+    import numpy as np
+
+    from deepcompress.models import HistogramModel
+
+    trained = HistogramModel.fit(np.frombuffer(b"import os\n" * 50, dtype=np.uint8))
+    data = b"import sys\nimport os\n" * 8
+    blob = deepcompress.compress(data, trained)
+    source = io.BytesIO(blob)
+    header = container.read_header(source)
+    assert source.tell() == 17 and header.fingerprint == trained.fingerprint()[:16]
+    record = container.read_block(source, header)
+    assert isinstance(record, container.BlockRecord) and not record.stored
+    assert blob[source.tell():] == b"\x01"  # the short end: the block's data CRC is the member's
+    assert deepcompress.decompress(blob, trained) == data
 
 
 def test_random_data_is_stored():
@@ -222,7 +288,7 @@ def test_damage_in_a_later_member_is_caught():
     with pytest.raises(TruncatedStreamError):
         deepcompress.decompress(first + second[:-1])
     with pytest.raises(CorruptStreamError):
-        deepcompress.decompress(first + second[:-1] + bytes([second[-1] ^ 1]))
+        deepcompress.decompress(first + second[:-3] + bytes([second[-3] ^ 1]) + second[-2:])  # its block CRC
     with pytest.raises(CorruptStreamError, match="trailing data"):
         deepcompress.decompress(first + b"\x1f\x8b" + second)
     sink = io.BytesIO()
@@ -257,13 +323,14 @@ def test_property_concatenation(parts, block_size):
     assert deepcompress.decompress(b"".join(blobs)) == b"".join(parts)
 
 
-def test_v1_and_v2_members_mix():
+def test_v1_v2_and_v3_members_mix():
     v1 = (ROOT / "tests" / "golden" / "hello_static.dcz").read_bytes()
-    assert v1[4] == 1
-    v2 = deepcompress.compress(b"v2 data")
+    v2 = (V2 / "hello_static.dcz").read_bytes()
+    v3 = deepcompress.compress(b"v3 data")
+    assert (v1[4], v2[4], v3[4]) == (1, 2, 3)
     hello = b"hello, deepcompress\n" * 20
-    assert deepcompress.decompress(v1 + v2 + v1) == hello + b"v2 data" + hello
-    assert container.FORMAT_VERSION == 2 and os.environ.get("DEEPCOMPRESS_REGEN") != "1"
+    assert deepcompress.decompress(v1 + v3 + v2 + v1) == hello + b"v3 data" + hello * 2
+    assert os.environ.get("DEEPCOMPRESS_REGEN") != "1"
 
 
 # ---------------------------------------------------------------- the command line
@@ -297,7 +364,7 @@ def test_cli_decodes_concatenated_members_from_files_and_pipes(tmp_path):
     assert code == 0 and out == b"alpha\n" * 40 + b"beta\n" * 3
     code, out, _ = run_cli("info", "--json", "ab.dcz", cwd=tmp_path)
     record = json.loads(out)
-    assert record["members"] == 2 and record["format_version"] == 2
+    assert record["members"] == 2 and record["format_version"] == 3
     assert record["original_bytes"] == 255 and record["compressed_bytes"] == len(joined)
     # a real pipe: cat a.dcz b.dcz | deepcompress decompress
     done = subprocess.run([sys.executable, "-m", "deepcompress", "decompress"], input=joined + joined,

@@ -1,16 +1,18 @@
 #!/usr/bin/env python3
-"""Write the golden format-2 .dcz streams under tests/golden/v2/ (and their damaged variants).
+"""Write the golden .dcz streams of the format written now under tests/golden/v{FORMAT_VERSION}/.
 
-    DEEPCOMPRESS_REGEN=1 python scripts/make_golden_v2.py   # rewrite the files
-    python scripts/make_golden_v2.py                        # only check that they are current
+    DEEPCOMPRESS_REGEN=1 python scripts/make_golden_format.py   # rewrite the files
+    python scripts/make_golden_format.py                        # only check that they are current
 
-The valid streams pin format 2: tests decode each one and re-compress its input to the
-byte-identical file. The streams in tests/golden/v2/corrupt/ are damaged in one specific way
-each (forged fields get their CRCs recomputed, through scripts/dcz_layout.py, so that the
-bounds and value checks are what must catch them); expected.json records the error class each
-must raise, the sha256 of every file and, for valid streams, of its decoded output.
+The valid streams pin the format (version 3): tests decode each one and re-compress its input
+to the byte-identical file. The streams in corrupt/ are damaged in one specific way each
+(forged fields get their CRCs recomputed, through scripts/dcz_layout.py, so that the bounds
+and value checks are what must catch them); expected.json records the error class each must
+raise, the sha256 of every file and, for valid streams, of its decoded output.
 
-Regenerate only for a deliberate format change (and bump container.FORMAT_VERSION).
+Earlier versions' goldens are frozen (tests/golden/v2/, written by this script's version-2
+release; tests/golden/*.dcz, 0.1.0's version 1): they are decoded, never rewritten. A format
+change bumps container.FORMAT_VERSION, and this script then writes a new directory.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from dcz_layout import parse, varint
+from dcz_layout import SHORT_END, parse, varint
 
 from deepcompress import api, container
 from deepcompress.modelfile import load_model
@@ -37,8 +39,8 @@ from deepcompress.models.adaptive import AdaptiveModel
 from deepcompress.symbols import array_layout, storage_order_bytes
 
 GOLDEN = ROOT / "tests" / "golden"
-V2 = GOLDEN / "v2"
-CORRUPT = V2 / "corrupt"
+CURRENT = GOLDEN / f"v{container.FORMAT_VERSION}"
+CORRUPT = CURRENT / "corrupt"
 
 HELLO = b"hello, deepcompress\n" * 20
 SAMPLE_X12 = (ROOT / "samples" / "sample.txt").read_bytes() * 12
@@ -83,7 +85,7 @@ def compress(name: str) -> bytes:
 
 
 def records_stream() -> tuple[bytes, bytes]:
-    """(the array's .npy bytes, its v2 stream) for the record model's golden array."""
+    """(the array's .npy bytes, its stream) for the record model's golden array."""
     model, _ = load_model(RECORDS_MODEL)
     npy = api.decompress((GOLDEN / "records_k5_d3.dcz").read_bytes(), model)  # the frozen v1 stream
     array = np.load(io.BytesIO(npy))
@@ -128,11 +130,21 @@ def setter(part: str, **changes):
     return edit
 
 
+def short_end(member) -> None:
+    member.end_marker = SHORT_END
+
+
 def corrupt_streams() -> dict[str, tuple[bytes, str, str]]:
     """name -> (stream, expected error class name, what is wrong)."""
-    blob = compress("hello_static")  # one coded block, with side info
-    blocks = compress("hello_static_ans_blocks")  # three blocks
-    stored = compress("one_byte")  # one stored block
+    blob = compress("hello_static")  # one coded block, with side info: the short end
+    blocks = compress("hello_static_ans_blocks")  # three blocks: the full end
+    stored = compress("one_byte")  # one stored block: the full end
+    empty = compress("empty")  # no block
+    array = io.BytesIO()  # one coded block after an array's .npy header: the full end
+    api.compress_stream(io.BytesIO(HELLO[:300]), array, "histogram", "range", DEFAULT,
+                        array_layout(np.frombuffer(HELLO[:300], np.uint8)))
+    array = array.getvalue()
+    v2 = (GOLDEN / "v2" / "hello_static.dcz").read_bytes()  # frozen: one coded block, the full end
     parts, multi = parse(blob), parse(blocks)
     header_end = len(parts.header.to_bytes())
     block = parts.blocks[0]
@@ -151,7 +163,8 @@ def corrupt_streams() -> dict[str, tuple[bytes, str, str]]:
         "bad_magic": (flip(blob, 1, 0x20), c, "magic \\x89dCZ"),
         "text_file": (b"hello, deepcompress\n", c, "plain text"),
         # versions
-        "future_version": (blob[:4] + bytes([container.FORMAT_VERSION + 1]) + blob[5:], v, "version byte 3"),
+        "future_version": (blob[:4] + bytes([container.FORMAT_VERSION + 1]) + blob[5:], v,
+                           f"version byte {container.FORMAT_VERSION + 1}"),
         "version_zero": (blob[:4] + b"\x00" + blob[5:], v, "version byte 0"),
         # single flipped bits, caught by a checksum
         "flipped_header_flags": (flip(blob, 5, 0x02), c, "the coder bits of the flags (range -> binary)"),
@@ -164,8 +177,9 @@ def corrupt_streams() -> dict[str, tuple[bytes, str, str]]:
         "flipped_payload_byte": (flip(blob, side_end + 2), c, "a bit of the coder payload"),
         "flipped_block_crc": (flip(blob, block_end - 1), c, "a bit of the block CRC"),
         "flipped_stored_byte": (flip(stored, len(stored) - 10), c, "a bit of a stored block's data"),
-        "flipped_end_marker": (flip(blob, block_end), c, "the end marker 0 -> 1"),
-        "flipped_end_crc": (flip(blob, len(blob) - 1), c, "a bit of the end record's CRC"),
+        "flipped_end_marker": (flip(blocks, len(blocks) - 5), c, "the end marker 0 -> 1 after 3 blocks"),
+        "flipped_short_end": (flip(blob, len(blob) - 1), t, "the short end marker 1 -> 0: no CRC follows"),
+        "flipped_end_crc": (flip(blocks, len(blocks) - 1), c, "a bit of the end record's CRC"),
         "flipped_second_block_payload": (flip(blocks, second + 20), c, "a payload bit of block 2 of 3"),
         # truncated at each structural boundary (and inside each part)
         "truncated_in_magic": (blob[:2], t, "2 bytes"),
@@ -179,7 +193,7 @@ def corrupt_streams() -> dict[str, tuple[bytes, str, str]]:
         "truncated_in_payload": (blob[: block_end - 8], t, "inside the payload"),
         "truncated_before_block_crc": (blob[: block_end - 4], t, "a block without its CRC"),
         "truncated_after_block": (blob[:block_end], t, "whole block, no end record"),
-        "truncated_in_end_record": (blob[: len(blob) - 2], t, "inside the end record's CRC"),
+        "truncated_in_end_record": (blocks[: len(blocks) - 2], t, "inside the end record's CRC"),
         "truncated_after_first_of_three_blocks": (blocks[:second], t, "block 1 of 3 only"),
         # what follows a member
         "trailing_garbage": (blob + b"garbage", c, "bytes after the end record"),
@@ -226,8 +240,20 @@ def corrupt_streams() -> dict[str, tuple[bytes, str, str]]:
         "blocks_swapped": (forged(blocks, lambda m: m.blocks.reverse()), c, "blocks 1 and 3 swapped"),
         "stored_block_rewritten": (forged(stored, setter("0", payload=b"B")), c,
                                    "a stored byte changed, its block CRC recomputed: the end's data CRC differs"),
-        "end_wrong_data_crc": (forged(blob, lambda m: setattr(m, "data_crc32", m.data_crc32 ^ 1)), c,
+        "end_wrong_data_crc": (forged(blocks, lambda m: setattr(m, "data_crc32", m.data_crc32 ^ 1)), c,
                                "the end record's data CRC off by one bit"),
+        # the short end where the full one is due (after anything but one coded block of bytes)
+        "short_end_without_blocks": (forged(empty, short_end), c, "no block, then the short end"),
+        "short_end_after_three_blocks": (forged(blocks, short_end), c, "three blocks, then the short end"),
+        "short_end_after_a_stored_block": (forged(stored, short_end), c,
+                                           "one stored block (its data has no CRC of its own), then the short end"),
+        "short_end_after_an_array_header": (forged(array, short_end), c,
+                                            "one coded block of an array: the .npy header has no CRC of its own"),
+        "short_end_block_repeated": (forged(blob, lambda m: m.blocks.append(m.blocks[0])), c,
+                                     "the one block twice, then the short end"),
+        "short_end_block_dropped": (forged(blocks, lambda m: (short_end(m), m.blocks.pop(), m.blocks.pop())), c,
+                                    "block 1 of 3 alone, then the short end"),
+        "short_end_in_version_2": (forged(v2, short_end), c, "a version-2 member ended by marker 1"),
     }
 
 
@@ -237,7 +263,7 @@ def build() -> dict[Path, bytes]:
     expected: dict = {"valid": {}, "corrupt": {}}
     for name, (data, model, coder, block_size) in VALID.items():
         blob = compress(name)
-        files[V2 / f"{name}.dcz"] = blob
+        files[CURRENT / f"{name}.dcz"] = blob
         expected["valid"][name] = {
             "file": f"{name}.dcz",
             "model": model if isinstance(model, str) else model.name,
@@ -248,10 +274,10 @@ def build() -> dict[Path, bytes]:
             "dcz_sha256": sha256(blob),
         }
     npy, blob = records_stream()
-    files[V2 / "records_k5_d3.dcz"] = blob
+    files[CURRENT / "records_k5_d3.dcz"] = blob
     expected["records_k5_d3"] = {"file": "records_k5_d3.dcz", "output_sha256": sha256(npy), "dcz_sha256": sha256(blob)}
     blob = copies_stream()
-    files[V2 / "copies.dcz"] = blob
+    files[CURRENT / "copies.dcz"] = blob
     expected["copies"] = {"file": "copies.dcz", "output_sha256": sha256(COPIES_INPUT), "dcz_sha256": sha256(blob)}
     for name, (blob, error, description) in corrupt_streams().items():
         files[CORRUPT / f"{name}.dcz"] = blob
@@ -261,7 +287,7 @@ def build() -> dict[Path, bytes]:
             "damage": description,
             "dcz_sha256": sha256(blob),
         }
-    files[V2 / "expected.json"] = (json.dumps(expected, indent=2, sort_keys=True) + "\n").encode()
+    files[CURRENT / "expected.json"] = (json.dumps(expected, indent=2, sort_keys=True) + "\n").encode()
     return files
 
 
@@ -269,12 +295,12 @@ def main() -> int:
     files = build()
     if os.environ.get("DEEPCOMPRESS_REGEN") == "1":
         CORRUPT.mkdir(parents=True, exist_ok=True)
-        stale = set(V2.glob("*.dcz")) | set(CORRUPT.glob("*.dcz"))
+        stale = set(CURRENT.glob("*.dcz")) | set(CORRUPT.glob("*.dcz"))
         for path in stale - set(files):
             path.unlink()
         for path, content in files.items():
             path.write_bytes(content)
-        print(f"wrote {len(files)} files under {V2.relative_to(ROOT)}")
+        print(f"wrote {len(files)} files under {CURRENT.relative_to(ROOT)}")
         return 0
     differing = [path for path, content in files.items() if not path.exists() or path.read_bytes() != content]
     for path in differing:
