@@ -252,7 +252,8 @@ class StreamWriter:
         if not self._header_written:
             self._write_header(0)
         totals = self._totals
-        self._write(container.encode_end(None if totals.is_one_coded_block else totals.data_crc32))
+        kind = container.COPIES_KIND if self._copies is not None else self.layout.kind
+        self._write(container.encode_end(None if totals.is_one_coded_block else totals.data_crc32, kind))
         return _stats(self._model.name, self._totals, self._written)
 
 

@@ -11,11 +11,14 @@ reference):
     block   = head varint (n_symbols << 3 | lanes? << 2 | side? << 1 | stored) [| lanes] [| side_length]
               | nll varint (1/8 bits) [| payload_length varint | data_crc32 u32 (coded blocks)]
               | side_info | payload | crc32 u32 (of the whole record and payload)
-    end     = 0 u8 | data_crc32 u32 (of the member's whole original: .npy header and every block)
-            | 1 u8 (a member that is one coded block < block_size and nothing else: its data CRC is the end's)
+    end     = copies? << 1 | 0 u8 | data_crc32 u32 (of the member's whole original: .npy header, every block)
+            | copies? << 1 | 1 u8 (a member that is one coded block < block_size and nothing else:
+              its data CRC is the end's); copies: the member is of kind COPIES_KIND
 
 Version 2 differs only there: a 16-byte fingerprint, and no short end (a one-block member's
-end repeated the block's data CRC: 12 of the ~43 bytes a small file's member cost).
+end repeated the block's data CRC: 12 of the ~43 bytes a small file's member cost) nor copies
+bit (a header forged to drop a copies member's layout, its CRC-16 recomputed, decoded to the
+member's literals alone: their CRC is the end's).
 
 Integers are unsigned LEB128 varints or little-endian fixed width. The block CRC is checked
 before anything is decoded, the data CRC after; the end record's CRC of the whole original
@@ -85,9 +88,9 @@ _FLAG_BLOCK_SIZE = 1 << 4  # block_size follows (absent: DEFAULT_BLOCK_SIZE)
 _FLAG_RESERVED = 0b1110_0000
 _CODERS = ("range", "ans", "binary")
 
-# Block head flags (v2, v3). Heads 0 and (v3) 1 are end records: a block has n_symbols > 0.
+# Block head flags (v2, v3). Head 0 and (v3) heads 1..3 are end records: a block has n_symbols > 0.
 _STORED, _HAS_SIDE, _HAS_LANES, _HEAD_BITS = 1, 2, 4, 3
-_END, _END_OF_ONE_BLOCK = 0, 1
+_END, _END_OF_ONE_BLOCK, _END_OF_COPIES = 0, 1, 2  # v3 end head: copies? << 1 | short
 
 # Value tags of the compact config encoding: JSON values, small ints and frozen well-known
 # strings in one byte, and a dict of integers keyed by well-known strings as a bit mask.
@@ -550,17 +553,20 @@ def encode_block(record: BlockRecord) -> bytes:
     return out + _CRC.pack(zlib.crc32(out))
 
 
-def encode_end(data_crc32: int | None) -> bytes:
-    """The end record: data_crc32 is the CRC-32 of the member's whole original, or None for
-    the short end of a member of one coded block (`StreamTotals.is_one_coded_block`)."""
+def encode_end(data_crc32: int | None, kind: str) -> bytes:
+    """The end record of a member of `kind`: data_crc32 is the CRC-32 of the member's whole
+    original, or None for the short end of a member of one coded block
+    (`StreamTotals.is_one_coded_block`)."""
+    head = _END_OF_COPIES if kind == COPIES_KIND else _END
     if data_crc32 is None:
-        return bytes([_END_OF_ONE_BLOCK])
-    return bytes([_END]) + _CRC.pack(data_crc32)
+        return bytes([head | _END_OF_ONE_BLOCK])
+    return bytes([head]) + _CRC.pack(data_crc32)
 
 
 def encode_member(header: StreamHeader, records: list[BlockRecord], data_crc32: int | None) -> bytes:
     """A whole member: header, blocks, end record (for tests and tools that forge streams)."""
-    return encode_header(header) + b"".join(encode_block(record) for record in records) + encode_end(data_crc32)
+    return (encode_header(header) + b"".join(encode_block(record) for record in records)
+            + encode_end(data_crc32, header.kind))
 
 
 # ---------------------------------------------------------------- reading
@@ -636,10 +642,13 @@ def read_block(source: Any, header: StreamHeader, item_size: int = 1) -> BlockRe
         raise ValueError(f"item size {item_size} out of range")
     plain, source = source, _Checked(source)  # the record CRC covers all but itself
     head = read_varint(source, "block header")
-    if head == _END:
+    if head == _END or (header.version >= 3 and head <= _END_OF_COPIES | _END_OF_ONE_BLOCK):
+        if header.version >= 3 and bool(head & _END_OF_COPIES) != (header.kind == COPIES_KIND):
+            raise CorruptStreamError(f"the end record of a member of kind {'bytes' if head & _END_OF_COPIES else 'copies'}"
+                                     f" ends one of kind {header.kind}")
+        if head & _END_OF_ONE_BLOCK:
+            return Trailer(of_one_block=True)
         return Trailer(data_crc32=_CRC.unpack(_read_exact(source, 4, "end of stream"))[0])
-    if head == _END_OF_ONE_BLOCK and header.version >= 3:
-        return Trailer(of_one_block=True)
     n_symbols, stored = head >> _HEAD_BITS, bool(head & _STORED)
     if not 0 < n_symbols <= header.block_size or (stored and head & _HAS_SIDE):
         raise CorruptStreamError(f"block of {n_symbols} symbols is out of range (block size {header.block_size})")

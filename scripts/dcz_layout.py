@@ -32,7 +32,8 @@ U32 = struct.Struct("<I")
 CODER_BITS, FINGERPRINT, LAYOUT, BLOCK_SIZE = 0b11, 1 << 2, 1 << 3, 1 << 4
 STORED, HAS_SIDE, HAS_LANES = 1, 2, 4
 FINGERPRINT_BYTES = {2: 16, 3: 8}  # by version
-SHORT_END = b"\x01"
+SHORT_END = b"\x01"  # v3 end marker bits: 1 short (no CRC), 2 the member is of kind "copies"
+COPIES_END = 2
 
 
 def varint(value: int) -> bytes:
@@ -136,12 +137,12 @@ class Block:
 class Member:
     header: Header
     blocks: list[Block] = field(default_factory=list)
-    end_marker: bytes = b"\x00"  # b"\x01": a v3 short end, no CRC follows
+    end_marker: bytes = b"\x00"  # v3: copies? << 1 | short (1: no CRC follows)
     data_crc32: int = 0  # the end record's CRC of the original data
 
     def to_bytes(self) -> bytes:
         out = self.header.to_bytes() + b"".join(block.to_bytes() for block in self.blocks) + self.end_marker
-        return out if self.end_marker == SHORT_END else out + U32.pack(self.data_crc32)
+        return out if self.end_marker[0] & 1 else out + U32.pack(self.data_crc32)
 
     def boundaries(self) -> list[int]:
         """Every offset where a field or record starts or ends."""
@@ -154,7 +155,7 @@ class Member:
                         position + block.fields_end, position + block.fields_end + len(block.side),
                         position + len(encoded) - 4]
             position += len(encoded)
-        offsets += [position, position + 1] + ([] if self.end_marker == SHORT_END else [position + 5])
+        offsets += [position, position + 1] + ([] if self.end_marker[0] & 1 else [position + 5])
         return sorted(set(offsets))
 
 
@@ -192,7 +193,7 @@ def parse(blob: bytes) -> Member:
     header = Header(blob[4], flags, model_id, name, fingerprint, config, coder, layout, block_size)
     position += 2
     member = Member(header)
-    while blob[position] not in (0, 1):
+    while blob[position] not in (0, 1, 2, 3):
         head, position = _read_varint(blob, position)
         lanes = side_length = payload_length = data_crc = None
         if head & HAS_LANES:
@@ -209,7 +210,7 @@ def parse(blob: bytes) -> Member:
         payload, position = blob[position : position + size], position + size + 4
         member.blocks.append(Block(head >> 3, stored, lanes, side_length, nll, payload_length, data_crc, side, payload))
     member.end_marker = blob[position : position + 1]
-    if member.end_marker != SHORT_END:
+    if not member.end_marker[0] & 1:
         member.data_crc32 = U32.unpack_from(blob, position + 1)[0]
     assert member.to_bytes() == blob, "stream does not follow the documented layout"
     return member
@@ -217,8 +218,8 @@ def parse(blob: bytes) -> Member:
 
 def as_version_3(blob: bytes) -> bytes:
     """A valid single-member v2 stream as v3 writes the same member: the fingerprint's first
-    8 bytes, and the short end for one coded block shorter than the block size, of bytes
-    (kind "bytes" or "copies": no .npy header)."""
+    8 bytes, the short end for one coded block shorter than the block size, of bytes
+    (kind "bytes" or "copies": no .npy header), and the end's copies bit."""
     member = parse(blob)
     assert member.header.version == 2, "not a version-2 member"
     member.header.version = 3
@@ -226,10 +227,12 @@ def as_version_3(blob: bytes) -> bytes:
         member.header.fingerprint = member.header.fingerprint[:FINGERPRINT_BYTES[3]]
     block_size = member.header.block_size or container.DEFAULT_BLOCK_SIZE
     if len(member.blocks) == 1 and not member.blocks[0].stored and member.blocks[0].n_symbols < block_size \
-            and not _has_npy_header(member.header):
+            and _kind(member.header) != "npy":
         member.end_marker = SHORT_END
+    if _kind(member.header) == container.COPIES_KIND:
+        member.end_marker = bytes([member.end_marker[0] | COPIES_END])
     return member.to_bytes()
 
 
-def _has_npy_header(header: Header) -> bool:
-    return header.layout is not None and container.decode_value(io.BytesIO(header.layout)) == "npy"
+def _kind(header: Header) -> str:
+    return "bytes" if header.layout is None else container.decode_value(io.BytesIO(header.layout))

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from dcz_layout import SHORT_END, parse, varint
+from dcz_layout import LAYOUT, SHORT_END, parse, varint
 
 from deepcompress import api, container
 from deepcompress.modelfile import load_model
@@ -128,6 +128,20 @@ def setter(part: str, **changes):
         for name, value in changes.items():
             setattr(target, name, value)
     return edit
+
+
+def copies_member_forged(edit) -> bytes:
+    """copies_stream() with its second member (of kind "copies") edited by `edit(member)`; a
+    header edit given flags=None clears the layout flag."""
+    blob = copies_stream()
+    sizes = [member.compressed_bytes for member in api.read_info(io.BytesIO(blob)).members]
+    start, end = sizes[0], sizes[0] + sizes[1]
+    member = parse(blob[start:end])
+    flags = member.header.flags
+    edit(member)
+    if member.header.flags is None:
+        member.header.flags = flags & ~LAYOUT
+    return blob[:start] + member.to_bytes() + blob[end:]
 
 
 def short_end(member) -> None:
@@ -254,6 +268,11 @@ def corrupt_streams() -> dict[str, tuple[bytes, str, str]]:
         "short_end_block_dropped": (forged(blocks, lambda m: (short_end(m), m.blocks.pop(), m.blocks.pop())), c,
                                     "block 1 of 3 alone, then the short end"),
         "short_end_in_version_2": (forged(v2, short_end), c, "a version-2 member ended by marker 1"),
+        # a member of kind "copies" whose header no longer says so (its literals alone would decode)
+        "copies_member_layout_dropped": (copies_member_forged(setter("header", flags=None, layout=None)), c,
+                                         "the second member's layout flag and layout removed, header CRC recomputed"),
+        "bytes_member_ended_as_copies": (forged(blob, lambda m: setattr(m, "end_marker", b"\x03")), c,
+                                         "a member of bytes with the copies bit in its end record"),
     }
 
 

@@ -271,7 +271,7 @@ def test_block_and_end_round_trip():
     assert coded[len(head) + 4 : -4] == bytes([1, 0, 0, 0, 255, 255, 255, 255, 2, 1])
     assert struct.unpack("<I", coded[-4:])[0] == zlib.crc32(coded[:-4])
     assert container.encode_block(stored)[:-4] == bytes([3 << 3 | 1, 0xC0, 0x01]) + b"abc"  # head, nll 192: the data
-    source = container.MemberSource(io.BytesIO(encoded + container.encode_end(0xCAFEBABE)))
+    source = container.MemberSource(io.BytesIO(encoded + container.encode_end(0xCAFEBABE, "bytes")))
     back = container.read_block(source, header)
     assert (back.n_symbols, back.lanes, back.side_info, back.nll_bits, back.data_crc32) == (500, 3, b"side", 123.25,
                                                                                            0xDEADBEEF)
