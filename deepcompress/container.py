@@ -644,8 +644,8 @@ def read_block(source: Any, header: StreamHeader, item_size: int = 1) -> BlockRe
     head = read_varint(source, "block header")
     if head == _END or (header.version >= 3 and head <= _END_OF_COPIES | _END_OF_ONE_BLOCK):
         if header.version >= 3 and bool(head & _END_OF_COPIES) != (header.kind == COPIES_KIND):
-            raise CorruptStreamError(f"the end record of a member of kind {'bytes' if head & _END_OF_COPIES else 'copies'}"
-                                     f" ends one of kind {header.kind}")
+            said = COPIES_KIND if head & _END_OF_COPIES else f"other than {COPIES_KIND}"
+            raise CorruptStreamError(f"the end record of a member of kind {said} ends one of kind {header.kind}")
         if head & _END_OF_ONE_BLOCK:
             return Trailer(of_one_block=True)
         return Trailer(data_crc32=_CRC.unpack(_read_exact(source, 4, "end of stream"))[0])

@@ -11,6 +11,7 @@ encoding (`container.encode_value`) is borrowed from the package, the framing is
 
 from __future__ import annotations
 
+import base64
 import binascii
 import io
 import struct
@@ -227,12 +228,22 @@ def as_version_3(blob: bytes) -> bytes:
         member.header.fingerprint = member.header.fingerprint[:FINGERPRINT_BYTES[3]]
     block_size = member.header.block_size or container.DEFAULT_BLOCK_SIZE
     if len(member.blocks) == 1 and not member.blocks[0].stored and member.blocks[0].n_symbols < block_size \
-            and _kind(member.header) != "npy":
+            and not _npy_header(member.header):
         member.end_marker = SHORT_END
-    if _kind(member.header) == container.COPIES_KIND:
+    if _layout(member.header)[0] == container.COPIES_KIND:
         member.end_marker = bytes([member.end_marker[0] | COPIES_END])
     return member.to_bytes()
 
 
-def _kind(header: Header) -> str:
-    return "bytes" if header.layout is None else container.decode_value(io.BytesIO(header.layout))
+def _layout(header: Header) -> tuple:
+    """(kind, extra) of a header."""
+    if header.layout is None:
+        return "bytes", {}
+    source = io.BytesIO(header.layout)
+    return container.decode_value(source), container.decode_value(source)
+
+
+def _npy_header(header: Header) -> bytes:
+    """The .npy header that begins the member's original (b"" but for kind "npy")."""
+    kind, extra = _layout(header)
+    return base64.b64decode(extra["npy_header"]) if kind == "npy" else b""

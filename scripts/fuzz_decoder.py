@@ -368,7 +368,7 @@ def _forge_header(rng: random.Random, seed: Seed) -> bytes:
             rng.choice([{}, {"dtype": "<i2", "shape": [3], "fortran_order": False, "offset": 0, "alphabet_size": 3,
                              "npy_header": ""}, [], None]))
     elif header.fingerprint is not None:
-        header.fingerprint = bytes(rng.randrange(256) for _ in range(16))
+        header.fingerprint = bytes(rng.randrange(256) for _ in range(len(header.fingerprint)))
     else:
         config = _container.decode_value(io.BytesIO(header.config))
         if isinstance(config, dict):

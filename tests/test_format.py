@@ -152,6 +152,25 @@ def test_golden_stream_with_copies_decodes_to_its_hash(version):
     assert info.stats.n_symbols < 4096 + 100, "the second and third copies are copies"
 
 
+def test_a_copies_member_of_one_coded_block_ends_short_with_its_kind():
+    """End marker 3: short, and of kind copies (the literals are the one block; the copies the header's)."""
+    import zlib
+
+    text = b"the end record binds the member's kind; " * 8
+    data = text + text[:100] + b" tail"
+    literals = text + b" tail"
+    sink = io.BytesIO()
+    writer = api.StreamWriter(sink, api.load_model("adaptive"), "binary",
+                              copies=container.copies_extra([(len(text), len(text), 100)], zlib.crc32(data)))
+    writer.push(literals, last=True)
+    writer.finish()
+    blob = sink.getvalue()
+    assert blob[-1] == 3 and deepcompress.decompress(blob) == data
+    with pytest.raises(CorruptStreamError, match="kind other than copies ends one of kind copies"):
+        deepcompress.decompress(blob[:-1] + b"\x01")  # the short end of a member of bytes
+    assert api.read_info(io.BytesIO(blob)).stats.original_bytes == len(data)
+
+
 @pytest.mark.parametrize("version", (2, 3))
 def test_golden_stream_of_a_model_file_names_it_by_fingerprint(version):
     from deepcompress.modelfile import load_model

@@ -260,7 +260,7 @@ class Model:
     def fingerprint(self) -> str:
         """128-bit hex digest (sha256, truncated) of name, config and exact coding parameters.
 
-        Equal fingerprints code equally; a stream records its model's fingerprint.
+        Equal fingerprints code equally; a stream records its model's fingerprint (v3: its first 16 hex digits).
         """
         digest = hashlib.sha256()
         digest.update(self.name.encode())
