@@ -56,7 +56,7 @@ DEFAULT_BLOCK_SIZE = 1 << 20  # the block size a v2/v3 header leaves out
 # 64 bits leave an accidental match at 2^-64, and a wrong model's output would still fail the
 # data CRCs. A StreamHeader holds what its member records: 16 hex digits in v3, 32 before.
 FINGERPRINT_BYTES = 8
-_FINGERPRINT_BYTES = {2: 16, 3: FINGERPRINT_BYTES}
+_FINGERPRINT_BYTES = {1: 16, 2: 16, 3: FINGERPRINT_BYTES}  # by version (v1: in its JSON, as hex)
 MAX_HEADER_BYTES = 1 << 20
 # Bounds what one block can make the decoder hold, forged or not: ~60 bytes per decoded symbol
 # plus its words (<= 32 bytes per symbol) twice, ours and the coder's copy; ~0.5 GB in all.
@@ -74,8 +74,7 @@ MAX_NAME_BYTES = 256  # a model name or coder string
 # Stats; a writer's Stats hold the exact sum), and a 1-byte block's NLL then fits one byte.
 NLL_SCALE = 8
 _READ_PIECE = 1 << 20
-_FINGERPRINT = {1: re.compile("[0-9a-f]{32}"), 2: re.compile("[0-9a-f]{32}"),
-                3: re.compile(f"[0-9a-f]{{{2 * FINGERPRINT_BYTES}}}")}
+_FINGERPRINT = {version: re.compile(f"[0-9a-f]{{{2 * size}}}") for version, size in _FINGERPRINT_BYTES.items()}
 
 _CRC = struct.Struct("<I")
 _CRC16 = struct.Struct("<H")
