@@ -37,7 +37,9 @@ def build(directory: Path | None = None, timeout: float = 1800.0) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     # the child builds this package, wherever it was imported from
     search_path = os.pathsep.join([str(_jit.PACKAGE.parent), *filter(None, [os.environ.get("PYTHONPATH")])])
-    environment = {**os.environ, "DEEPCOMPRESS_KERNELS": "record", "PYTHONPATH": search_path}
+    # the sample's primed priors are nobody's: they stay out of the user's cache
+    environment = {**os.environ, "DEEPCOMPRESS_KERNELS": "record", "DEEPCOMPRESS_PRIMED_CACHE": "off",
+                   "PYTHONPATH": search_path}
     code = f"from deepcompress import aot; aot._record_and_compile({str(directory)!r})"
     try:
         done = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True,

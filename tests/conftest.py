@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +15,10 @@ ROOT = Path(__file__).resolve().parents[1]
 # The tests (and the processes they start) run numba's JIT even where `deepcompress build-kernels`
 # has built the kernels; tests/test_aot.py builds them into a temporary folder and tests that.
 os.environ["DEEPCOMPRESS_KERNELS"] = "jit"
+# Primed priors' states (`models.primed_cache`) go to a folder of this test process, shared with
+# the processes it starts, never the user's cache; the tests of the cache choose their own.
+os.environ["DEEPCOMPRESS_PRIMED_CACHE"] = tempfile.mkdtemp(prefix="deepcompress-primed-")
+atexit.register(shutil.rmtree, os.environ["DEEPCOMPRESS_PRIMED_CACHE"], ignore_errors=True)
 # The package may also be installed (editable) from another checkout: test this one.
 sys.path.insert(0, str(ROOT))
 sys.path.append(str(ROOT / "scripts"))  # dcz_layout: tests parse and forge streams with it
@@ -42,7 +49,6 @@ def corpus() -> Path:
 @pytest.fixture(scope="session")
 def built_kernels(tmp_path_factory) -> Path:
     """A folder holding this checkout's kernels built ahead of time (`aot.build`, ~15 s)."""
-    import shutil
     import sysconfig
 
     from deepcompress import aot

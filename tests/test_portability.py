@@ -35,7 +35,8 @@ TORCH_MODELS = ("mlp", "mlp-followers", "record-mlp", "hybrid", "hybrid3")
 # Every compression level's preset, as "level-N" with N the lowest level of that preset.
 LEVEL_MODELS = tuple(f"level-{min(n for n in LEVELS if LEVELS[n] == p)}" for p in sorted(set(LEVELS.values())))
 # "segmented": level 1 in segments of 16 KiB, so that later segments copy from earlier ones (`longrange`);
-# "prior3-primed": the golden primed prior (each process primes it: the engine over its history).
+# "prior3-primed": the golden primed prior (each process primes it, the engine over its history:
+# the primed-state cache is off here).
 ALL_MODELS = (*sorted(models.BUILTIN_MODELS), *LEVEL_MODELS, "segmented", "prior3-primed", *TORCH_MODELS)
 
 # In one process: for each model, compress OUT/<model>.dcz and, if REF/<model>.dcz exists
@@ -107,6 +108,7 @@ def _run(settings: tuple, work: Path, out: Path, ref: Path) -> None:
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env.update({key: value for key, value in variables.items() if value is not None})
     env.update({key: str(threads) for key in ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")})
+    env["DEEPCOMPRESS_PRIMED_CACHE"] = "off"  # every environment primes the primed prior itself
     out.mkdir(exist_ok=True)
     command = [sys.executable, "-c", WORKER, str(threads), str(work), str(out), str(ref), *names]
     result = subprocess.run(command, check=False, env=env, capture_output=True, timeout=900)

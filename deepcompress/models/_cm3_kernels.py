@@ -144,22 +144,42 @@ def _squash(x):
     return (_SQUASH_POINTS[i] * (128 - w) + _SQUASH_POINTS[i + 1] * w + 64) >> 7
 
 
-def new_state(config: dict[str, int]) -> dict[str, np.ndarray]:
-    """A fresh session's arrays but buf, by name, in `code_block`'s order (zeros: fresh counters,
-    empty buckets; their pages cost memory only once touched)."""
-    state = {
-        "t_direct": np.zeros(DIRECT_LEN, dtype=np.uint32),
-        "t_hash": np.zeros(N_HASHED << config["hash_bits"], dtype=np.uint8),
-        "smap": np.zeros(SMAP_LEN, dtype=np.uint32),  # entries past N_STATES are never read: zeros, not garbage
-        "t_match": np.zeros(2 * MATCH_LEVELS, dtype=np.uint32),
-        "mix": np.empty(MIX_LEN, dtype=np.int32),
-        "apm": np.empty(APM_LEN, dtype=np.uint16),  # values in [0, 2**16): see _apm_update
-        "mtab": np.zeros(1 << config["match_bits"], dtype=np.int32),
-        "rec": np.empty(REC_LEN, dtype=np.int64),
-        "regs": np.zeros(REGS_LEN, dtype=np.int64),
+def state_spec(config: dict[str, int]) -> dict[str, tuple[np.dtype, tuple[int, ...]]]:
+    """The dtype and shape of each of a session's arrays but buf, by name, in `code_block`'s order."""
+    return {
+        "t_direct": (np.dtype(np.uint32), (DIRECT_LEN,)),
+        "t_hash": (np.dtype(np.uint8), (N_HASHED << config["hash_bits"],)),
+        "smap": (np.dtype(np.uint32), (SMAP_LEN,)),  # entries past N_STATES are never read
+        "t_match": (np.dtype(np.uint32), (2 * MATCH_LEVELS,)),
+        "mix": (np.dtype(np.int32), (MIX_LEN,)),
+        "apm": (np.dtype(np.uint16), (APM_LEN,)),  # values in [0, 2**16): see _apm_update
+        "mtab": (np.dtype(np.int32), (1 << config["match_bits"],)),
+        "rec": (np.dtype(np.int64), (REC_LEN,)),
+        "regs": (np.dtype(np.int64), (REGS_LEN,)),
     }
+
+
+def new_state(config: dict[str, int]) -> dict[str, np.ndarray]:
+    """A fresh session's arrays (`state_spec`): zeros (fresh counters, empty buckets; their pages
+    cost memory only once touched), then the tables that start elsewhere (`init_state`)."""
+    state = {name: np.zeros(shape, dtype=dtype) for name, (dtype, shape) in state_spec(config).items()}
     init_state(state["smap"], state["mix"], state["apm"], state["rec"])
     return state
+
+
+# A session's stream state, which `restart_stream` sets as a stream starts; the rest is learned.
+STREAM_STATE = ("rec", "regs")
+
+
+def learned_state_is_safe(tables: dict[str, np.ndarray], size: int) -> bool:
+    """Whether learned arrays (`state_spec` but STREAM_STATE) restored from outside, at a stream
+    that starts after `size` bytes of history, hold only values `code_block` may index with: the
+    bucket states below N_STATES (they index STATE_*) and the match table's positions in [0, size]
+    (it reads buf before them). Every other array is read only as a value any bit pattern may
+    take (counters and state maps through `>> 20` into STRETCH, weights, uint16 APM entries)."""
+    states = tables["t_hash"].reshape(-1, 16)[:, 1:]
+    mtab = tables["mtab"]
+    return bool(states.max(initial=0) < N_STATES and mtab.min(initial=0) >= 0 and mtab.max(initial=0) <= size)
 
 
 # What a prior (`models.prior`) stores of a trained session: these arrays, `apm` only its first

@@ -231,6 +231,20 @@ class AdaptiveModel(Model):
             raise ValueError(f"preset {self.preset} (engine {engine}) cannot start from a prior's state")
         return BlockSession(self._config, K3 if engine == 3 else K4, initial)
 
+    def learned_spec(self) -> dict[str, tuple[np.dtype, tuple[int, ...]]]:
+        """(Engine 3.) Dtype and shape of each learned array of this model's sessions, by name."""
+        self._require_engine3()
+        return BlockSession.learned_spec(self._config, K3)
+
+    def restored_session(self, history: np.ndarray, learned: dict[str, np.ndarray] | None) -> BlockSession | None:
+        """(Engine 3.) `BlockSession.restored` with this model's config."""
+        self._require_engine3()
+        return BlockSession.restored(self._config, K3, history, learned)
+
+    def _require_engine3(self) -> None:
+        if ENGINES[self.preset] != 3:
+            raise ValueError(f"preset {self.preset} is not an engine-3 preset")
+
 
 def state_shapes(config: dict[str, int]) -> dict[str, int]:
     """Lengths of a session's learned tables for a full config: cm, mw and apm (1-D arrays)."""
@@ -432,6 +446,34 @@ class BlockSession(Session):
             kernels.index_history(self.buf, len(history), self.tables["mtab"], self._cfg)
         self.size = len(history)  # bytes of the stream so far, a prior's history included
         self._network = N.no_network() if kernels is K3 else ()
+
+    @classmethod
+    def restored(cls, config: dict[str, int], kernels: Any, history: np.ndarray,
+                 learned: dict[str, np.ndarray] | None) -> BlockSession | None:
+        """(Engine 3.) A session at the start of a stream after `history` (uint8[h]) whose learned
+        arrays are `learned` (what `learned_tables` gave, e.g. kept by `primed_cache`), taken as
+        they are; None when they are not exactly the arrays `learned_spec` names or hold a value
+        the kernel must not be fed (`_cm3_kernels.learned_state_is_safe`)."""
+        spec = cls.learned_spec(config, kernels)
+        if learned is None or set(learned) != set(spec) or any(
+                (array.dtype, array.shape) != spec[name] for name, array in learned.items()):
+            return None
+        if not kernels.learned_state_is_safe(learned, len(history)):
+            return None
+        session = cls(config, kernels, {"history": history})
+        session.tables.update(learned)  # the same keys: code_block's order is kept
+        kernels.restart_stream(session.tables)
+        return session
+
+    @staticmethod
+    def learned_spec(config: dict[str, int], kernels: Any) -> dict[str, tuple[np.dtype, tuple[int, ...]]]:
+        """(Engine 3.) Dtype and shape of each array of `learned_tables`, by name."""
+        return {name: spec for name, spec in kernels.state_spec(config).items() if name not in kernels.STREAM_STATE}
+
+    def learned_tables(self) -> dict[str, np.ndarray]:
+        """(Engine 3.) The session's learned arrays (not copies): all but the stream state, which
+        `restart` sets as a stream starts."""
+        return {name: table for name, table in self.tables.items() if name not in self._kernels.STREAM_STATE}
 
     def mix_network(self, network: tuple, mixer: np.ndarray, lr: int) -> None:
         """(Engine 3.) Code the engine's probabilities mixed with a network's from here on (a hybrid,

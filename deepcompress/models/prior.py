@@ -40,7 +40,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from deepcompress._lazy import LazyModule
-from deepcompress.models import adaptive
+from deepcompress.models import adaptive, primed_cache
 from deepcompress.models.adaptive import AdaptiveModel
 from deepcompress.models.base import Model
 
@@ -328,6 +328,9 @@ class PriorModel(Model):
         # threads: one held at a time bounds the memory (files of one kind share a variant)
         self._primed: list[Any] = [None, None]
         self._priming = threading.Lock()
+        # whether primed states are kept on disk between processes (`primed_cache`); off for the
+        # trial priors that training codes held-out files with, which nothing will use again
+        self.cache_primed = True
         # engine 3 priors never store hashed states
         self._hashed_stored = "cm" in self._initial and bool(self._initial["cm"][K.HASHED_OFF:-2 * K.MATCH_LEVELS].any())
         self._fingerprint: str | None = None
@@ -391,10 +394,18 @@ class PriorModel(Model):
             if self._primed[0] != key:
                 self._primed[:] = [None, None]  # the old one freed before the new one grows
                 history = self._initial["history"]
-                cut = len(history) - self._prime_bytes
-                session = self._start_session({**self._initial, "history": history[:cut]})
-                session.encode_words(history[cut:].copy(), 1)  # learning is all that is kept
-                session.restart()
+                # the variant's fingerprint covers its config (table sizes, prime_bytes) and snapshot
+                cache_key = primed_cache.entry_key([self.fingerprint()]) if self.cache_primed else None
+                session = None
+                if cache_key is not None:
+                    session = self.base.restored_session(history, primed_cache.load(cache_key, self.base.learned_spec()))
+                if session is None:
+                    cut = len(history) - self._prime_bytes
+                    session = self._start_session({**self._initial, "history": history[:cut]})
+                    session.encode_words(history[cut:].copy(), 1)  # learning is all that is kept
+                    session.restart()
+                    if cache_key is not None:
+                        primed_cache.store(cache_key, session.learned_tables())
                 self._primed[:] = [key, session]
             return self._primed[1]
 
@@ -446,7 +457,9 @@ CHOICE_BYTES = 1 << 20  # held-out bytes coded per choice, at most
 
 
 def _coded_bytes(model: PriorModel, files: Sequence[bytes]) -> int:
-    """Payload bytes of each file coded on its own with `model` (the binary coder's words)."""
+    """Payload bytes of each file coded on its own with `model` (a trial prior: its primed states
+    are not cached) (the binary coder's words)."""
+    model.cache_primed = False
     total = 0
     for data in files:
         words, _ = model.sized_for(len(data)).session().encode_words(np.frombuffer(data, dtype=np.uint8), 1)

@@ -1,0 +1,185 @@
+"""A disk cache of primed priors' start states, so that priming is paid once, not in every process.
+
+A primed prior (`models.prior`) starts each stream where the engine stands after running over
+the end of its history: ~1.2 s for the default 512 KiB, in every process that codes with it, while
+a small file takes ~0.1 s to code. This module keeps that state on disk between processes. It only
+stores and returns arrays; what they mean, and which values a kernel may be fed, the caller checks
+(`adaptive.BlockSession.restore_tables`).
+
+Where: $DEEPCOMPRESS_PRIMED_CACHE (a folder; "off" disables the cache), else deepcompress/primed
+under $XDG_CACHE_HOME or ~/.cache. A folder that cannot be made or written is not an error: the
+state is then computed as without a cache.
+
+Names: `entry_key(parts)`, a sha256 over every source file of this package, numpy's version, the
+byte order, and the caller's parts (the prior's fingerprint: its config, table sizes and snapshot).
+Any change to the code that computes the state, or to the prior, names another entry; an entry
+is never trusted by its name alone.
+
+Entry file (`<key>.state`, little-endian):
+
+    magic b"DCPS\\x01" | u32 n | n bytes of JSON: [[name, dtype, shape], ...]
+    | each array's raw bytes, in that order | 32 bytes: sha256 of everything before
+
+`load` reads an entry only if its size is what its list of arrays says and at most
+MAX_ENTRY_BYTES, its sha256 matches, and its arrays are exactly the names, dtypes and shapes the
+caller expects; otherwise (damaged, truncated, of another version) it returns None and the caller
+recomputes. Writes go to a temporary file in the folder, then `os.replace`, so a reader never
+sees a partial entry; at most MAX_ENTRIES entries and MAX_CACHE_BYTES are kept (the least
+recently used go).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+ENVIRONMENT = "DEEPCOMPRESS_PRIMED_CACHE"
+MAGIC = b"DCPS\x01"
+MAX_ENTRIES = 8
+MAX_ENTRY_BYTES = 1 << 26  # 64 MiB: a default prior's primed tables for inputs up to 128 KiB (~30 MB up to 32 KiB)
+MAX_CACHE_BYTES = 1 << 28  # all entries together
+MAX_SPEC_BYTES = 1 << 12
+_U32 = struct.Struct("<I")
+_DIGEST_BYTES = 32
+_SUFFIX = ".state"
+_source_digest: str | None = None
+
+# what one entry holds: name -> (dtype, shape)
+Spec = Mapping[str, tuple[np.dtype, tuple[int, ...]]]
+
+
+def cache_dir() -> Path | None:
+    """The cache's folder, or None when $DEEPCOMPRESS_PRIMED_CACHE is "off"."""
+    chosen = os.environ.get(ENVIRONMENT, "")
+    if chosen == "off":
+        return None
+    if chosen:
+        return Path(chosen)
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(cache) / "deepcompress" / "primed"
+
+
+def _sources_digest() -> str:
+    global _source_digest
+    if _source_digest is None:
+        package = Path(__file__).resolve().parents[1]
+        digest = hashlib.sha256()
+        for path in sorted(package.rglob("*.py")):
+            digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+        _source_digest = digest.hexdigest()
+    return _source_digest
+
+
+def entry_key(parts: Sequence[str]) -> str:
+    """64 hex digits naming the entry of a state computed by this package's code from `parts`."""
+    digest = hashlib.sha256()
+    for part in (_sources_digest(), np.__version__, sys.byteorder, *parts):
+        digest.update(part.encode() + b"\0")
+    return digest.hexdigest()
+
+
+def _spec_json(spec: Spec) -> bytes:
+    return json.dumps([[name, np.dtype(dtype).str, list(shape)] for name, (dtype, shape) in spec.items()]).encode()
+
+
+def _payload_bytes(spec: Spec) -> int:
+    return sum(np.dtype(dtype).itemsize * int(np.prod(shape, dtype=np.int64)) for dtype, shape in spec.values())
+
+
+def load(key: str, spec: Spec) -> dict[str, np.ndarray] | None:
+    """The arrays stored under `key`, new and writable, exactly as `spec` names them; None when
+    there is no such entry, the cache is off or unreadable, or the entry is not intact and of this spec."""
+    folder = cache_dir()
+    if folder is None:
+        return None
+    path = folder / (key + _SUFFIX)
+    header = MAGIC + _U32.pack(len(_spec_json(spec))) + _spec_json(spec)
+    size = len(header) + _payload_bytes(spec) + _DIGEST_BYTES
+    if size > MAX_ENTRY_BYTES:
+        return None
+    digest = hashlib.sha256()
+    arrays = {}
+    try:
+        with open(path, "rb") as entry:
+            if os.fstat(entry.fileno()).st_size != size or entry.read(len(header)) != header:
+                return None
+            digest.update(header)
+            for name, (dtype, shape) in spec.items():
+                array = np.empty(shape, dtype=dtype)
+                raw = memoryview(array).cast("B")
+                if entry.readinto(raw) != len(raw):
+                    return None
+                digest.update(raw)
+                arrays[name] = array
+            if entry.read(_DIGEST_BYTES) != digest.digest():
+                return None
+        os.utime(path)  # recently used: kept when older entries are evicted
+    except OSError:
+        return None
+    return arrays
+
+
+def store(key: str, arrays: Mapping[str, np.ndarray]) -> None:
+    """Keep `arrays` (contiguous, any dtype) under `key`; does nothing when the cache is off, the
+    entry would exceed MAX_ENTRY_BYTES or the folder cannot be written."""
+    folder = cache_dir()
+    if folder is None:
+        return
+    spec = {name: (array.dtype, array.shape) for name, array in arrays.items()}
+    if _payload_bytes(spec) + MAX_SPEC_BYTES > MAX_ENTRY_BYTES or len(_spec_json(spec)) > MAX_SPEC_BYTES:
+        return
+    digest = hashlib.sha256()
+    header = MAGIC + _U32.pack(len(_spec_json(spec))) + _spec_json(spec)
+    temporary = None
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=folder, prefix=".", suffix=".tmp")
+        with os.fdopen(handle, "wb") as entry:
+            for part in (header, *(np.ascontiguousarray(array).data.cast("B") for array in arrays.values())):
+                digest.update(part)
+                entry.write(part)
+            entry.write(digest.digest())
+        os.replace(temporary, folder / (key + _SUFFIX))
+        temporary = None
+        _evict(folder)
+    except OSError:
+        pass
+    finally:
+        if temporary is not None:
+            _unlink(Path(temporary))
+
+
+def _evict(folder: Path) -> None:
+    """Remove the least recently used entries beyond MAX_ENTRIES or MAX_CACHE_BYTES in all, and
+    temporary files a writer left over an hour ago (a killed process)."""
+    entries = []
+    for path in folder.iterdir():
+        try:
+            status = path.stat()
+        except OSError:
+            continue
+        if path.name.endswith(_SUFFIX):
+            entries.append((status.st_mtime_ns, status.st_size, path))
+        elif path.name.startswith(".") and path.name.endswith(".tmp") and time.time() - status.st_mtime > 3600:
+            _unlink(path)
+    kept_bytes = 0
+    for rank, (_, size, path) in enumerate(sorted(entries, reverse=True)):
+        kept_bytes += size
+        if rank >= MAX_ENTRIES or kept_bytes > MAX_CACHE_BYTES:
+            _unlink(path)
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:
+        pass
