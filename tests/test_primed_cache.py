@@ -4,6 +4,7 @@ or not at all, and a prior restored from one codes as the prior primed anew, acr
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 import time
@@ -154,11 +155,63 @@ def test_a_writers_old_leftover_goes_and_a_recent_one_stays(cache):
     assert not old.exists() and recent.exists()
 
 
-def test_entry_keys_name_their_parts():
+def test_entry_keys_name_their_parts_and_this_code(monkeypatch):
     key = primed_cache.entry_key(["a", "b"])
-    assert len(key) == 64 and int(key, 16) >= 0
+    assert len(key) == 64 and set(key) <= set("0123456789abcdef")
     assert key == primed_cache.entry_key(["a", "b"])
     assert len({key, primed_cache.entry_key(["a"]), primed_cache.entry_key(["ab"]), primed_cache.entry_key(["b", "a"])}) == 4
+    monkeypatch.setattr(primed_cache, "_SOURCES_DIGEST", "another version's sources")
+    assert primed_cache.entry_key(["a", "b"]) != key
+
+
+def test_a_package_whose_sources_cannot_be_read_has_no_cache(cache, monkeypatch):
+    assert primed_cache._sources_digest() == primed_cache._SOURCES_DIGEST is not None
+    monkeypatch.setattr(primed_cache, "_SOURCES_DIGEST", None)
+    assert primed_cache.entry_key(["a"]) is None
+    blob = deepcompress.compress(DATA, model=_golden_primed())
+    assert _entries(cache) == [] and deepcompress.decompress(blob, model=_golden_primed()) == DATA
+
+
+@pytest.mark.parametrize("value", ["off", "OFF", "0", "false", "No", "none"])
+def test_off_in_any_spelling(monkeypatch, value):
+    monkeypatch.setenv(primed_cache.ENVIRONMENT, value)
+    assert primed_cache.cache_dir() is None
+
+
+def test_a_relative_user_cache_folder_is_ignored(tmp_path, monkeypatch):
+    monkeypatch.delenv(primed_cache.ENVIRONMENT, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert primed_cache.cache_dir() == tmp_path / ".cache" / "deepcompress" / "primed"
+
+
+@pytest.mark.parametrize("kind", ["folder", "fifo"])
+def test_an_entry_that_is_not_a_regular_file_is_not_read(cache, kind):
+    cache.mkdir()
+    path = cache / ("k" * 64 + ".state")
+    if kind == "folder":
+        path.mkdir()
+    else:
+        os.mkfifo(path)
+    assert primed_cache.load("k" * 64, _spec(_arrays())) is None  # returns: no wait on a FIFO's writer
+    primed_cache.store("k" * 64, _arrays())
+    if kind == "folder":  # os.replace fails over a folder: not an error, the folder stays
+        assert path.is_dir()
+    else:  # a FIFO is replaced by the entry, as any other file there
+        assert stat.S_ISREG(path.stat().st_mode) and primed_cache.load("k" * 64, _spec(_arrays())) is not None
+    assert [p.name for p in cache.iterdir() if p.name.endswith(".tmp")] == []  # nothing left behind
+
+
+def test_a_store_is_skipped_while_another_process_writes_the_entry(cache):
+    cache.mkdir()
+    writing = cache / (".%s.abc123.tmp" % ("k" * 64))
+    writing.write_bytes(b"partial")
+    primed_cache.store("k" * 64, _arrays())
+    assert _entries(cache) == []
+    past = time.time() - 2 * primed_cache.WRITER_GRACE_S  # a writer that stopped long ago does not
+    os.utime(writing, (past, past))
+    primed_cache.store("k" * 64, _arrays())
+    assert len(_entries(cache)) == 1
 
 
 def _golden_primed() -> prior.PriorModel:
@@ -212,6 +265,45 @@ def test_a_forged_entry_with_a_valid_digest(cache, forge):
         assert again == blob
         restored = primed_cache.load(entry.stem, spec)
         assert restored is not None and K3.learned_state_is_safe(restored, variant.hyperparameters()["history_bytes"])
+
+
+def test_a_restored_session_is_the_primed_one_array_by_array(cache):
+    primed_model = _golden_primed().sized_for(len(DATA))
+    primed = primed_model._primed_session()
+    restored_model = _golden_primed().sized_for(len(DATA))
+    restored = restored_model._primed_session()
+    assert restored is not primed and primed_model.fingerprint() == restored_model.fingerprint()
+    assert list(restored.tables) == list(primed.tables)
+    for name, table in primed.tables.items():
+        assert restored.tables[name].dtype == table.dtype and np.array_equal(restored.tables[name], table), name
+    assert restored.size == primed.size == primed_model.hyperparameters()["history_bytes"]
+    assert np.array_equal(restored.buf[: restored.size], primed.buf[: primed.size])
+    assert not restored.buf[restored.size:].any()
+
+
+def test_each_table_size_of_a_prior_is_an_entry_of_its_own(cache):
+    model = _golden_primed()
+    small, large = DATA, (DATA * 20)[:40_000]  # a 40 KB input takes larger hashed tables (`sized_for`)
+    assert model.sized_for(len(large)).config()["hash_bits"] > model.sized_for(len(small)).config()["hash_bits"]
+    blobs = [deepcompress.compress(data, model=model) for data in (small, large)]
+    assert len(_entries(cache)) == 2
+    again = _golden_primed()
+    assert [deepcompress.decompress(blob, model=again) for blob in blobs] == [small, large]
+
+
+@pytest.mark.parametrize(("change", "safe"), [("state 254", True), ("state 255", False), ("position = size", True),
+                                             ("position > size", False), ("position < 0", False)])
+def test_which_values_a_restored_state_may_hold(change, safe):
+    model = _golden_primed().sized_for(len(DATA))
+    spec = model.base.learned_spec()
+    tables = {name: np.zeros(shape, dtype=dtype) for name, (dtype, shape) in spec.items()}
+    size = 1000
+    if change.startswith("state"):
+        tables["t_hash"][16 * 7 + 15] = int(change.split()[1])  # the last state of bucket 7
+    else:
+        tables["mtab"][-1] = {"position = size": size, "position > size": size + 1, "position < 0": -1}[change]
+    assert K3.learned_state_is_safe(tables, size) is safe
+    assert (model.base.restored_session(np.zeros(size, dtype=np.uint8), tables) is not None) is safe
 
 
 def test_restoring_takes_only_arrays_of_the_engines_spec():

@@ -168,7 +168,8 @@ def _integers(ctx: click.Context, parameter: click.Parameter, text: str | None) 
               help="adaptive, hybrid: the model file's size limit in bytes  [default: 112000; hybrid: 1000000]")
 @click.option("--prime", "prime_bytes", type=click.IntRange(min=0),
               help="adaptive, hybrid (default level): bytes of the history's end the engine runs over when the prior "
-                   "loads, so that its longer contexts start warm; costs ~2.5 s per MiB once per process; 0: none  "
+                   "loads, so that its longer contexts start warm; costs ~2.5 s per MiB once (then kept in "
+                   "~/.cache/deepcompress/primed; DEEPCOMPRESS_PRIMED_CACHE=off: once per process); 0: none  "
                    "[default: 524288]")
 @click.option("-f", "--force", is_flag=True, help="overwrite an existing model file")
 @click.option("-q", "--quiet", is_flag=True, help="print nothing but errors")

@@ -418,6 +418,13 @@ class AdaptiveSession(Session):
         return out
 
 
+def _history_buffer(history: np.ndarray) -> np.ndarray:
+    """A stream's buffer holding `history` (uint8[h]) first, with room to grow (zeros after it)."""
+    buf = np.zeros(max(1 << 16, 2 * len(history)), dtype=np.uint8)
+    buf[: len(history)] = history
+    return buf
+
+
 class BlockSession(Session):
     """All learned state of one stream of an engine-3 or engine-4 preset (6 and up), as named arrays.
 
@@ -436,8 +443,7 @@ class BlockSession(Session):
         self._cfg = np.array([config[k] for k in kernels.CFG_KEYS], dtype=np.int64)
         initial = initial or {}
         history = initial.get("history", np.zeros(0, dtype=np.uint8))
-        self.buf = np.zeros(max(1 << 16, 2 * len(history)), dtype=np.uint8)
-        self.buf[: len(history)] = history
+        self.buf = _history_buffer(history)
         self.tables = kernels.new_state(config)
         for name in getattr(kernels, "PRIOR_TABLES", ()):
             if name in initial:  # shapes and dtypes checked by the prior
@@ -460,9 +466,11 @@ class BlockSession(Session):
             return None
         if not kernels.learned_state_is_safe(learned, len(history)):
             return None
-        session = cls(config, kernels, {"history": history})
+        session = cls(config, kernels)  # fresh tables, replaced: not the history's index, which mtab replaces
         session.tables.update(learned)  # the same keys: code_block's order is kept
         kernels.restart_stream(session.tables)
+        session.buf = _history_buffer(history)
+        session.size = len(history)
         return session
 
     @staticmethod

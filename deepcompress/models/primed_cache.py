@@ -7,13 +7,19 @@ stores and returns arrays; what they mean, and which values a kernel may be fed,
 (`adaptive.BlockSession.restore_tables`).
 
 Where: $DEEPCOMPRESS_PRIMED_CACHE (a folder; "off" disables the cache), else deepcompress/primed
-under $XDG_CACHE_HOME or ~/.cache. A folder that cannot be made or written is not an error: the
-state is then computed as without a cache.
+under $XDG_CACHE_HOME (if absolute) or ~/.cache. A folder that cannot be made or written is not an
+error: the state is then computed as without a cache.
 
-Names: `entry_key(parts)`, a sha256 over every source file of this package, numpy's version, the
-byte order, and the caller's parts (the prior's fingerprint: its config, table sizes and snapshot).
-Any change to the code that computes the state, or to the prior, names another entry; an entry
-is never trusted by its name alone.
+Names: `entry_key(parts)`, a sha256 over every source file of this package (read as it is
+imported; a package without its sources has no cache), numpy's version, the byte order, and the
+caller's parts (the prior's fingerprint: its config, table sizes and snapshot). Any change to the
+code that computes the state, or to the prior, names another entry; an entry is never trusted by
+its name alone.
+
+Trust: the sha256 catches damage, not forgery. Whoever can write the folder can write entries
+whose values differ from a real priming (as they could edit the installed package); the caller
+refuses values that would make the kernel read out of bounds, and a stream coded from other
+values fails its CRC on any machine that primes correctly.
 
 Entry file (`<key>.state`, little-endian):
 
@@ -24,8 +30,9 @@ Entry file (`<key>.state`, little-endian):
 MAX_ENTRY_BYTES, its sha256 matches, and its arrays are exactly the names, dtypes and shapes the
 caller expects; otherwise (damaged, truncated, of another version) it returns None and the caller
 recomputes. Writes go to a temporary file in the folder, then `os.replace`, so a reader never
-sees a partial entry; at most MAX_ENTRIES entries and MAX_CACHE_BYTES are kept (the least
-recently used go).
+sees a partial entry, and a process skips writing an entry that another began writing under
+WRITER_GRACE_S ago; at most MAX_ENTRIES entries and MAX_CACHE_BYTES are kept (the least recently
+used go; writers' leftovers after an hour).
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import struct
 import sys
 import tempfile
@@ -43,6 +51,8 @@ from pathlib import Path
 import numpy as np
 
 ENVIRONMENT = "DEEPCOMPRESS_PRIMED_CACHE"
+OFF_VALUES = frozenset({"off", "0", "false", "no", "none"})
+WRITER_GRACE_S = 120  # a store of an entry that another process began writing this recently is skipped
 MAGIC = b"DCPS\x01"
 MAX_ENTRIES = 8
 MAX_ENTRY_BYTES = 1 << 26  # 64 MiB: a default prior's primed tables for inputs up to 128 KiB (~30 MB up to 32 KiB)
@@ -51,38 +61,56 @@ MAX_SPEC_BYTES = 1 << 12
 _U32 = struct.Struct("<I")
 _DIGEST_BYTES = 32
 _SUFFIX = ".state"
-_source_digest: str | None = None
 
 # what one entry holds: name -> (dtype, shape)
 Spec = Mapping[str, tuple[np.dtype, tuple[int, ...]]]
 
 
 def cache_dir() -> Path | None:
-    """The cache's folder, or None when $DEEPCOMPRESS_PRIMED_CACHE is "off"."""
+    """The cache's folder, or None when the cache is off: $DEEPCOMPRESS_PRIMED_CACHE is one of
+    OFF_VALUES (any case), or it is unset and no absolute user cache folder is known."""
     chosen = os.environ.get(ENVIRONMENT, "")
-    if chosen == "off":
+    if chosen.lower() in OFF_VALUES:
         return None
     if chosen:
         return Path(chosen)
-    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    cache = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(cache):  # the XDG rule: a relative value is ignored
+        home = os.path.expanduser("~")
+        if not os.path.isabs(home):  # no home folder known: never a folder under the working one
+            return None
+        cache = os.path.join(home, ".cache")
     return Path(cache) / "deepcompress" / "primed"
 
 
-def _sources_digest() -> str:
-    global _source_digest
-    if _source_digest is None:
-        package = Path(__file__).resolve().parents[1]
-        digest = hashlib.sha256()
-        for path in sorted(package.rglob("*.py")):
-            digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-        _source_digest = digest.hexdigest()
-    return _source_digest
-
-
-def entry_key(parts: Sequence[str]) -> str:
-    """64 hex digits naming the entry of a state computed by this package's code from `parts`."""
+def _sources_digest() -> str | None:
+    """sha256 of every source file of this package, or None when they cannot all be read (a
+    package installed without its sources, or changed under us): the cache is then off, since
+    nothing else would tell one version's states from another's."""
+    package = Path(__file__).resolve().parents[1]
     digest = hashlib.sha256()
-    for part in (_sources_digest(), np.__version__, sys.byteorder, *parts):
+    try:
+        paths = sorted(package.rglob("*.py"))
+        if Path(__file__).resolve() not in paths:
+            return None
+        for path in paths:
+            digest.update(path.relative_to(package).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+# taken as the package is imported: the code that computes the states is the code of this process
+_SOURCES_DIGEST = _sources_digest()
+
+
+def entry_key(parts: Sequence[str]) -> str | None:
+    """64 hex digits naming the entry of a state computed by this package's code from `parts`;
+    None when the package's sources could not be read (no entry is then loaded or stored)."""
+    if _SOURCES_DIGEST is None:
+        return None
+    digest = hashlib.sha256()
+    for part in (_SOURCES_DIGEST, np.__version__, sys.byteorder, *parts):
         digest.update(part.encode() + b"\0")
     return digest.hexdigest()
 
@@ -109,8 +137,10 @@ def load(key: str, spec: Spec) -> dict[str, np.ndarray] | None:
     digest = hashlib.sha256()
     arrays = {}
     try:
-        with open(path, "rb") as entry:
-            if os.fstat(entry.fileno()).st_size != size or entry.read(len(header)) != header:
+        # non-blocking: a FIFO put there must not hang the reader (it is refused as not regular)
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC), "rb") as entry:
+            status = os.fstat(entry.fileno())
+            if not stat.S_ISREG(status.st_mode) or status.st_size != size or entry.read(len(header)) != header:
                 return None
             digest.update(header)
             for name, (dtype, shape) in spec.items():
@@ -122,7 +152,10 @@ def load(key: str, spec: Spec) -> dict[str, np.ndarray] | None:
                 arrays[name] = array
             if entry.read(_DIGEST_BYTES) != digest.digest():
                 return None
-        os.utime(path)  # recently used: kept when older entries are evicted
+            try:
+                os.utime(entry.fileno())  # recently used: kept when older entries are evicted
+            except OSError:  # a read-only folder: the entry is still good
+                pass
     except OSError:
         return None
     return arrays
@@ -142,7 +175,9 @@ def store(key: str, arrays: Mapping[str, np.ndarray]) -> None:
     temporary = None
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=folder, prefix=".", suffix=".tmp")
+        if _being_written(folder, key):
+            return  # by another process that primed the same prior: one copy in flight, not one per process
+        handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{key}.", suffix=".tmp")
         with os.fdopen(handle, "wb") as entry:
             for part in (header, *(np.ascontiguousarray(array).data.cast("B") for array in arrays.values())):
                 digest.update(part)
@@ -156,6 +191,16 @@ def store(key: str, arrays: Mapping[str, np.ndarray]) -> None:
     finally:
         if temporary is not None:
             _unlink(Path(temporary))
+
+
+def _being_written(folder: Path, key: str) -> bool:
+    for path in folder.glob(f".{key}.*.tmp"):
+        try:
+            if time.time() - path.stat().st_mtime < WRITER_GRACE_S:
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def _evict(folder: Path) -> None:

@@ -60,8 +60,8 @@ MODEL_FILE_SLACK = 1024  # bytes kept for the model file's JSON header and metad
 # Priming (engine 3): a primed prior's sessions start where the engine stands after running over
 # the last `prime_bytes` of the history once, as over a file, so that the hashed contexts (orders
 # 2 and up, words, records), which no budget can afford to store, start warm, as paq8px's text
-# pretraining does at start-up. It costs ~2.4 us a byte once per process and variant (the primed
-# state is kept and copied for each stream). Chosen on the small-file sets (112 KB budget,
+# pretraining does at start-up. It costs ~2.4 us a byte once per variant (the primed state is
+# kept and copied for each stream, and kept on disk for later processes: `primed_cache`). Chosen on the small-file sets (112 KB budget,
 # payload of the held-out halves): stdlib 548,700 B unprimed -> 495,204 primed (405 KB of
 # history) -> 489,028 primed with no tables stored, whose room went to history (561 KB).
 DEFAULT_PRIME_BYTES = 1 << 19
