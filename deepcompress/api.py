@@ -715,6 +715,14 @@ class _PushedBytes:
         self._position += size
         return piece
 
+    def expect_header_bytes(self, size: int) -> None:
+        """The parse will read `size` more bytes at least (`container._expect`): until they have
+        arrived it cannot succeed, so it stops now, as a read past the input would, rather than
+        piece by piece (a header of H bytes fed in pieces of P would be parsed H/P times)."""
+        if not self.ended and self._position + size > len(self._buffer):
+            self.needed = self._position + size
+            raise _NeedInput
+
     def mark(self) -> None:
         del self._buffer[: self._position]
         self._dropped += self._position

@@ -313,11 +313,16 @@ class _Budget:
         self.seen = bytearray(seen)
 
     def read(self, size: int) -> bytes:
-        if len(self.seen) + size > MAX_HEADER_BYTES:
-            raise CorruptStreamError(f"header longer than {MAX_HEADER_BYTES} bytes")
+        self.expect_header_bytes(size)
         data = bytes(_read_exact(self._source, size, "header"))
         self.seen += data
         return data
+
+    def expect_header_bytes(self, size: int) -> None:
+        """At least `size` more bytes of header follow (`_expect`)."""
+        if len(self.seen) + size > MAX_HEADER_BYTES:
+            raise CorruptStreamError(f"header longer than {MAX_HEADER_BYTES} bytes")
+        _expect(self._source, size)
 
 
 def varint(value: int) -> bytes:
@@ -395,6 +400,16 @@ def encode_value(value: Any) -> bytes:
     raise ValueError(f"a header cannot hold a {type(value).__name__}")
 
 
+def _expect(source: Any, size: int) -> None:
+    """Tell a source that can say so (`_Budget`, the push reader's input) that the value being
+    read takes `size` more bytes at least, before they are read one value at a time: a bound on
+    the header refuses it at once, and a parser waiting for input waits for all of them instead
+    of parsing again at each piece that arrives."""
+    expect = getattr(source, "expect_header_bytes", None)
+    if expect is not None:
+        expect(size)
+
+
 def decode_value(source: Any, depth: int = 0) -> Any:
     """Inverse of `encode_value`; CorruptStreamError for anything malformed."""
     if depth > _MAX_DEPTH:
@@ -418,10 +433,14 @@ def decode_value(source: Any, depth: int = 0) -> Any:
         except UnicodeDecodeError:
             raise CorruptStreamError("malformed header: a string is not UTF-8") from None
     if tag == _T_LIST:
-        return [decode_value(source, depth + 1) for _ in range(read_varint(source, "header"))]
+        count = read_varint(source, "header")
+        _expect(source, count)  # one byte an item at least
+        return [decode_value(source, depth + 1) for _ in range(count)]
     if tag == _T_DICT:
         out: dict[str, Any] = {}
-        for _ in range(read_varint(source, "header")):
+        count = read_varint(source, "header")
+        _expect(source, 2 * count)  # a key and a value an entry
+        for _ in range(count):
             key = decode_value(source, depth + 1)
             if not isinstance(key, str) or key in out:
                 raise CorruptStreamError("malformed header: a dict key is not a new string")
