@@ -184,6 +184,26 @@ def threads_option(function: Callable) -> Callable:
                              "the output does not depend on it")(function)
 
 
+def level_options(function: Callable) -> Callable:
+    """-1 ... -9, --fast (-1), --best (-9) and --level N: the adaptive model's level (`api.level_spec`)."""
+    for level in range(9, 0, -1):
+        function = click.option(f"-{level}", "level", flag_value=level, type=int, hidden=True)(function)
+    function = click.option("--fast", "level", flag_value=1, type=int, hidden=True)(function)
+    function = click.option("--best", "level", flag_value=9, type=int, hidden=True)(function)
+    return click.option("--level", "level", type=click.IntRange(1, 9), metavar="N",
+                        help="compression level: -1 (fastest) ... -9 (strongest), --fast, --best or --level N  "
+                             "[default: the adaptive model's default]")(function)
+
+
+def check_level(model: str | None, level: int | None) -> None:
+    """A usage error for a level given with a model it does not apply to."""
+    if level is not None:
+        try:
+            api.level_spec(model, level)
+        except ValueError as error:
+            raise click.UsageError(str(error)) from None
+
+
 def compress_options(function: Callable) -> Callable:
     function = click.option("--as", "data_kind", type=click.Choice(api.INPUT_KINDS), default="auto", show_default=True,
                             help="code bytes, or the elements of an integer .npy array (auto: arrays when the input is one)")(function)
@@ -191,18 +211,20 @@ def compress_options(function: Callable) -> Callable:
 
 
 @click.command(name="compress")
+@level_options
 @model_option
 @compress_options
 @threads_option
 @file_options
 @click.pass_context
-def compress_command(ctx, model, coder, data_kind, operands, keep, **options) -> None:
+def compress_command(ctx, level, model, coder, data_kind, threads, operands, keep, **options) -> None:
     """Compress FILES (FILE -> FILE.dcz; none or - : stdin -> stdout).
 
     The default model is `adaptive` (histogram-adaptive for arrays of more than 256 values).
     """
+    check_level(model, level)
     operands = file_operands(operands, keep, options)
-    ctx.exit(each(operands, compress_job(resolved_model(ctx, model), coder, data_kind, **options)))
+    ctx.exit(each(operands, compress_job(resolved_model(ctx, model), coder, data_kind, level, threads, **options)))
 
 
 @click.command(name="decompress")

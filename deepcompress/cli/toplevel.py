@@ -17,25 +17,17 @@ from deepcompress import api, fileio
 from deepcompress.cli.common import display, each, escape, model_option, report, resolved_model, say
 from deepcompress.cli.files import (
     SUFFIX,
+    check_level,
     compress_job,
     compress_options,
     decompress_job,
     file_operands,
     file_options,
     info_one,
+    level_options,
     test_one,
     threads_option,
 )
-
-
-def _level_options(function: Callable) -> Callable:
-    for level in range(9, 0, -1):
-        function = click.option(f"-{level}", "level", flag_value=level, type=int, hidden=True)(function)
-    function = click.option("--fast", "level", flag_value=1, type=int, hidden=True)(function)
-    function = click.option("--best", "level", flag_value=9, type=int, hidden=True)(function)
-    return click.option("--level", "level", type=click.IntRange(1, 9), metavar="N",
-                        help="compression level: -1 (fastest) ... -9 (strongest), --fast, --best or --level N  "
-                             "[default: the adaptive model's default]")(function)
 
 
 def _mode_options(function: Callable) -> Callable:
@@ -103,7 +95,7 @@ class Listing:
 
 @click.command(name="deepcompress", context_settings={"help_option_names": ["-h", "--help"]})
 @_mode_options
-@_level_options
+@level_options
 @model_option
 @compress_options
 @threads_option
@@ -119,11 +111,8 @@ def files_command(ctx, mode, level, model, coder, data_kind, threads, recursive,
         raise click.UsageError(f"--{mode} writes no file: -o, -c and --rm do not apply")
     _check_not_a_mistyped_command(ctx, operands)
     operands = file_operands(operands, keep, options)
-    if level is not None and mode == "compress":
-        try:
-            api.level_spec(model, level)
-        except ValueError as error:
-            raise click.UsageError(str(error)) from None
+    if mode == "compress":
+        check_level(model, level)
     status = 0
     if recursive:
         operands, errors = expand(operands, mode)
