@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import struct
 import sys
 import zlib
@@ -24,6 +23,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import golden_sync  # noqa: E402
 
 from deepcompress import api, container  # noqa: E402
 from deepcompress.models.adaptive import AdaptiveModel
@@ -256,24 +258,7 @@ def build() -> dict[Path, bytes]:
 
 
 def main() -> int:
-    files = build()
-    if os.environ.get("DEEPCOMPRESS_REGEN") == "1":
-        CORRUPT.mkdir(parents=True, exist_ok=True)
-        stale = set(CORRUPT.glob("*.dcz"))
-        for path in stale - set(files):
-            path.unlink()
-        for path, content in files.items():
-            path.write_bytes(content)
-        print(f"wrote {len(files)} files under {GOLDEN.relative_to(ROOT)}")
-        return 0
-    differing = [path for path, content in files.items() if not path.exists() or path.read_bytes() != content]
-    for path in differing:
-        print(f"out of date: {path.relative_to(ROOT)}")
-    if differing:
-        print("set DEEPCOMPRESS_REGEN=1 to rewrite them")
-        return 1
-    print(f"all {len(files)} golden files are current")
-    return 0
+    return golden_sync.sync(build(), [CORRUPT], "")
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 import random
 import sys
 from pathlib import Path
@@ -31,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
+import golden_sync
 from dcz_layout import LAYOUT, SHORT_END, parse, varint
 
 from deepcompress import api, container
@@ -311,24 +311,7 @@ def build() -> dict[Path, bytes]:
 
 
 def main() -> int:
-    files = build()
-    if os.environ.get("DEEPCOMPRESS_REGEN") == "1":
-        CORRUPT.mkdir(parents=True, exist_ok=True)
-        stale = set(CURRENT.glob("*.dcz")) | set(CORRUPT.glob("*.dcz"))
-        for path in stale - set(files):
-            path.unlink()
-        for path, content in files.items():
-            path.write_bytes(content)
-        print(f"wrote {len(files)} files under {CURRENT.relative_to(ROOT)}")
-        return 0
-    differing = [path for path, content in files.items() if not path.exists() or path.read_bytes() != content]
-    for path in differing:
-        print(f"out of date: {path.relative_to(ROOT)}")
-    if differing:
-        print("set DEEPCOMPRESS_REGEN=1 to rewrite them (a format change: bump FORMAT_VERSION too)")
-        return 1
-    print(f"all {len(files)} golden files are current")
-    return 0
+    return golden_sync.sync(build(), [CURRENT, CORRUPT], " (a format change: bump FORMAT_VERSION too)")
 
 
 if __name__ == "__main__":
