@@ -104,7 +104,8 @@ def cli_times(compress: list[str], decompress: list[str], paths: list[str]) -> d
     """Median wall seconds per file of one process compressing, one decompressing (start-up
     included), and the first file's compress time, which starts with an empty primed-state cache
     (`models.primed_cache`: a primed prior is primed there, later processes restore it)."""
-    shutil.rmtree(os.environ[primed_cache.ENVIRONMENT], ignore_errors=True)
+    if os.environ.get(primed_cache.ENVIRONMENT):  # this run's own cache (`main`): emptied
+        shutil.rmtree(os.environ[primed_cache.ENVIRONMENT], ignore_errors=True)
     c, d = [], []
     for path in paths:
         start = time.perf_counter()

@@ -690,6 +690,8 @@ class _PushedBytes:
         self._dropped = 0
         self.needed = 0  # bytes after the mark the last parse wanted: none sooner can succeed
         self.ended = False
+        # what parses of the header so far decoded of its lists, by header offset (`container._decode_list`)
+        self.header_lists: dict[int, tuple[list, int]] = {}
 
     @property
     def available(self) -> int:
@@ -718,7 +720,7 @@ class _PushedBytes:
     def expect_header_bytes(self, size: int) -> None:
         """The parse will read `size` more bytes at least (`container._expect`): until they have
         arrived it cannot succeed, so it stops now, as a read past the input would, rather than
-        piece by piece (a header of H bytes fed in pieces of P would be parsed H/P times)."""
+        at each piece until then (a header is parsed from its start at each try)."""
         if not self.ended and self._position + size > len(self._buffer):
             self.needed = self._position + size
             raise _NeedInput
@@ -727,6 +729,7 @@ class _PushedBytes:
         del self._buffer[: self._position]
         self._dropped += self._position
         self._position = self.needed = 0
+        self.header_lists.clear()
 
     def rewind(self) -> None:
         self._position = 0

@@ -324,6 +324,24 @@ class _Budget:
             raise CorruptStreamError(f"header longer than {MAX_HEADER_BYTES} bytes")
         _expect(self._source, size)
 
+    @property
+    def resumable(self) -> bool:
+        """Whether the source keeps what earlier parses of this header decoded (`_decode_list`):
+        the push reader's input, which parses a header from its start at each try."""
+        return getattr(self._source, "header_lists", None) is not None
+
+    def resume_list(self) -> tuple[list, int]:
+        """The items an earlier parse decoded of the list that starts here, and the header offset
+        after them, the source moved past them; ([], here) when there are none."""
+        start = len(self.seen)
+        items, end = self._source.header_lists.get(start, ([], start))
+        self.read(end - start)  # bytes that arrived before: a read that cannot fall short
+        return items, end
+
+    def remember_list(self, start: int, items: list, end: int) -> None:
+        """What this parse decoded of the list at header offset `start`: `items`, up to `end`."""
+        self._source.header_lists[start] = (items, end)
+
 
 def varint(value: int) -> bytes:
     """Unsigned LEB128: 7 bits per byte, least significant first, high bit = more follows."""
@@ -410,6 +428,24 @@ def _expect(source: Any, size: int) -> None:
         expect(size)
 
 
+def _decode_list(source: Any, count: int, depth: int) -> list:
+    """A list's `count` items. Over a resumable source (`_Budget.resumable`) a parse that stops
+    inside the list (its input has not all arrived) leaves what it decoded, and the next parse
+    goes on from there, so a long list is decoded once however its bytes arrive. The premise:
+    the bytes at a header offset never change between parses (the input only grows)."""
+    if not getattr(source, "resumable", False):
+        return [decode_value(source, depth + 1) for _ in range(count)]
+    start = len(source.seen)
+    items, end = source.resume_list()
+    try:
+        while len(items) < count:
+            items.append(decode_value(source, depth + 1))
+            end = len(source.seen)
+    finally:  # also when complete: a parse may still stop after the list, before the header's end
+        source.remember_list(start, items, end)
+    return items
+
+
 def decode_value(source: Any, depth: int = 0) -> Any:
     """Inverse of `encode_value`; CorruptStreamError for anything malformed."""
     if depth > _MAX_DEPTH:
@@ -435,7 +471,7 @@ def decode_value(source: Any, depth: int = 0) -> Any:
     if tag == _T_LIST:
         count = read_varint(source, "header")
         _expect(source, count)  # one byte an item at least
-        return [decode_value(source, depth + 1) for _ in range(count)]
+        return _decode_list(source, count, depth)
     if tag == _T_DICT:
         out: dict[str, Any] = {}
         count = read_varint(source, "header")

@@ -32,7 +32,8 @@ def cache(tmp_path, monkeypatch) -> Path:
 
 def _arrays() -> dict[str, np.ndarray]:
     return {"counts": np.arange(10, dtype=np.uint32) * 7919, "grid": np.arange(-3, 3, dtype=np.int16).reshape(2, 3),
-            "empty": np.zeros(0, dtype=np.uint8), "wide": np.array([2**62, -1], dtype=np.int64)}
+            "empty": np.zeros(0, dtype=np.uint8), "no_rows": np.zeros((0, 3), dtype=np.int32),
+            "wide": np.array([2**62, -1], dtype=np.int64)}
 
 
 def _spec(arrays: dict[str, np.ndarray]) -> dict:
@@ -146,13 +147,28 @@ def test_the_least_recently_used_entries_go(cache, monkeypatch):
 
 def test_a_writers_old_leftover_goes_and_a_recent_one_stays(cache):
     cache.mkdir()
-    old, recent = cache / ".old.tmp", cache / ".recent.tmp"
+    old, recent = cache / f".{'a' * 64}.x1y2z3.tmp", cache / f".{'b' * 64}.x1y2z3.tmp"
     for path in (old, recent):
         path.write_bytes(b"partial")
     past = time.time() - 7200
     os.utime(old, (past, past))
-    primed_cache.store("k" * 64, _arrays())
+    primed_cache.store("c" * 64, _arrays())
     assert not old.exists() and recent.exists()
+
+
+def test_files_the_cache_did_not_write_are_never_removed(cache, monkeypatch):
+    """$DEEPCOMPRESS_PRIMED_CACHE may name a folder others use: only entry and leftover names are touched."""
+    monkeypatch.setattr(primed_cache, "MAX_ENTRIES", 1)
+    cache.mkdir()
+    others = [cache / name for name in ("notes.state", "A" * 64 + ".state", ".old.tmp", ".x.y.tmp", "data.bin")]
+    past = time.time() - 7200
+    for path in others:
+        path.write_bytes(b"someone else's")
+        os.utime(path, (past, past))
+    for key in ("a", "b", "c"):
+        primed_cache.store(key * 64, _arrays())
+    assert all(path.read_bytes() == b"someone else's" for path in others)
+    assert [path.name for path in _entries(cache) if path not in others] == ["c" * 64 + ".state"]
 
 
 def test_entry_keys_name_their_parts_and_this_code(monkeypatch):

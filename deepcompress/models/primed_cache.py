@@ -40,6 +40,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import stat
 import struct
 import sys
@@ -61,6 +62,8 @@ MAX_SPEC_BYTES = 1 << 12
 _U32 = struct.Struct("<I")
 _DIGEST_BYTES = 32
 _SUFFIX = ".state"
+_ENTRY_NAME = re.compile(r"[0-9a-f]{64}\.state")
+_TEMPORARY_NAME = re.compile(r"\.[0-9a-f]{64}\.[A-Za-z0-9_]+\.tmp")  # mkstemp's names in `store`
 
 # what one entry holds: name -> (dtype, shape)
 Spec = Mapping[str, tuple[np.dtype, tuple[int, ...]]]
@@ -138,14 +141,15 @@ def load(key: str, spec: Spec) -> dict[str, np.ndarray] | None:
     arrays = {}
     try:
         # non-blocking: a FIFO put there must not hang the reader (it is refused as not regular)
-        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC), "rb") as entry:
+        with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)),
+                       "rb") as entry:
             status = os.fstat(entry.fileno())
             if not stat.S_ISREG(status.st_mode) or status.st_size != size or entry.read(len(header)) != header:
                 return None
             digest.update(header)
             for name, (dtype, shape) in spec.items():
                 array = np.empty(shape, dtype=dtype)
-                raw = memoryview(array).cast("B")
+                raw = array.reshape(-1).view(np.uint8)  # the array's own bytes (any shape, empty too)
                 if entry.readinto(raw) != len(raw):
                     return None
                 digest.update(raw)
@@ -179,7 +183,7 @@ def store(key: str, arrays: Mapping[str, np.ndarray]) -> None:
             return  # by another process that primed the same prior: one copy in flight, not one per process
         handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{key}.", suffix=".tmp")
         with os.fdopen(handle, "wb") as entry:
-            for part in (header, *(np.ascontiguousarray(array).data.cast("B") for array in arrays.values())):
+            for part in (header, *(np.ascontiguousarray(array).reshape(-1).view(np.uint8) for array in arrays.values())):
                 digest.update(part)
                 entry.write(part)
             entry.write(digest.digest())
@@ -208,13 +212,16 @@ def _evict(folder: Path) -> None:
     temporary files a writer left over an hour ago (a killed process)."""
     entries = []
     for path in folder.iterdir():
+        entry, leftover = _ENTRY_NAME.fullmatch(path.name), _TEMPORARY_NAME.fullmatch(path.name)
+        if not (entry or leftover):  # a folder shared with other files: only ours are touched
+            continue
         try:
             status = path.stat()
         except OSError:
             continue
-        if path.name.endswith(_SUFFIX):
+        if entry:
             entries.append((status.st_mtime_ns, status.st_size, path))
-        elif path.name.startswith(".") and path.name.endswith(".tmp") and time.time() - status.st_mtime > 3600:
+        elif time.time() - status.st_mtime > 3600:
             _unlink(path)
     kept_bytes = 0
     for rank, (_, size, path) in enumerate(sorted(entries, reverse=True)):

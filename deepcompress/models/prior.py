@@ -457,9 +457,7 @@ CHOICE_BYTES = 1 << 20  # held-out bytes coded per choice, at most
 
 
 def _coded_bytes(model: PriorModel, files: Sequence[bytes]) -> int:
-    """Payload bytes of each file coded on its own with `model` (a trial prior: its primed states
-    are not cached) (the binary coder's words)."""
-    model.cache_primed = False
+    """Payload bytes (the binary coder's words) of each file coded on its own with `model`."""
     total = 0
     for data in files:
         words, _ = model.sized_for(len(data)).session().encode_words(np.frombuffer(data, dtype=np.uint8), 1)
@@ -523,9 +521,11 @@ def train_prior(files: Sequence[bytes], level: int = adaptive.DEFAULT_LEVEL, siz
 
         def held_out_bytes(choice: tuple[str, ...]) -> float:
             try:
-                return _coded_bytes(train_prior(fit, level, size, preset, choice, prime_bytes), held)
+                trial = train_prior(fit, level, size, preset, choice, prime_bytes)
             except ValueError:  # these tables do not fit the budget
                 return float("inf")
+            trial.cache_primed = False  # coded here once, never again: its primed states stay off the disk
+            return _coded_bytes(trial, held)
 
         stored = min(choices, key=held_out_bytes)  # ties: the first, most tables
     model = AdaptiveModel.from_config(config)
