@@ -313,16 +313,19 @@ class _Budget:
         self.seen = bytearray(seen)
 
     def read(self, size: int) -> bytes:
-        self.expect_header_bytes(size)
+        self._within_bound(size)
         data = bytes(_read_exact(self._source, size, "header"))
         self.seen += data
         return data
 
     def expect_header_bytes(self, size: int) -> None:
         """At least `size` more bytes of header follow (`_expect`)."""
+        self._within_bound(size)
+        _expect(self._source, size)
+
+    def _within_bound(self, size: int) -> None:
         if len(self.seen) + size > MAX_HEADER_BYTES:
             raise CorruptStreamError(f"header longer than {MAX_HEADER_BYTES} bytes")
-        _expect(self._source, size)
 
     @property
     def resumable(self) -> bool:
@@ -330,10 +333,9 @@ class _Budget:
         the push reader's input, which parses a header from its start at each try."""
         return getattr(self._source, "header_lists", None) is not None
 
-    def resume_list(self) -> tuple[list, int]:
-        """The items an earlier parse decoded of the list that starts here, and the header offset
-        after them, the source moved past them; ([], here) when there are none."""
-        start = len(self.seen)
+    def resume_list(self, start: int) -> tuple[list, int]:
+        """The items an earlier parse decoded of the list at header offset `start` (here), and
+        the offset after them, the source moved past them; ([], start) when there are none."""
         items, end = self._source.header_lists.get(start, ([], start))
         self.read(end - start)  # bytes that arrived before: a read that cannot fall short
         return items, end
@@ -436,7 +438,7 @@ def _decode_list(source: Any, count: int, depth: int) -> list:
     if not getattr(source, "resumable", False):
         return [decode_value(source, depth + 1) for _ in range(count)]
     start = len(source.seen)
-    items, end = source.resume_list()
+    items, end = source.resume_list(start)
     try:
         while len(items) < count:
             items.append(decode_value(source, depth + 1))

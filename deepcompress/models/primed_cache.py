@@ -4,7 +4,7 @@ A primed prior (`models.prior`) starts each stream where the engine stands after
 the end of its history: ~1.2 s for the default 512 KiB, in every process that codes with it, while
 a small file takes ~0.1 s to code. This module keeps that state on disk between processes. It only
 stores and returns arrays; what they mean, and which values a kernel may be fed, the caller checks
-(`adaptive.BlockSession.restore_tables`).
+(`adaptive.BlockSession.restored`).
 
 Where: $DEEPCOMPRESS_PRIMED_CACHE (a folder; "off" disables the cache), else deepcompress/primed
 under $XDG_CACHE_HOME (if absolute) or ~/.cache. A folder that cannot be made or written is not an
@@ -58,7 +58,6 @@ MAGIC = b"DCPS\x01"
 MAX_ENTRIES = 8
 MAX_ENTRY_BYTES = 1 << 26  # 64 MiB: a default prior's primed tables for inputs up to 128 KiB (~30 MB up to 32 KiB)
 MAX_CACHE_BYTES = 1 << 28  # all entries together
-MAX_SPEC_BYTES = 1 << 12
 _U32 = struct.Struct("<I")
 _DIGEST_BYTES = 32
 _SUFFIX = ".state"
@@ -118,12 +117,16 @@ def entry_key(parts: Sequence[str]) -> str | None:
     return digest.hexdigest()
 
 
-def _spec_json(spec: Spec) -> bytes:
-    return json.dumps([[name, np.dtype(dtype).str, list(shape)] for name, (dtype, shape) in spec.items()]).encode()
+def _entry_header(spec: Spec) -> bytes:
+    """An entry's bytes before its arrays: magic, the length of the array list, the list."""
+    listed = json.dumps([[name, np.dtype(dtype).str, list(shape)] for name, (dtype, shape) in spec.items()]).encode()
+    return MAGIC + _U32.pack(len(listed)) + listed
 
 
-def _payload_bytes(spec: Spec) -> int:
-    return sum(np.dtype(dtype).itemsize * int(np.prod(shape, dtype=np.int64)) for dtype, shape in spec.values())
+def _entry_bytes(header: bytes, spec: Spec) -> int:
+    """The size of an entry of `spec` after `header`: the header, every array, the digest."""
+    arrays = sum(np.dtype(dtype).itemsize * int(np.prod(shape, dtype=np.int64)) for dtype, shape in spec.values())
+    return len(header) + arrays + _DIGEST_BYTES
 
 
 def load(key: str, spec: Spec) -> dict[str, np.ndarray] | None:
@@ -133,8 +136,8 @@ def load(key: str, spec: Spec) -> dict[str, np.ndarray] | None:
     if folder is None:
         return None
     path = folder / (key + _SUFFIX)
-    header = MAGIC + _U32.pack(len(_spec_json(spec))) + _spec_json(spec)
-    size = len(header) + _payload_bytes(spec) + _DIGEST_BYTES
+    header = _entry_header(spec)
+    size = _entry_bytes(header, spec)
     if size > MAX_ENTRY_BYTES:
         return None
     digest = hashlib.sha256()
@@ -172,10 +175,10 @@ def store(key: str, arrays: Mapping[str, np.ndarray]) -> None:
     if folder is None:
         return
     spec = {name: (array.dtype, array.shape) for name, array in arrays.items()}
-    if _payload_bytes(spec) + MAX_SPEC_BYTES > MAX_ENTRY_BYTES or len(_spec_json(spec)) > MAX_SPEC_BYTES:
+    header = _entry_header(spec)
+    if _entry_bytes(header, spec) > MAX_ENTRY_BYTES:
         return
     digest = hashlib.sha256()
-    header = MAGIC + _U32.pack(len(_spec_json(spec))) + _spec_json(spec)
     temporary = None
     try:
         folder.mkdir(parents=True, exist_ok=True)
