@@ -1,4 +1,5 @@
-"""The one step the golden-file scripts share: write what they derive, or check it is current.
+"""What the golden-file scripts share: the entries of expected.json, and writing what they
+derive or checking it is current.
 
 `sync(files, folders, hint)` with DEEPCOMPRESS_REGEN=1 removes the `.dcz` files of `folders`
 that `files` no longer names, writes `files` and returns 0; otherwise it prints each file that
@@ -7,11 +8,33 @@ is missing or differs and returns 1 if any does (with `hint` on how to rewrite t
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def valid_entry(name: str, data: bytes, model: object, coder: str, block_size: int, blob: bytes) -> dict:
+    """expected.json's entry for the valid stream `blob` of `data` (model: a name or a model)."""
+    return {"file": f"{name}.dcz", "model": model if isinstance(model, str) else model.name, "coder": coder,
+            "block_size": block_size, "original_bytes": len(data), "output_sha256": sha256(data),
+            "dcz_sha256": sha256(blob)}
+
+
+def add_corrupt(files: dict[Path, bytes], expected: dict, folder: Path,
+                streams: dict[str, tuple[bytes, str, str]]) -> None:
+    """Add damaged streams (name -> (stream, error class, damage)) under `folder` (the valid
+    streams' folder's corrupt/) to `files`, and their entries to `expected["corrupt"]`."""
+    for name, (blob, error, description) in streams.items():
+        files[folder / f"{name}.dcz"] = blob
+        expected["corrupt"][name] = {"file": f"corrupt/{name}.dcz", "error": error, "damage": description,
+                                     "dcz_sha256": sha256(blob)}
 
 
 def sync(files: dict[Path, bytes], folders: Iterable[Path], hint: str) -> int:

@@ -13,7 +13,6 @@ must raise, the sha256 of every file and, for valid streams, of its decoded outp
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import struct
@@ -26,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import golden_sync  # noqa: E402
+from golden_sync import sha256  # noqa: E402
 
 from deepcompress import api, container  # noqa: E402
 from deepcompress.models.adaptive import AdaptiveModel
@@ -61,10 +61,6 @@ VALID = {
 def compress(name: str) -> bytes:
     """The frozen version-1 stream of VALID[name] (what an earlier version wrote for it)."""
     return (GOLDEN / f"{name}.dcz").read_bytes()
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def layout(blob: bytes) -> dict:
@@ -235,23 +231,9 @@ def build() -> dict[Path, bytes]:
     for name, (data, model, coder, block_size) in VALID.items():
         blob = compress(name)
         files[GOLDEN / f"{name}.dcz"] = blob
-        (added if name in ADDED_AFTER_0_1 else expected)["valid"][name] = {
-            "file": f"{name}.dcz",
-            "model": model if isinstance(model, str) else model.name,
-            "coder": coder,
-            "block_size": block_size,
-            "original_bytes": len(data),
-            "output_sha256": sha256(data),
-            "dcz_sha256": sha256(blob),
-        }
-    for name, (blob, error, description) in corrupt_streams().items():
-        files[CORRUPT / f"{name}.dcz"] = blob
-        expected["corrupt"][name] = {
-            "file": f"corrupt/{name}.dcz",
-            "error": error,
-            "damage": description,
-            "dcz_sha256": sha256(blob),
-        }
+        entry = golden_sync.valid_entry(name, data, model, coder, block_size, blob)
+        (added if name in ADDED_AFTER_0_1 else expected)["valid"][name] = entry
+    golden_sync.add_corrupt(files, expected, CORRUPT, corrupt_streams())
     files[GOLDEN / "expected.json"] = (json.dumps(expected, indent=2, sort_keys=True) + "\n").encode()
     files[GOLDEN / "expected-added.json"] = (json.dumps(added, indent=2, sort_keys=True) + "\n").encode()
     return files

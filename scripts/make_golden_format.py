@@ -17,7 +17,6 @@ change bumps container.FORMAT_VERSION, and this script then writes a new directo
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import random
@@ -31,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import golden_sync
+from golden_sync import sha256
 from dcz_layout import LAYOUT, SHORT_END, parse, varint
 
 from deepcompress import api, container
@@ -103,10 +103,6 @@ def copies_stream() -> bytes:
     finally:
         api.SEGMENT_BYTES = segment_bytes
     return sink.getvalue()
-
-
-def sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def flip(blob: bytes, position: int, mask: int = 0x01) -> bytes:
@@ -283,29 +279,14 @@ def build() -> dict[Path, bytes]:
     for name, (data, model, coder, block_size) in VALID.items():
         blob = compress(name)
         files[CURRENT / f"{name}.dcz"] = blob
-        expected["valid"][name] = {
-            "file": f"{name}.dcz",
-            "model": model if isinstance(model, str) else model.name,
-            "coder": coder,
-            "block_size": block_size,
-            "original_bytes": len(data),
-            "output_sha256": sha256(data),
-            "dcz_sha256": sha256(blob),
-        }
+        expected["valid"][name] = golden_sync.valid_entry(name, data, model, coder, block_size, blob)
     npy, blob = records_stream()
     files[CURRENT / "records_k5_d3.dcz"] = blob
     expected["records_k5_d3"] = {"file": "records_k5_d3.dcz", "output_sha256": sha256(npy), "dcz_sha256": sha256(blob)}
     blob = copies_stream()
     files[CURRENT / "copies.dcz"] = blob
     expected["copies"] = {"file": "copies.dcz", "output_sha256": sha256(COPIES_INPUT), "dcz_sha256": sha256(blob)}
-    for name, (blob, error, description) in corrupt_streams().items():
-        files[CORRUPT / f"{name}.dcz"] = blob
-        expected["corrupt"][name] = {
-            "file": f"corrupt/{name}.dcz",
-            "error": error,
-            "damage": description,
-            "dcz_sha256": sha256(blob),
-        }
+    golden_sync.add_corrupt(files, expected, CORRUPT, corrupt_streams())
     files[CURRENT / "expected.json"] = (json.dumps(expected, indent=2, sort_keys=True) + "\n").encode()
     return files
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import binascii
 import dataclasses
 import hashlib
-import importlib.util
 import io
 import json
 import struct
 import zlib
 from pathlib import Path
 
+import make_golden as MAKE_GOLDEN  # scripts/, on sys.path (conftest)
 import numpy as np
 import pytest
 
@@ -33,14 +33,6 @@ EXPECTED["valid"].update(ADDED["valid"])  # added since
 SUPERSEDED = ADDED["superseded"]  # 0.1.0's expectations that format 2 changed
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location("make_golden", ROOT / "scripts" / "make_golden.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-MAKE_GOLDEN = load_script()
 
 
 def sha256(data: bytes) -> str:

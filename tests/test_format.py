@@ -9,16 +9,16 @@ documented differences (`dcz_layout.as_version_3`), the v3 stream of the same in
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import io
 import json
 import os
 import random
 from pathlib import Path
 
+import make_golden_format as MAKE_GOLDEN
 import pytest
-from hypothesis import given, settings
 from dcz_layout import as_version_3
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import deepcompress
@@ -32,14 +32,6 @@ V2, V3 = GOLDEN / "v2", GOLDEN / "v3"
 EXPECTED = {version: json.loads((GOLDEN / f"v{version}" / "expected.json").read_text()) for version in (2, 3)}
 
 
-def load_script():
-    spec = importlib.util.spec_from_file_location("make_golden_format", ROOT / "scripts" / "make_golden_format.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-MAKE_GOLDEN = load_script()
 
 
 def sha256(data: bytes) -> str:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 from pathlib import Path
 
+import make_golden_prior as GOLDEN_SCRIPT
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -32,13 +32,6 @@ GOLDEN_HYBRIDS = {
 GOLDEN_PRESETS = {"hybrid_tiny": 2, "hybrid3_tiny": 6}
 
 
-def _golden_script():
-    spec = importlib.util.spec_from_file_location("make_golden_prior", ROOT / "scripts" / "make_golden_prior.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize("name", sorted(GOLDEN_HYBRIDS))
 def test_golden_hybrid_decodes_its_stream_and_recompresses_identically(name):
     """The hybrids' stored forms and bitstreams, pinned: a later release must decode these files."""
@@ -50,7 +43,7 @@ def test_golden_hybrid_decodes_its_stream_and_recompresses_identically(name):
     model = api.load_model(GOLDEN / f"{name}.dcm")
     assert model.name == "hybrid" and model.fingerprint() == fingerprint
     assert model.prior.config()["preset"] == GOLDEN_PRESETS[name]
-    sample = _golden_script().HYBRID_SAMPLE
+    sample = GOLDEN_SCRIPT.HYBRID_SAMPLE
     assert api.decompress(dcz, model=model) == sample
     assert api.compress(sample, model) == as_version_3(dcz)  # a v2 stream: written now as v3
 

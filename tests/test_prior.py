@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import lzma
 import struct
 import zlib
 from pathlib import Path
 
+import make_golden_prior as GOLDEN_SCRIPT
 import numpy as np
 import pytest
 from dcz_layout import as_version_3
@@ -29,14 +29,6 @@ GOLDEN_DCM_SHA256 = "485122ff5a1de1582cf267a7790c67071467243b9d6108aa08a8a856f30
 GOLDEN_DCZ_SHA256 = "7af588c4fd97d8b550906d13e253601f1c8ec85efbf2cd30f6f2331a9e212070"
 
 
-def _script():
-    spec = importlib.util.spec_from_file_location("make_golden_prior", ROOT / "scripts" / "make_golden_prior.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-GOLDEN_SCRIPT = _script()
 # Small files of one kind: a shared licence header, then a few lines of their own.
 HEADER = b"".join(b"# line %d of the licence: Permission is hereby granted, free of charge\n" % i for i in range(12))
 
